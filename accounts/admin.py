@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from accounts import services
+from accounts.errors import ServiceError
+from accounts.models import (
+    ApiKey,
+    BuyerOrganisation,
+    ConsentEvent,
+    ConsentGrant,
+    LifeEvent,
+    OrganisationVerificationEvent,
+    SellerProfile,
+    User,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For append-only or derived rows: visible, never edited from the admin."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["-date_joined"]
+    list_display = ["email", "role", "organisation", "is_active", "email_verified_at", "erased_at"]
+    list_filter = ["role", "is_active", "is_staff", ("erased_at", admin.EmptyFieldListFilter)]
+    search_fields = ["email", "full_name", "pseudonym"]
+    readonly_fields = ["pseudonym", "date_joined", "last_login", "erased_at"]
+    fieldsets = (
+        (None, {"fields": ("email", "password", "full_name", "role", "organisation", "pseudonym")}),
+        (_("Verification"), {"fields": ("email_verified_at", "phone_verified_at")}),
+        (_("Status"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "erased_at")}),
+        (_("Dates"), {"fields": ("date_joined", "last_login")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",), "fields": ("email", "role", "organisation", "password1", "password2")}),
+    )
+    list_select_related = ["organisation"]
+    actions = ["suspend_users"]
+
+    @admin.action(description=_("Suspend the selected accounts (they can no longer log in)"))
+    def suspend_users(self, request, queryset):
+        count = queryset.filter(is_superuser=False).update(is_active=False)
+        self.message_user(request, _("%d accounts suspended.") % count)
+
+
+class VerificationDecisionForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
+
+
+class ApiKeyInline(admin.TabularInline):
+    model = ApiKey
+    extra = 0
+    fields = ["name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class VerificationEventInline(admin.TabularInline):
+    model = OrganisationVerificationEvent
+    extra = 0
+    fields = ["occurred_at", "from_status", "to_status", "reason", "actor"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(BuyerOrganisation)
+class BuyerOrganisationAdmin(admin.ModelAdmin):
+    list_display = [
+        "legal_name",
+        "country",
+        "registration_number",
+        "verification_status",
+        "verification_decided_at",
+    ]
+    list_filter = ["verification_status", "country"]
+    search_fields = ["legal_name", "registration_number", "contact_email"]
+    readonly_fields = [
+        "verification_status",
+        "verification_reason",
+        "verification_decided_by",
+        "verification_decided_at",
+        "created_at",
+    ]
+    inlines = [ApiKeyInline, VerificationEventInline]
+    actions = ["verify", "reject"]
+
+    def _decide(self, request, queryset, to_status: str, title: str):
+        if "apply" in request.POST:
+            form = VerificationDecisionForm(request.POST)
+            if form.is_valid():
+                done = 0
+                for organisation in queryset:
+                    try:
+                        services.organisation_set_verification(
+                            organisation_id=organisation.pk,
+                            to_status=to_status,
+                            actor=request.user,
+                            reason=form.cleaned_data["reason"],
+                        )
+                        done += 1
+                    except ServiceError as exc:
+                        self.message_user(request, f"{organisation}: {exc.message}", messages.ERROR)
+                if done:
+                    self.message_user(
+                        request, _("%(n)d organisations are now %(s)s.") % {"n": done, "s": to_status}
+                    )
+                return None
+        else:
+            form = VerificationDecisionForm()
+        return TemplateResponse(
+            request,
+            "admin/accounts/verification_decision.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": title,
+                "form": form,
+                "queryset": queryset,
+                "action": request.POST.get("action"),
+                "opts": self.model._meta,
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description=_("Verify the selected organisations"))
+    def verify(self, request, queryset):
+        return self._decide(
+            request, queryset, BuyerOrganisation.Verification.VERIFIED, _("Verify organisations")
+        )
+
+    @admin.action(description=_("Reject the selected organisations (a reason is required)"))
+    def reject(self, request, queryset):
+        return self._decide(
+            request, queryset, BuyerOrganisation.Verification.REJECTED, _("Reject organisations")
+        )
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "organisation",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter), "organisation"]
+    search_fields = ["name", "prefix", "organisation__legal_name"]
+    fields = [
+        "organisation",
+        "name",
+        "prefix",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    readonly_fields = ["prefix", "created_by", "created_at", "revoked_at", "last_used_at"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # keys are created by the organisation (management command / API); shown once
+
+    @admin.action(description=_("Revoke the selected API keys"))
+    def revoke(self, request, queryset):
+        for key in queryset.filter(revoked_at=None):
+            services.api_key_revoke(key_id=key.pk)
+        self.message_user(request, _("Keys revoked."))
+
+
+@admin.register(SellerProfile)
+class SellerProfileAdmin(ReadOnlyAdmin):
+    """Coarse attributes only: precise values stay encrypted and are not shown to moderators."""
+
+    list_display = ["seller", "age_band", "gender", "region", "mobile_os", "mobile_operator", "updated_at"]
+    list_filter = ["age_band", "gender", "region", "mobile_os", "mobile_operator"]
+    search_fields = ["seller__email", "seller__pseudonym"]
+    fields = [
+        "seller",
+        "age_band",
+        "gender",
+        "region",
+        "mobile_os",
+        "mobile_operator",
+        "interests",
+        "affinities",
+        "updated_at",
+    ]
+    readonly_fields = fields
+    list_select_related = ["seller"]
+
+
+@admin.register(LifeEvent)
+class LifeEventAdmin(ReadOnlyAdmin):
+    list_display = ["seller", "kind", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["seller__pseudonym"]
+    fields = ["seller", "kind", "created_at"]
+    list_select_related = ["seller"]
+
+
+class ConsentEventInline(admin.TabularInline):
+    model = ConsentEvent
+    extra = 0
+    fields = ["occurred_at", "kind", "receipt_id"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ConsentGrant)
+class ConsentGrantAdmin(ReadOnlyAdmin):
+    list_display = ["id", "seller", "category", "purpose", "status", "granted_at", "expires_at", "ended_at"]
+    list_filter = ["status", "category", "purpose", "window_days"]
+    search_fields = ["seller__email", "seller__pseudonym"]
+    date_hierarchy = "expires_at"
+    list_select_related = ["seller"]
+    inlines = [ConsentEventInline]
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "kind", "seller", "grant", "receipt_id"]
+    list_filter = ["kind", "grant__category", "grant__purpose"]
+    search_fields = ["receipt_id", "seller__pseudonym"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["seller", "grant"]
+
+
+@admin.register(OrganisationVerificationEvent)
+class OrganisationVerificationEventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "organisation", "from_status", "to_status", "actor"]
+    list_filter = ["to_status"]
+    search_fields = ["organisation__legal_name", "reason"]
+    list_select_related = ["organisation", "actor"]

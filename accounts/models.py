@@ -1,0 +1,332 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import taxonomy
+from accounts.taxonomy import CONSENT_WINDOW_DAYS, DataCategory, Purpose
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+        if not email:
+            raise ValueError("email is required")
+        user = self.model(email=self.normalize_email(email).lower(), **fields)
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> User:
+        fields.update(is_staff=True, is_superuser=True, role=User.Role.MODERATOR)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    class Role(models.TextChoices):
+        SELLER = "seller", _("Seller")
+        BUYER = "buyer", _("Buyer organisation member")
+        MODERATOR = "moderator", _("Moderator")
+
+    email = models.EmailField(_("email"), unique=True)
+    full_name = models.CharField(_("full name"), max_length=200, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.SELLER)
+    organisation = models.ForeignKey(
+        "accounts.BuyerOrganisation",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+    )
+    # Stable pseudonym: what consent receipts and erased history refer to, never the email.
+    pseudonym = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    preferred_language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    erased_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role="buyer", organisation__isnull=False)
+                | (~Q(role="buyer") & Q(organisation__isnull=True)),
+                name="user_buyer_has_organisation",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class BuyerOrganisation(models.Model):
+    class Verification(models.TextChoices):
+        UNVERIFIED = "unverified", _("Unverified")
+        PENDING = "pending", _("Pending review")
+        VERIFIED = "verified", _("Verified")
+        REJECTED = "rejected", _("Rejected")
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Verification.UNVERIFIED: frozenset({Verification.PENDING}),
+        Verification.PENDING: frozenset({Verification.VERIFIED, Verification.REJECTED}),
+        Verification.REJECTED: frozenset({Verification.PENDING}),
+        Verification.VERIFIED: frozenset({Verification.REJECTED}),
+    }
+
+    legal_name = models.CharField(max_length=200)
+    registration_number = models.CharField(max_length=64, help_text=_("SIREN, VAT or company number"))
+    country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2"))
+    website = models.URLField()
+    contact_name = models.CharField(max_length=200)
+    contact_email = models.EmailField()
+    verification_status = models.CharField(
+        max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED, db_index=True
+    )
+    verification_reason = models.TextField(blank=True)
+    verification_decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verification_decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["country", "registration_number"], name="organisation_unique_registration"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.legal_name
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verification_status == self.Verification.VERIFIED
+
+
+class OrganisationVerificationEvent(models.Model):
+    """Audit trail of an organisation's verification status; appended by the one service."""
+
+    organisation = models.ForeignKey(
+        BuyerOrganisation, on_delete=models.PROTECT, related_name="verification_events"
+    )
+    from_status = models.CharField(max_length=16, choices=BuyerOrganisation.Verification.choices)
+    to_status = models.CharField(max_length=16, choices=BuyerOrganisation.Verification.choices)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}: {self.from_status} → {self.to_status}"
+
+
+class ApiKey(models.Model):
+    """A buyer organisation's API key. The secret is shown once; only its SHA-256 is stored."""
+
+    organisation = models.ForeignKey(BuyerOrganisation, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, at: datetime) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or at < self.expires_at)
+
+
+class SellerDataKey(models.Model):
+    """The seller's data key, wrapped by the master key. Deleting the key material erases."""
+
+    seller = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True, related_name="data_key"
+    )
+    wrapped_key = models.TextField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"data key of seller {self.seller_id}"
+
+
+class SellerProfile(models.Model):
+    """Coarse targeting attributes in clear (indexed); precise values encrypted (`*_encrypted`)."""
+
+    seller = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, primary_key=True, related_name="profile"
+    )
+    age_band = models.CharField(max_length=8, choices=taxonomy.AgeBand.choices, blank=True)
+    gender = models.CharField(max_length=16, choices=taxonomy.Gender.choices, blank=True)
+    region = models.CharField(max_length=8, choices=taxonomy.Region.choices, blank=True)
+    mobile_os = models.CharField(max_length=16, choices=taxonomy.MobileOS.choices, blank=True)
+    mobile_operator = models.CharField(max_length=16, choices=taxonomy.MobileOperator.choices, blank=True)
+    interests_mask = models.BigIntegerField(default=0)
+    affinities_mask = models.BigIntegerField(default=0)
+    birth_date_encrypted = models.TextField(null=True, blank=True)
+    postcode_encrypted = models.TextField(null=True, blank=True)
+    phone_encrypted = models.TextField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["age_band"], name="profile_age_band"),
+            models.Index(fields=["gender"], name="profile_gender"),
+            models.Index(fields=["region"], name="profile_region"),
+            models.Index(fields=["mobile_os"], name="profile_mobile_os"),
+            models.Index(fields=["mobile_operator"], name="profile_operator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"profile of seller {self.seller_id}"
+
+    @property
+    def interests(self) -> list[str]:
+        return taxonomy.codes_of(self.interests_mask, taxonomy.INTEREST_CODES)
+
+    @property
+    def affinities(self) -> list[str]:
+        return taxonomy.codes_of(self.affinities_mask, taxonomy.AFFINITY_CODES)
+
+    @property
+    def is_complete(self) -> bool:
+        return all(
+            (
+                self.age_band,
+                self.gender,
+                self.region,
+                self.mobile_os,
+                self.mobile_operator,
+                self.interests_mask,
+                self.postcode_encrypted,
+            )
+        )
+
+
+class LifeEvent(models.Model):
+    """A sensitive life event. The kind is a coarse attribute; the details are encrypted."""
+
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="life_events")
+    kind = models.CharField(max_length=32, choices=taxonomy.LifeEventKind.choices)
+    details_encrypted = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["seller", "kind"], name="life_event_one_per_kind")]
+
+
+class ConsentGrant(models.Model):
+    """A seller's consent for one data category and one purpose over a time window.
+
+    Valid at t iff granted_at <= t < expires_at and (ended_at is null or t < ended_at). `ended_at`
+    is set when a grant stops early (revoked, renewed) or by the expiry sweep (= expires_at), so
+    validity never depends on whether the sweep has run yet.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_grants"
+    )
+    category = models.CharField(max_length=32, choices=DataCategory.choices)
+    purpose = models.CharField(max_length=32, choices=Purpose.choices)
+    window_days = models.PositiveSmallIntegerField()
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    renewed_from = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewed_by"
+    )
+    reminder_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["seller", "category", "purpose"],
+                condition=Q(status="active"),
+                name="consent_one_active_per_seller_category_purpose",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_days__in=CONSENT_WINDOW_DAYS), name="consent_window_days_allowed"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("granted_at")), name="consent_window_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", ended_at__isnull=True)
+                | (~Q(status="active") & Q(ended_at__isnull=False)),
+                name="consent_ended_iff_not_active",
+            ),
+            models.CheckConstraint(
+                condition=Q(category__in=DataCategory.values), name="consent_category_known"
+            ),
+            models.CheckConstraint(condition=Q(purpose__in=Purpose.values), name="consent_purpose_known"),
+        ]
+        indexes = [
+            # The expiry sweep and the reminder sweep walk active grants by due date.
+            models.Index(fields=["expires_at"], condition=Q(status="active"), name="consent_active_due"),
+            models.Index(fields=["seller", "category", "purpose"], name="consent_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category}/{self.purpose} ({self.status})"
+
+    def is_valid_at(self, at: datetime) -> bool:
+        return self.granted_at <= at < self.expires_at and (self.ended_at is None or at < self.ended_at)
+
+
+class ConsentEvent(models.Model):
+    """Append-only consent history. The database refuses UPDATE and DELETE (see migration 0002)."""
+
+    class Kind(models.TextChoices):
+        GRANTED = "granted", _("Granted")
+        RENEWED = "renewed", _("Renewed")
+        REVOKED = "revoked", _("Revoked")
+        EXPIRED = "expired", _("Expired")
+
+    grant = models.ForeignKey(ConsentGrant, on_delete=models.PROTECT, related_name="events")
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_events"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    receipt_id = models.UUIDField(unique=True)
+    receipt = models.JSONField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["seller", "occurred_at"], name="consent_event_seller")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.receipt_id}"

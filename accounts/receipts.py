@@ -1,0 +1,94 @@
+"""Consent receipts: Kantara Consent Receipt v1.1 fields, with the ISO/IEC TS 27560 event terms.
+
+`receipt_template` holds everything a receipt says that depends only on the event kind, the
+category and the purpose; `receipt_for` adds the per-event fields. The expiry sweep builds its
+receipts in SQL from the same template (accounts.services), so both paths say the same thing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+
+from accounts.taxonomy import SENSITIVE_CATEGORIES, TCF_PURPOSE_IDS, DataCategory, Purpose
+
+RECEIPT_VERSION = "KI-CR-v1.1.0"
+SERVICE_NAME = "Courtier personal-data marketplace"
+
+COLLECTION_METHODS = {
+    "granted": "web form: explicit opt-in by the data subject",
+    "renewed": "web form: explicit renewal by the data subject",
+    "revoked": "web form or API: withdrawal by the data subject",
+    "expired": "automatic: the consent window ended",
+    "erasure": "erasure request (GDPR Art. 17) by the data subject",
+}
+TERMINATIONS = {
+    "granted": "Ends at the end of the chosen window, or at once when withdrawn in Courtier's "
+    "consent page; buyers holding the data then receive a deletion notice.",
+    "renewed": "Ends at the end of the renewed window, or at once when withdrawn.",
+    "revoked": "Withdrawn: no further sale or delivery; buyers must delete the data.",
+    "expired": "Window ended: no further sale or delivery; buyers must delete the data.",
+}
+
+
+def receipt_template(kind: str, category: str, purpose: str, method: str | None = None) -> dict[str, Any]:
+    sensitive = category in SENSITIVE_CATEGORIES
+    return {
+        "version": RECEIPT_VERSION,
+        "jurisdiction": settings.CONSENT_JURISDICTION,
+        "collectionMethod": COLLECTION_METHODS[method or kind],
+        "language": "en",
+        "piiControllers": [settings.CONSENT_CONTROLLER],
+        "policyUrl": settings.CONSENT_POLICY_URL,
+        "eventType": kind,
+        "services": [
+            {
+                "service": SERVICE_NAME,
+                "purposes": [
+                    {
+                        "purpose": Purpose(purpose).label,
+                        "purposeCode": purpose,
+                        "tcfPurposeId": TCF_PURPOSE_IDS[purpose],
+                        "consentType": "EXPLICIT",
+                        "purposeCategory": [purpose],
+                        "piiCategory": [DataCategory(category).label],
+                        "piiCategoryCode": [category],
+                        "primaryPurpose": True,
+                        "termination": TERMINATIONS[kind],
+                        "thirdPartyDisclosure": True,
+                        "thirdPartyName": "Verified buyer organisations that license the data "
+                        "through Courtier (listed on the seller's sales page)",
+                    }
+                ],
+            }
+        ],
+        "sensitive": sensitive,
+        "spiCat": [DataCategory(category).label] if sensitive else [],
+    }
+
+
+def receipt_for(
+    *,
+    kind: str,
+    category: str,
+    purpose: str,
+    subject_pseudonym: uuid.UUID,
+    grant_id: int,
+    at: datetime,
+    window_start: datetime,
+    window_end: datetime,
+    method: str | None = None,
+    receipt_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    return {
+        **receipt_template(kind, category, purpose, method),
+        "consentReceiptID": str(receipt_id or uuid.uuid4()),
+        "consentTimestamp": int(at.timestamp()),
+        "piiPrincipalId": str(subject_pseudonym),
+        "grantId": grant_id,
+        "windowStart": window_start.isoformat(),
+        "windowEnd": window_end.isoformat(),
+    }

@@ -1,0 +1,136 @@
+"""Reads for accounts. Everything that sells, settles or delivers asks `consent_is_valid`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts import hooks, services, taxonomy
+from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerProfile, User
+
+
+def consent_valid_q(at: datetime, prefix: str = "") -> Q:
+    """Q over ConsentGrant (or a relation to it, with `prefix`) for grants valid at `at`."""
+    return Q(**{f"{prefix}granted_at__lte": at, f"{prefix}expires_at__gt": at}) & (
+        Q(**{f"{prefix}ended_at__isnull": True}) | Q(**{f"{prefix}ended_at__gt": at})
+    )
+
+
+def consent_is_valid(seller: User | int, category: str, purpose: str, at: datetime | None = None) -> bool:
+    """True iff the seller's consent for `category` × `purpose` holds at `at` (default now)."""
+    seller_id = seller if isinstance(seller, int) else seller.pk
+    return (
+        ConsentGrant.objects.filter(seller_id=seller_id, category=category, purpose=purpose)
+        .filter(consent_valid_q(at or timezone.now()))
+        .exists()
+    )
+
+
+def consent_grants_for(*, seller: User) -> QuerySet[ConsentGrant]:
+    return ConsentGrant.objects.filter(seller=seller).order_by("-granted_at", "-pk")
+
+
+def consent_active_for(*, seller: User) -> QuerySet[ConsentGrant]:
+    return consent_grants_for(seller=seller).filter(
+        status=ConsentGrant.Status.ACTIVE, expires_at__gt=timezone.now()
+    )
+
+
+def consent_events_for(*, seller: User) -> QuerySet[ConsentEvent]:
+    return ConsentEvent.objects.filter(seller=seller).order_by("occurred_at", "pk")
+
+
+def seller_badges(*, seller: User) -> dict[str, bool]:
+    profile = SellerProfile.objects.filter(seller=seller).first()
+    signals = {
+        "email_verified": seller.email_verified_at is not None,
+        "phone_verified": seller.phone_verified_at is not None,
+        "profile_complete": bool(profile and profile.is_complete),
+    }
+    signals["verified_seller"] = all(signals.values())
+    return signals
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def seller_export(*, seller: User) -> dict[str, Any]:
+    """GDPR Art. 15 / 20: everything stored about the seller, as machine-readable JSON.
+
+    The password hash is deliberately left out (it is a credential, not data about the person);
+    encrypted columns appear decrypted under their plain names.
+    """
+    profile = SellerProfile.objects.get(seller=seller)
+    precise = services.seller_precise_values(seller=seller)
+    life_events = list(LifeEvent.objects.filter(seller=seller))
+    details = services.life_event_details(seller=seller, events=life_events)
+    data: dict[str, Any] = {
+        "format": "courtier-seller-export/1",
+        "generated_at": timezone.now().isoformat(),
+        "account": {
+            "id": seller.pk,
+            "email": seller.email,
+            "full_name": seller.full_name,
+            "role": seller.role,
+            "pseudonym": str(seller.pseudonym),
+            "preferred_language": seller.preferred_language,
+            "email_verified_at": _iso(seller.email_verified_at),
+            "phone_verified_at": _iso(seller.phone_verified_at),
+            "erased_at": _iso(seller.erased_at),
+            "is_active": seller.is_active,
+            "date_joined": _iso(seller.date_joined),
+            "last_login": _iso(seller.last_login),
+            "password": "set (the hash is a credential and is not exported)",
+        },
+        "verification": seller_badges(seller=seller),
+        "profile": {
+            "age_band": profile.age_band,
+            "gender": profile.gender,
+            "region": profile.region,
+            "mobile_os": profile.mobile_os,
+            "mobile_operator": profile.mobile_operator,
+            "interests": profile.interests,
+            "affinities": profile.affinities,
+            "birth_date": precise.get("birth_date"),
+            "postcode": precise.get("postcode"),
+            "phone": precise.get("phone"),
+            "updated_at": _iso(profile.updated_at),
+        },
+        "life_events": [
+            {"kind": e.kind, "details": details.get(e.pk, ""), "created_at": _iso(e.created_at)}
+            for e in life_events
+        ],
+        "consent_grants": [
+            {
+                "id": g.pk,
+                "category": g.category,
+                "purpose": g.purpose,
+                "tcf_purpose_id": taxonomy.TCF_PURPOSE_IDS[g.purpose],
+                "window_days": g.window_days,
+                "granted_at": _iso(g.granted_at),
+                "expires_at": _iso(g.expires_at),
+                "ended_at": _iso(g.ended_at),
+                "status": g.status,
+                "renewed_from": g.renewed_from_id,
+                "reminder_sent_at": _iso(g.reminder_sent_at),
+            }
+            for g in consent_grants_for(seller=seller)
+        ],
+        "consent_events": [
+            {
+                "grant": e.grant_id,
+                "kind": e.kind,
+                "occurred_at": _iso(e.occurred_at),
+                "receipt_id": str(e.receipt_id),
+                "receipt": e.receipt,
+            }
+            for e in consent_events_for(seller=seller)
+        ],
+    }
+    for name, section in hooks.export_sections().items():
+        data[name] = section(seller)
+    return data

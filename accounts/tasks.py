@@ -1,0 +1,20 @@
+"""Thin Celery wrappers over accounts services (queue: consent)."""
+
+from celery import shared_task
+
+from accounts import services
+
+
+@shared_task(acks_late=True, max_retries=3)
+def consent_expire_due() -> int:
+    return services.consent_expire_due()
+
+
+@shared_task(acks_late=True, max_retries=3)
+def consent_remind_expiring() -> int:
+    return services.consent_remind_expiring()
+
+
+@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+def consent_reminder_send(seller_id: int, grant_ids: list[int]) -> bool:
+    return services.consent_reminder_email(seller_id=seller_id, grant_ids=grant_ids)

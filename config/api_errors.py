@@ -1,0 +1,27 @@
+"""One error shape for the API: {"code": ..., "detail": ..., "field"?: ..., "errors"?: {...}}."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from accounts.errors import ServiceError
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ServiceError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.status_code = status.HTTP_400_BAD_REQUEST
+        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": response.data}
+    else:
+        detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+        response.data = {"code": getattr(exc, "default_code", "error"), "detail": str(detail)}
+    return response
