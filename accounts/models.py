@@ -241,6 +241,9 @@ class LifeEvent(models.Model):
         ordering = ["created_at", "id"]
         constraints = [models.UniqueConstraint(fields=["seller", "kind"], name="life_event_one_per_kind")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} of seller {self.seller_id}"
+
 
 class ConsentGrant(models.Model):
     """A seller's consent for one data category and one purpose over a time window.
