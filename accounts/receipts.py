@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.utils import translation
 
 from accounts.taxonomy import SENSITIVE_CATEGORIES, TCF_PURPOSE_IDS, DataCategory, Purpose
 
@@ -36,6 +37,8 @@ TERMINATIONS = {
 
 def receipt_template(kind: str, category: str, purpose: str, method: str | None = None) -> dict[str, Any]:
     sensitive = category in SENSITIVE_CATEGORIES
+    with translation.override("en"):  # receipts are records: always in English
+        purpose_label, category_label = str(Purpose(purpose).label), str(DataCategory(category).label)
     return {
         "version": RECEIPT_VERSION,
         "jurisdiction": settings.CONSENT_JURISDICTION,
@@ -49,12 +52,12 @@ def receipt_template(kind: str, category: str, purpose: str, method: str | None 
                 "service": SERVICE_NAME,
                 "purposes": [
                     {
-                        "purpose": Purpose(purpose).label,
+                        "purpose": purpose_label,
                         "purposeCode": purpose,
                         "tcfPurposeId": TCF_PURPOSE_IDS[purpose],
                         "consentType": "EXPLICIT",
                         "purposeCategory": [purpose],
-                        "piiCategory": [DataCategory(category).label],
+                        "piiCategory": [category_label],
                         "piiCategoryCode": [category],
                         "primaryPurpose": True,
                         "termination": TERMINATIONS[kind],
@@ -66,7 +69,7 @@ def receipt_template(kind: str, category: str, purpose: str, method: str | None 
             }
         ],
         "sensitive": sensitive,
-        "spiCat": [DataCategory(category).label] if sensitive else [],
+        "spiCat": [category_label] if sensitive else [],
     }
 
 
