@@ -237,7 +237,7 @@ def api_key_revoke(*, key_id: int, organisation: BuyerOrganisation | None = None
 
 def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
     """The usable key matching `plaintext`, or None. Touches last_used_at at most once a minute."""
-    parts = plaintext.split("_")
+    parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
     key = ApiKey.objects.select_related("organisation").filter(prefix=parts[1]).first()
