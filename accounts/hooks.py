@@ -9,26 +9,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-# Called inside the transaction that ends consent, with the ids of the grants that ended
-# (revoked, expired or erased) and the reason ("revoked" | "expired" | "erasure").
-ConsentEndHandler = Callable[[list[int], str], None]
-_consent_end_handlers: list[ConsentEndHandler] = []
+# Called inside the transaction that changes consent, with the ids of the grants concerned and
+# the reason: "granted" | "renewed" (old and new grant) | "revoked" | "expired" | "erasure".
+# The last three end consent: handlers must stop whatever depended on it in that transaction.
+ConsentChangeHandler = Callable[[list[int], str], None]
+_consent_change_handlers: list[ConsentChangeHandler] = []
+CONSENT_ENDING_REASONS = frozenset({"revoked", "expired", "erasure"})
 
 # Each returns a JSON-serialisable section of a seller's GDPR export.
 ExportSection = Callable[[Any], Any]
 _export_sections: dict[str, ExportSection] = {}
 
 
-def register_consent_end_handler(handler: ConsentEndHandler) -> None:
-    if handler not in _consent_end_handlers:
-        _consent_end_handlers.append(handler)
+def register_consent_change_handler(handler: ConsentChangeHandler) -> None:
+    if handler not in _consent_change_handlers:
+        _consent_change_handlers.append(handler)
 
 
-def run_consent_end_handlers(grant_ids: Iterable[int], reason: str) -> None:
+def run_consent_change_handlers(grant_ids: Iterable[int], reason: str) -> None:
     ids = list(grant_ids)
     if not ids:
         return
-    for handler in _consent_end_handlers:
+    for handler in _consent_change_handlers:
         handler(ids, reason)
 
 

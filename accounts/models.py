@@ -189,6 +189,13 @@ class SellerProfile(models.Model):
     mobile_operator = models.CharField(max_length=16, choices=taxonomy.MobileOperator.choices, blank=True)
     interests_mask = models.BigIntegerField(default=0)
     affinities_mask = models.BigIntegerField(default=0)
+    # Categories the seller offers to audience bundles (sensitive ones only by their own opt-in).
+    audience_optin_mask = models.BigIntegerField(default=0)
+    # Derived, kept by listings.services.audience_refresh: the (category, purpose) pairs the
+    # seller both consents to and offers, and the earliest end of the consents behind them.
+    # Segment sizing reads only this table, through the covering index below.
+    sellable_mask = models.BigIntegerField(default=0)
+    sellable_until = models.DateTimeField(null=True, blank=True)
     birth_date_encrypted = models.TextField(null=True, blank=True)
     postcode_encrypted = models.TextField(null=True, blank=True)
     phone_encrypted = models.TextField(null=True, blank=True)
@@ -201,6 +208,12 @@ class SellerProfile(models.Model):
             models.Index(fields=["region"], name="profile_region"),
             models.Index(fields=["mobile_os"], name="profile_mobile_os"),
             models.Index(fields=["mobile_operator"], name="profile_operator"),
+            models.Index(
+                fields=["region", "age_band", "gender", "mobile_os", "mobile_operator"],
+                include=["interests_mask", "affinities_mask", "sellable_mask", "sellable_until"],
+                condition=Q(sellable_mask__gt=0),
+                name="profile_audience_covering",
+            ),
         ]
 
     def __str__(self) -> str:

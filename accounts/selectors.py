@@ -95,6 +95,14 @@ def seller_export(*, seller: User) -> dict[str, Any]:
             "mobile_operator": profile.mobile_operator,
             "interests": profile.interests,
             "affinities": profile.affinities,
+            "audience_optin": taxonomy.codes_of(profile.audience_optin_mask, taxonomy.CATEGORY_CODES),
+            "sellable": [
+                f"{c}:{p}"
+                for c in taxonomy.CATEGORY_CODES
+                for p in taxonomy.PURPOSE_CODES
+                if profile.sellable_mask & taxonomy.pair_bit(c, p)
+            ],
+            "sellable_until": _iso(profile.sellable_until),
             "birth_date": precise.get("birth_date"),
             "postcode": precise.get("postcode"),
             "phone": precise.get("phone"),

@@ -511,6 +511,7 @@ def consent_grant(
                 expires_at=now + timedelta(days=window_days),
             )
             _record_event(grant, seller, ConsentEvent.Kind.GRANTED, now)
+            hooks.run_consent_change_handlers([grant.pk], "granted")
     except IntegrityError:
         raise Conflict(
             "consent_already_active",
@@ -541,7 +542,7 @@ def _end_grants_locked(grants: list[ConsentGrant], status: str, at: datetime, re
         grant.ended_at = at
         grant.save(update_fields=["status", "ended_at"])
         _record_event(grant, grant.seller, ConsentEvent.Kind.REVOKED, at, method=reason)
-    hooks.run_consent_end_handlers([g.pk for g in grants], reason)
+    hooks.run_consent_change_handlers([g.pk for g in grants], reason)
 
 
 def consent_revoke(*, seller: User, grant_id: int) -> ConsentGrant:
@@ -574,6 +575,7 @@ def consent_renew(*, seller: User, grant_id: int, window_days: int) -> ConsentGr
             renewed_from=old,
         )
         _record_event(grant, seller, ConsentEvent.Kind.RENEWED, now)
+        hooks.run_consent_change_handlers([old.pk, grant.pk], "renewed")
     return grant
 
 
@@ -653,7 +655,7 @@ def consent_expire_due(*, now: datetime | None = None, batch_size: int | None = 
                 ids = _expire_batch_sql(now, limit, templates)
             else:
                 ids = _expire_batch_orm(now, limit)
-            hooks.run_consent_end_handlers(ids, "expired")
+            hooks.run_consent_change_handlers(ids, "expired")
         total += len(ids)
         if len(ids) < limit:
             return total

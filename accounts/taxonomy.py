@@ -203,3 +203,23 @@ def mask_of(codes: Iterable[str], vocabulary: tuple[str, ...]) -> int:
 
 def codes_of(mask: int, vocabulary: tuple[str, ...]) -> list[str]:
     return [code for bit, code in enumerate(vocabulary) if mask & (1 << bit)]
+
+
+# Bit vocabularies for masks over categories and over (category, purpose) pairs: append only.
+CATEGORY_CODES: tuple[str, ...] = tuple(DataCategory.values)
+PURPOSE_CODES: tuple[str, ...] = tuple(Purpose.values)
+LICENCE_DAYS: tuple[int, ...] = (30, 90, 365)
+_PAIR_STRIDE = 8  # room for purposes appended later without moving any existing bit
+
+
+def pair_bit(category: str, purpose: str) -> int:
+    return 1 << (CATEGORY_CODES.index(category) * _PAIR_STRIDE + PURPOSE_CODES.index(purpose))
+
+
+def pairs_mask(categories: Iterable[str], purposes: Iterable[str]) -> int:
+    purposes = list(purposes)
+    mask = 0
+    for category in categories:
+        for purpose in purposes:
+            mask |= pair_bit(category, purpose)
+    return mask

@@ -10,6 +10,7 @@ def health(request):
 
 api_v1 = [
     path("", include("accounts.api.urls")),
+    path("", include("listings.api.urls")),
 ]
 
 urlpatterns = [

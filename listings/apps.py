@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class ListingsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "listings"
+
+    def ready(self) -> None:
+        from accounts import hooks
+        from listings import services
+
+        hooks.register_consent_change_handler(services.on_consent_change)

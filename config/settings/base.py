@@ -166,3 +166,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# --- Listings and audiences --------------------------------------------------------------
+SEGMENT_MIN_SIZE = env.int("SEGMENT_MIN_SIZE", default=25)  # K: smaller segments are never revealed
+LISTING_AUTO_APPROVE_VERIFIED = env.bool("LISTING_AUTO_APPROVE_VERIFIED", default=True)
+VALUATION_SELL_THROUGH = env.float("VALUATION_SELL_THROUGH", default=0.5)  # licences sold per window
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"segment_sizing": env("SEGMENT_SIZING_RATE", default="60/min")}
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://courtier")}

@@ -16,3 +16,4 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]
+CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/14")}

@@ -121,7 +121,12 @@ def test_export_contains_every_stored_field(seller):
         "profile",
         SellerProfile,
         skip={"seller"},
-        rename={"interests_mask": "interests", "affinities_mask": "affinities"},
+        rename={
+            "interests_mask": "interests",
+            "affinities_mask": "affinities",
+            "audience_optin_mask": "audience_optin",
+            "sellable_mask": "sellable",
+        },
     )
     exported("life_events", LifeEvent, skip={"id", "seller"})
     exported("consent_grants", ConsentGrant, skip={"seller"}, rename={"renewed_from": "renewed_from"})

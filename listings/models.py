@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import taxonomy
+
+
+class Listing(models.Model):
+    """One seller's data categories (several = a seller bundle) offered under terms."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PENDING_REVIEW = "pending_review", _("Pending review")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        SOLD = "sold", _("Sold")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        SUSPENDED = "suspended", _("Suspended")
+        EXPIRED = "expired", _("Expired")
+
+    class PricingMode(models.TextChoices):
+        FIXED = "fixed", _("Fixed price (buy now)")
+        AUCTION = "auction", _("Auction (sealed bids)")
+
+    S = Status
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        S.DRAFT: frozenset({S.PENDING_REVIEW, S.ACTIVE, S.WITHDRAWN}),
+        S.PENDING_REVIEW: frozenset({S.ACTIVE, S.DRAFT, S.PAUSED, S.WITHDRAWN, S.SUSPENDED}),
+        S.ACTIVE: frozenset({S.PAUSED, S.SOLD, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
+        S.PAUSED: frozenset({S.ACTIVE, S.PENDING_REVIEW, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
+        S.SUSPENDED: frozenset({S.PAUSED, S.WITHDRAWN}),
+        S.SOLD: frozenset(),
+        S.WITHDRAWN: frozenset(),
+        S.EXPIRED: frozenset(),
+    }
+    LIVE = (S.DRAFT, S.PENDING_REVIEW, S.ACTIVE, S.PAUSED)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings")
+    categories_mask = models.BigIntegerField(help_text=_("bits over taxonomy.CATEGORY_CODES"))
+    purposes_mask = models.BigIntegerField(help_text=_("bits over taxonomy.PURPOSE_CODES"))
+    licence_days = models.PositiveSmallIntegerField()
+    pricing_mode = models.CharField(max_length=8, choices=PricingMode.choices)
+    floor_price_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="EUR")
+    auction_ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status_reason = models.TextField(blank=True)
+    suggested_price_cents = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(categories_mask__gt=0), name="listing_has_categories"),
+            models.CheckConstraint(condition=Q(purposes_mask__gt=0), name="listing_has_purposes"),
+            models.CheckConstraint(
+                condition=Q(licence_days__in=taxonomy.LICENCE_DAYS), name="listing_licence_days_allowed"
+            ),
+            models.CheckConstraint(
+                condition=Q(floor_price_cents__gt=0, floor_price_cents__lte=100_000_00),
+                name="listing_floor_price_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(pricing_mode="fixed", auction_ends_at__isnull=True)
+                | Q(pricing_mode="auction", auction_ends_at__isnull=False),
+                name="listing_auction_has_end",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="listing_browse"),
+            models.Index(fields=["seller", "status"], name="listing_seller_status"),
+            models.Index(
+                fields=["auction_ends_at"],
+                condition=Q(status="active", pricing_mode="auction"),
+                name="listing_auction_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{', '.join(self.categories)} ({self.status})"
+
+    @property
+    def categories(self) -> list[str]:
+        return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
+
+    @property
+    def purposes(self) -> list[str]:
+        return taxonomy.codes_of(self.purposes_mask, taxonomy.PURPOSE_CODES)
+
+
+class ListingEvent(models.Model):
+    """Audit trail: every status change of a listing, by the one transition service."""
+
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, choices=Listing.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Listing.Status.choices)
+    reason = models.TextField(blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_status} → {self.to_status}"

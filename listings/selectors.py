@@ -1,0 +1,190 @@
+"""Reads for listings: what buyers may browse, and audience segment sizing with a k-anonymity floor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from accounts import taxonomy
+from accounts.models import SellerProfile, User
+from listings.models import Listing
+from listings.valuation import category_valuation
+
+
+@dataclass(frozen=True)
+class SegmentCriteria:
+    categories: list[str]
+    purpose: str
+    licence_days: int = 30
+    age_bands: list[str] = field(default_factory=list)
+    genders: list[str] = field(default_factory=list)
+    regions: list[str] = field(default_factory=list)
+    mobile_os: list[str] = field(default_factory=list)
+    mobile_operators: list[str] = field(default_factory=list)
+    interests: list[str] = field(default_factory=list)
+    interests_match: str = "any"  # "any" | "all"
+    affinities: list[str] = field(default_factory=list)
+
+
+def segment_members(criteria: SegmentCriteria, at: datetime | None = None) -> QuerySet[SellerProfile]:
+    """Profiles matching the criteria whose sellers consent, now, to every wanted category for the
+    purpose and offer those categories. One table, one covering index (profile_audience_covering)."""
+    wanted = taxonomy.pairs_mask(criteria.categories, [criteria.purpose])
+    members = SellerProfile.objects.filter(sellable_mask__gt=0, sellable_until__gt=at or timezone.now())
+    for field_name, values in (
+        ("region", criteria.regions),
+        ("age_band", criteria.age_bands),
+        ("gender", criteria.genders),
+        ("mobile_os", criteria.mobile_os),
+        ("mobile_operator", criteria.mobile_operators),
+    ):
+        if values:
+            members = members.filter(**{f"{field_name}__in": values})
+    members = members.alias(sellable=F("sellable_mask").bitand(wanted)).filter(sellable=wanted)
+    if criteria.interests:
+        mask = taxonomy.mask_of(criteria.interests, taxonomy.INTEREST_CODES)
+        members = members.alias(interest_hits=F("interests_mask").bitand(mask))
+        members = (
+            members.filter(interest_hits=mask)
+            if criteria.interests_match == "all"
+            else members.filter(interest_hits__gt=0)
+        )
+    if criteria.affinities:
+        mask = taxonomy.mask_of(criteria.affinities, taxonomy.AFFINITY_CODES)
+        members = members.alias(affinity_hits=F("affinities_mask").bitand(mask)).filter(affinity_hits__gt=0)
+    return members
+
+
+def rounded_count(count: int) -> int:
+    """Counts are published coarsely: to 5 under 100, 10 under 1,000, 100 under 10,000, else 1,000."""
+    step = 5 if count < 100 else 10 if count < 1_000 else 100 if count < 10_000 else 1_000
+    return max(settings.SEGMENT_MIN_SIZE, count - count % step)
+
+
+def segment_size(criteria: SegmentCriteria) -> dict:
+    """{"count": rounded, ...} or, below K, {"count": None, "fewer_than": K}. Never the exact count."""
+    k = settings.SEGMENT_MIN_SIZE
+    count = segment_members(criteria).count()
+    if count < k:
+        return {"count": None, "fewer_than": k, "rounded": True}
+    return {"count": rounded_count(count), "fewer_than": None, "rounded": True}
+
+
+def _percentiles(values: list[int]) -> tuple[int, int, int]:
+    values = sorted(values)
+
+    def at(q: float) -> int:
+        position = q * (len(values) - 1)
+        low = int(position)
+        high = min(low + 1, len(values) - 1)
+        return round(values[low] + (values[high] - values[low]) * (position - low))
+
+    return at(0.25), at(0.5), at(0.75)
+
+
+def segment_price_estimate(criteria: SegmentCriteria) -> dict:
+    """Floor prices per record at p25 / p50 / p75 over the segment's active listings that cover the
+    wanted categories and purpose; from the valuation model when fewer than K such listings."""
+    k = settings.SEGMENT_MIN_SIZE
+    categories = taxonomy.mask_of(criteria.categories, taxonomy.CATEGORY_CODES)
+    purpose = taxonomy.mask_of([criteria.purpose], taxonomy.PURPOSE_CODES)
+    listings = (
+        Listing.objects.filter(
+            status=Listing.Status.ACTIVE, seller_id__in=segment_members(criteria).values("seller_id")
+        )
+        .alias(c=F("categories_mask").bitand(categories), p=F("purposes_mask").bitand(purpose))
+        .filter(c=categories, p=purpose)
+    )
+    if connection.vendor == "postgresql":
+        sql, params = listings.values("floor_price_cents").query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP "
+                f"(ORDER BY floor_price_cents) FROM ({sql}) floors",
+                params,
+            )
+            count, quartiles = cursor.fetchone()
+        quartiles = [round(q) for q in quartiles] if quartiles else None
+    else:
+        floors = list(listings.values_list("floor_price_cents", flat=True))
+        count, quartiles = len(floors), list(_percentiles(floors)) if floors else None
+    if count >= k and quartiles:
+        p25, p50, p75 = quartiles
+        source = "active_listings"
+    else:
+        estimates = [category_valuation(c, licence_days=criteria.licence_days) for c in criteria.categories]
+        p50 = sum(e["estimate_cents"] for e in estimates)
+        p25, p75 = sum(e["low_cents"] for e in estimates), sum(e["high_cents"] for e in estimates)
+        source = "valuation_model"
+    return {"currency": "EUR", "p25_cents": p25, "p50_cents": p50, "p75_cents": p75, "source": source}
+
+
+def listings_for_buyers(at: datetime | None = None) -> QuerySet[Listing]:
+    """Active listings whose seller's consent still holds now, never stale ones.
+
+    A listing is active only while consent holds (the cascade pauses it in the revoking
+    transaction); the sellable check also excludes a window that ended seconds before the sweep.
+    """
+    at = at or timezone.now()
+    return (
+        Listing.objects.filter(status=Listing.Status.ACTIVE, seller__is_active=True)
+        .filter(seller__profile__sellable_until__gt=at)
+        .select_related("seller__profile")
+    )
+
+
+ATTRIBUTE_CATEGORY = {
+    attribute: category for category, fields in taxonomy.CATEGORY_FIELDS.items() for attribute in fields
+}
+
+
+def listing_filter(
+    listings: QuerySet[Listing],
+    *,
+    category: str | None = None,
+    purpose: str | None = None,
+    pricing_mode: str | None = None,
+    min_price_cents: int | None = None,
+    max_price_cents: int | None = None,
+    age_band: str | None = None,
+    gender: str | None = None,
+    region: str | None = None,
+    mobile_os: str | None = None,
+    mobile_operator: str | None = None,
+) -> QuerySet[Listing]:
+    if category:
+        bit = taxonomy.mask_of([category], taxonomy.CATEGORY_CODES)
+        listings = listings.alias(has_c=F("categories_mask").bitand(bit)).filter(has_c=bit)
+    if purpose:
+        bit = taxonomy.mask_of([purpose], taxonomy.PURPOSE_CODES)
+        listings = listings.alias(has_p=F("purposes_mask").bitand(bit)).filter(has_p=bit)
+    if pricing_mode:
+        listings = listings.filter(pricing_mode=pricing_mode)
+    if min_price_cents is not None:
+        listings = listings.filter(floor_price_cents__gte=min_price_cents)
+    if max_price_cents is not None:
+        listings = listings.filter(floor_price_cents__lte=max_price_cents)
+    for name, value in (
+        ("age_band", age_band),
+        ("gender", gender),
+        ("region", region),
+        ("mobile_os", mobile_os),
+        ("mobile_operator", mobile_operator),
+    ):
+        if value:
+            # an attribute filters only listings that sell it: filtering device listings by
+            # region would reveal the region of sellers who never sold it
+            bit = taxonomy.mask_of([ATTRIBUTE_CATEGORY[name]], taxonomy.CATEGORY_CODES)
+            listings = listings.alias(**{f"sells_{name}": F("categories_mask").bitand(bit)}).filter(
+                Q(**{f"sells_{name}": bit, f"seller__profile__{name}": value})
+            )
+    return listings
+
+
+def listings_of_seller(*, seller: User) -> QuerySet[Listing]:
+    return Listing.objects.filter(seller=seller).order_by("-created_at")

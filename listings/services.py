@@ -1,0 +1,383 @@
+"""Every write to listings: creation, the one status-transition service, moderation, the consent
+cascade, and the derived audience masks that segment sizing reads."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import taxonomy
+from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from accounts.hooks import CONSENT_ENDING_REASONS
+from accounts.models import ConsentGrant, SellerProfile, User
+from accounts.selectors import consent_valid_q, seller_badges
+from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
+from listings.models import Listing, ListingEvent
+
+S = Listing.Status
+MAX_FLOOR_PRICE_CENTS = 100_000_00
+MAX_AUCTION_DAYS = 30
+
+
+def _missing_consent(
+    seller_id: int, categories: Iterable[str], purposes: Iterable[str], at: datetime
+) -> list[str]:
+    wanted = {(c, p) for c in categories for p in purposes}
+    held = set(
+        ConsentGrant.objects.filter(seller_id=seller_id)
+        .filter(consent_valid_q(at))
+        .values_list("category", "purpose")
+    )
+    return sorted(f"{c}:{p}" for c, p in wanted - held)
+
+
+def _validated_terms(
+    *,
+    categories: list[str],
+    purposes: list[str],
+    licence_days: int,
+    pricing_mode: str,
+    floor_price_cents: int,
+    auction_ends_at: datetime | None,
+    now: datetime,
+) -> dict:
+    if not categories:
+        raise InvalidInput("categories_required", "List at least one data category.", field="categories")
+    if not purposes:
+        raise InvalidInput("purposes_required", "Allow at least one purpose.", field="purposes")
+    for category in categories:
+        if category not in DataCategory.values:
+            raise InvalidInput(
+                "category_unknown", f"{category!r} is not a data category.", field="categories"
+            )
+    for purpose in purposes:
+        if purpose not in Purpose.values:
+            raise InvalidInput("purpose_unknown", f"{purpose!r} is not a purpose.", field="purposes")
+    if licence_days not in taxonomy.LICENCE_DAYS:
+        raise InvalidInput("licence_invalid", "A licence lasts 30, 90 or 365 days.", field="licence_days")
+    if pricing_mode not in Listing.PricingMode.values:
+        raise InvalidInput("pricing_mode_unknown", "Choose fixed or auction.", field="pricing_mode")
+    if not isinstance(floor_price_cents, int) or isinstance(floor_price_cents, bool):
+        raise InvalidInput("price_invalid", "Prices are whole cents.", field="floor_price_cents")
+    if not 0 < floor_price_cents <= MAX_FLOOR_PRICE_CENTS:
+        raise InvalidInput(
+            "price_out_of_range",
+            "The floor price must be between 1 cent and 100,000 €.",
+            field="floor_price_cents",
+        )
+    if pricing_mode == Listing.PricingMode.AUCTION:
+        if auction_ends_at is None or not now + timedelta(hours=1) <= auction_ends_at <= now + timedelta(
+            days=MAX_AUCTION_DAYS
+        ):
+            raise InvalidInput(
+                "auction_end_invalid",
+                f"An auction ends between one hour and {MAX_AUCTION_DAYS} days from now.",
+                field="auction_ends_at",
+            )
+    elif auction_ends_at is not None:
+        raise InvalidInput(
+            "auction_end_not_allowed", "Only auctions have an end time.", field="auction_ends_at"
+        )
+    return {
+        "categories_mask": taxonomy.mask_of(categories, taxonomy.CATEGORY_CODES),
+        "purposes_mask": taxonomy.mask_of(purposes, taxonomy.PURPOSE_CODES),
+        "licence_days": licence_days,
+        "pricing_mode": pricing_mode,
+        "floor_price_cents": floor_price_cents,
+        "auction_ends_at": auction_ends_at,
+    }
+
+
+def _auto_approves(seller: User) -> bool:
+    if not settings.LISTING_AUTO_APPROVE_VERIFIED or not seller_badges(seller=seller)["verified_seller"]:
+        return False
+    flagged = ListingEvent.objects.filter(listing__seller=seller, to_status=S.SUSPENDED).exists()
+    return not flagged
+
+
+def listing_create(
+    *,
+    seller: User,
+    categories: list[str],
+    purposes: list[str],
+    licence_days: int,
+    pricing_mode: str,
+    floor_price_cents: int,
+    auction_ends_at: datetime | None = None,
+) -> Listing:
+    """Create a listing and submit it for review (or activate it for trusted sellers).
+
+    Refused unless the seller holds valid consent now for every listed category × purpose.
+    """
+    from listings.valuation import seller_valuation
+
+    if seller.role != User.Role.SELLER or seller.erased_at or not seller.is_active:
+        raise Forbidden("not_a_seller", "Only an active seller can list data.")
+    now = timezone.now()
+    terms = _validated_terms(
+        categories=categories,
+        purposes=purposes,
+        licence_days=licence_days,
+        pricing_mode=pricing_mode,
+        floor_price_cents=floor_price_cents,
+        auction_ends_at=auction_ends_at,
+        now=now,
+    )
+    suggestion = seller_valuation(seller=seller, categories=categories, licence_days=licence_days)
+    with transaction.atomic(durable=True):
+        # lock order: consent grants first, so a concurrent revocation cannot slip in between
+        list(
+            ConsentGrant.objects.select_for_update()
+            .filter(seller=seller, status=ConsentGrant.Status.ACTIVE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        missing = _missing_consent(seller.pk, categories, purposes, now)
+        if missing:
+            raise InvalidInput(
+                "consent_missing",
+                f"Give consent first for: {', '.join(missing)}.",
+                field="categories",
+            )
+        listing = Listing.objects.create(
+            seller=seller, suggested_price_cents=suggestion["total"]["estimate_cents"], **terms
+        )
+        ListingEvent.objects.create(
+            listing=listing, from_status=S.DRAFT, to_status=S.DRAFT, reason="created", actor=seller
+        )
+        target = S.ACTIVE if _auto_approves(seller) else S.PENDING_REVIEW
+        _transition_locked(
+            listing, target, actor=seller, reason="auto-approved" if target == S.ACTIVE else ""
+        )
+    return listing
+
+
+def _transition_locked(listing: Listing, to_status: str, *, actor: User | None, reason: str) -> None:
+    """Check and apply one transition, with its event. Requires: the listing row locked."""
+    if to_status not in Listing.TRANSITIONS[listing.status]:
+        raise Conflict(
+            "transition_not_allowed", f"A listing that is {listing.status} cannot become {to_status}."
+        )
+    if to_status == S.ACTIVE:
+        missing = _missing_consent(listing.seller_id, listing.categories, listing.purposes, timezone.now())
+        if missing:
+            raise Conflict("consent_missing", f"Consent is missing for: {', '.join(missing)}.")
+    ListingEvent.objects.create(
+        listing=listing, from_status=listing.status, to_status=to_status, reason=reason, actor=actor
+    )
+    listing.status = to_status
+    listing.status_reason = reason
+    listing.save(update_fields=["status", "status_reason", "updated_at"])
+
+
+def _locked_listing(listing_id: int, seller: User | None = None) -> Listing:
+    listings = Listing.objects.select_for_update(of=("self",))
+    if seller is not None:
+        listings = listings.filter(seller=seller)
+    listing = listings.filter(pk=listing_id).first()
+    if listing is None:
+        raise NotFound("listing_not_found", "No such listing.")
+    return listing
+
+
+def listing_transition(
+    *, listing_id: int, to_status: str, actor: User | None, reason: str = "", seller: User | None = None
+) -> Listing:
+    """The one service that changes a listing's status: lock, check, audit, refresh the audience."""
+    if to_status not in S.values:
+        raise InvalidInput("status_unknown", f"Unknown status {to_status!r}.")
+    with transaction.atomic(durable=True):
+        grants = ConsentGrant.objects.select_for_update().filter(
+            seller_id__in=Listing.objects.filter(pk=listing_id).values("seller_id"), status="active"
+        )
+        list(grants.order_by("pk").values_list("pk", flat=True))
+        listing = _locked_listing(listing_id, seller)
+        _transition_locked(listing, to_status, actor=actor, reason=reason)
+        audience_refresh(seller_ids=[listing.seller_id])
+    return listing
+
+
+SELLER_MOVES = {S.PAUSED, S.ACTIVE, S.WITHDRAWN, S.PENDING_REVIEW}
+
+
+def listing_seller_action(*, seller: User, listing_id: int, to_status: str) -> Listing:
+    """A seller pauses, resumes, resubmits or withdraws their own listing (404 for anyone else's)."""
+    if to_status not in SELLER_MOVES:
+        raise Forbidden("action_not_allowed", "Sellers can pause, resume, resubmit or withdraw.")
+    with transaction.atomic():
+        current = (
+            Listing.objects.filter(pk=listing_id, seller=seller).values_list("status", flat=True).first()
+        )
+    if current is None:
+        raise NotFound("listing_not_found", "No such listing.")
+    if to_status == S.ACTIVE and current != S.PAUSED:
+        raise Conflict("transition_not_allowed", "Only a paused listing can be resumed.")
+    return listing_transition(listing_id=listing_id, to_status=to_status, actor=seller, seller=seller)
+
+
+def listing_moderate(*, listing_id: int, moderator: User, approve: bool, reason: str = "") -> Listing:
+    """Approve (→ active) or reject (→ draft, with the reason shown to the seller) a pending listing."""
+    if moderator.role != User.Role.MODERATOR:
+        raise Forbidden("moderator_required", "Only moderators review listings.")
+    if not approve and not reason.strip():
+        raise InvalidInput("reason_required", "Give the seller a reason for the rejection.", field="reason")
+    current = Listing.objects.filter(pk=listing_id).values_list("status", flat=True).first()
+    if current != S.PENDING_REVIEW:
+        raise Conflict("not_pending", "Only listings pending review can be approved or rejected.")
+    return listing_transition(
+        listing_id=listing_id,
+        to_status=S.ACTIVE if approve else S.DRAFT,
+        actor=moderator,
+        reason=reason.strip(),
+    )
+
+
+def listing_suspend(*, listing_id: int, moderator: User, reason: str) -> Listing:
+    if moderator.role != User.Role.MODERATOR:
+        raise Forbidden("moderator_required", "Only moderators suspend listings.")
+    if not reason.strip():
+        raise InvalidInput("reason_required", "Give a reason for the suspension.", field="reason")
+    return listing_transition(
+        listing_id=listing_id, to_status=S.SUSPENDED, actor=moderator, reason=reason.strip()
+    )
+
+
+def listing_update_terms(
+    *, seller: User, listing_id: int, floor_price_cents: int, licence_days: int | None = None
+) -> Listing:
+    """Change the price (and licence) of one's own listing that is not sold or closed."""
+    with transaction.atomic(durable=True):
+        listing = _locked_listing(listing_id, seller)
+        if listing.status not in Listing.LIVE:
+            raise Conflict("listing_closed", "This listing can no longer be changed.")
+        terms = _validated_terms(
+            categories=listing.categories,
+            purposes=listing.purposes,
+            licence_days=licence_days or listing.licence_days,
+            pricing_mode=listing.pricing_mode,
+            floor_price_cents=floor_price_cents,
+            auction_ends_at=listing.auction_ends_at,
+            now=listing.created_at,
+        )
+        listing.floor_price_cents = terms["floor_price_cents"]
+        listing.licence_days = terms["licence_days"]
+        listing.save(update_fields=["floor_price_cents", "licence_days", "updated_at"])
+    return listing
+
+
+# ---------------------------------------------------------------------------------------------
+# Consent cascade and audience masks
+# ---------------------------------------------------------------------------------------------
+
+
+def on_consent_change(grant_ids: list[int], reason: str) -> None:
+    """Registered with accounts.hooks. Runs inside the consent transaction (grants locked).
+
+    When consent ends, every live listing that needs the ended category × purpose is paused
+    (withdrawn on erasure) in this same transaction, then the sellers' audience masks refresh.
+    """
+    grants = list(
+        ConsentGrant.objects.filter(pk__in=grant_ids).values_list("seller_id", "category", "purpose")
+    )
+    seller_ids = sorted({seller_id for seller_id, _c, _p in grants})
+    if reason in CONSENT_ENDING_REASONS:
+        ended: dict[int, int] = defaultdict(int)
+        for seller_id, category, purpose in grants:
+            ended[seller_id] |= taxonomy.pair_bit(category, purpose)
+        live = list(
+            Listing.objects.select_for_update(of=("self",))
+            .filter(seller_id__in=seller_ids, status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
+            .order_by("pk")
+        )
+        target = S.WITHDRAWN if reason == "erasure" else S.PAUSED
+        for listing in live:
+            needs = taxonomy.pairs_mask(listing.categories, listing.purposes)
+            if needs & ended[listing.seller_id]:
+                if listing.status == S.DRAFT and target == S.PAUSED:
+                    continue  # a draft sells nothing; it will be checked again when submitted
+                _transition_locked(listing, target, actor=None, reason=f"consent {reason}")
+        if reason == "erasure":
+            for listing in Listing.objects.select_for_update(of=("self",)).filter(
+                seller_id__in=seller_ids, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED]
+            ):
+                _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure")
+        # only sellers whose audience offer depended on the ended consent need a refresh
+        seller_ids = [
+            seller_id
+            for seller_id, mask in SellerProfile.objects.filter(
+                seller_id__in=seller_ids, sellable_mask__gt=0
+            ).values_list("seller_id", "sellable_mask")
+            if mask & ended[seller_id]
+        ]
+    audience_refresh(seller_ids=seller_ids)
+
+
+def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -> int:
+    """Recompute each seller's sellable (category, purpose) pairs and the earliest end of their
+    consents: what segment sizing reads. Pairs = (audience opt-ins × every purpose ∪ active
+    listings' categories × purposes) ∩ pairs with valid consent now."""
+    seller_ids = list(seller_ids)
+    if not seller_ids:
+        return 0
+    at = at or timezone.now()
+    offered: dict[int, int] = defaultdict(int)
+    all_purposes = list(Purpose.values)
+    for seller_id, optin in SellerProfile.objects.filter(seller_id__in=seller_ids).values_list(
+        "seller_id", "audience_optin_mask"
+    ):
+        offered[seller_id] |= taxonomy.pairs_mask(
+            taxonomy.codes_of(optin, taxonomy.CATEGORY_CODES), all_purposes
+        )
+    for seller_id, categories, purposes in Listing.objects.filter(
+        seller_id__in=seller_ids, status=S.ACTIVE
+    ).values_list("seller_id", "categories_mask", "purposes_mask"):
+        offered[seller_id] |= taxonomy.pairs_mask(
+            taxonomy.codes_of(categories, taxonomy.CATEGORY_CODES),
+            taxonomy.codes_of(purposes, taxonomy.PURPOSE_CODES),
+        )
+    sellable: dict[int, int] = defaultdict(int)
+    until: dict[int, datetime] = {}
+    for seller_id, category, purpose, expires_at in (
+        ConsentGrant.objects.filter(seller_id__in=seller_ids, status=ConsentGrant.Status.ACTIVE)
+        .filter(consent_valid_q(at))
+        .values_list("seller_id", "category", "purpose", "expires_at")
+    ):
+        bit = taxonomy.pair_bit(category, purpose)
+        if offered[seller_id] & bit:
+            sellable[seller_id] |= bit
+            until[seller_id] = min(until.get(seller_id, expires_at), expires_at)
+    profiles = list(SellerProfile.objects.filter(seller_id__in=seller_ids).only("pk"))
+    for profile in profiles:
+        profile.sellable_mask = sellable[profile.pk]
+        profile.sellable_until = until.get(profile.pk)
+    SellerProfile.objects.bulk_update(profiles, ["sellable_mask", "sellable_until"], batch_size=500)
+    return len(profiles)
+
+
+def audience_optin_update(
+    *, seller: User, categories: list[str], explicit_sensitive: bool = False
+) -> SellerProfile:
+    """Which categories the seller offers to audience bundles; sensitive ones need their own box."""
+    for category in categories:
+        if category not in DataCategory.values:
+            raise InvalidInput(
+                "category_unknown", f"{category!r} is not a data category.", field="categories"
+            )
+    if any(c in SENSITIVE_CATEGORIES for c in categories) and not explicit_sensitive:
+        raise InvalidInput(
+            "explicit_consent_required",
+            "Life events join audience bundles only by their own opt-in.",
+            field="explicit_sensitive",
+        )
+    with transaction.atomic(durable=True):
+        profile = SellerProfile.objects.select_for_update().get(seller=seller)
+        profile.audience_optin_mask = taxonomy.mask_of(categories, taxonomy.CATEGORY_CODES)
+        profile.save(update_fields=["audience_optin_mask", "updated_at"])
+        audience_refresh(seller_ids=[seller.pk])
+        profile.refresh_from_db()
+    return profile
