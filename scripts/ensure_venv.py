@@ -102,7 +102,7 @@ def main() -> int:
     parser.add_argument("--requirements", default=str(ROOT / "requirements-dev.txt"))
     args = parser.parse_args()
 
-    venv = Path(args.venv)
+    venv = Path(args.venv).absolute()
     python = venv_python(venv)
     if not has_pip(python):
         check = subprocess.run(
@@ -116,7 +116,7 @@ def main() -> int:
             log(f"warning: {args.python} is Python {check.stdout.strip()}; Courtier targets 3.11")
         create_venv(venv, args.python)
 
-    requirements = Path(args.requirements)
+    requirements = Path(args.requirements).resolve()
     stamp = venv / ".requirements.sha256"
     wanted = digest(requirement_files(requirements))
     if stamp.exists() and stamp.read_text().strip() == wanted:

@@ -174,18 +174,24 @@ class Smoke:
             "api with demo key": False,
             "localstripe": False,
             "worker ran a task": False,
+            "beat started": False,
         }
         self.worker_ready = threading.Event()
         self.task_id: str | None = None
-        self.task_done = threading.Event()
+        self.succeeded: set[str] = set()
         self.task_sent_at = 0.0
         self.notes: list[str] = []
+
+    def watch_beat(self, line: str) -> None:
+        if "beat: Starting..." in line:
+            self.passed["beat started"] = True
 
     def watch_worker(self, line: str) -> None:
         if re.search(r"\bready\.", line):
             self.worker_ready.set()
-        if self.task_id and self.task_id in line and "succeeded" in line:
-            self.task_done.set()
+        match = re.search(r"Task [\w.]+\[([\w-]+)\] succeeded", line)
+        if match:  # may arrive before send_task() has read the id back: remember them all
+            self.succeeded.add(match.group(1))
 
     def step(self) -> None:
         p = self.passed
@@ -220,7 +226,7 @@ class Smoke:
             p["localstripe"] = status == 200
         if self.worker_ready.is_set() and self.task_id is None:
             self.send_task()
-        if self.task_done.is_set():
+        if self.task_id and self.task_id in self.succeeded:
             p["worker ran a task"] = True
 
     def send_task(self) -> None:
@@ -308,6 +314,7 @@ def main() -> int:
     smoke = Smoke(base, stripe_base, run_dir, env) if args.smoke else None
     if smoke:
         children[2].watchers.append(smoke.watch_worker)
+        children[3].watchers.append(smoke.watch_beat)
 
     stop = {"reason": ""}
     interrupts = {"count": 0}

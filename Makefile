@@ -1,0 +1,60 @@
+# Courtier developer entry points. Needs only python3.11 (and make) on the machine.
+#
+#   make run            SQLite + filesystem broker + Celery worker/beat + localstripe + demo data
+#   make test           pytest against PostgreSQL and Redis on localhost (PYTEST_ARGS=... passed on)
+#   make lint           ruff check, ruff format --check, makemigrations --check
+#   make bench-consent  consent benchmark (bench/consent.py)
+#
+# Variables: PYTHON (interpreter that creates .venv), PYTEST_ARGS, RUN_SECONDS, RUN_PORT,
+# STRIPE_PORT, COURTIER_RUN_DIR, DATABASE_URL, CELERY_BROKER_URL (see scripts/run.py).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null || echo python3.11)
+VENV := .venv
+VPY := $(VENV)/bin/python
+
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: help venv run test lint format bench-consent clean-run
+
+help:
+	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
+
+# Creates .venv if missing; reinstalls requirements-dev.txt only when a requirements file changed.
+venv:
+	@$(PYTHON) scripts/ensure_venv.py --venv $(VENV) --python $(PYTHON) --requirements requirements-dev.txt
+
+run: venv
+	export DJANGO_SETTINGS_MODULE=config.settings.local; \
+	$(VPY) manage.py migrate --noinput; \
+	$(VPY) manage.py seed_demo; \
+	exec $(VPY) scripts/run.py
+
+test: venv
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
+	DJANGO_SETTINGS_MODULE=config.settings.test \
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DJANGO_SETTINGS_MODULE=config.settings.local $(VPY) manage.py makemigrations --check --dry-run
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench-consent: venv
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
+	$(VPY) bench/consent.py
+
+# Forget make run's local state (SQLite database, broker messages, beat schedule, logs, demo key).
+clean-run:
+	rm -rf .run db.sqlite3
