@@ -7,13 +7,20 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Value
 from django.utils import timezone
 
 from accounts import taxonomy
 from accounts.models import SellerProfile, User
 from listings.models import Listing
 from listings.valuation import category_valuation
+
+
+def _bits(field_name: str, mask: int) -> ExpressionWrapper:
+    """field & mask, typed as a 64-bit integer (else Django judges large masks out of range)."""
+    return ExpressionWrapper(
+        F(field_name).bitand(Value(mask, output_field=BigIntegerField())), output_field=BigIntegerField()
+    )
 
 
 @dataclass(frozen=True)
@@ -45,10 +52,10 @@ def segment_members(criteria: SegmentCriteria, at: datetime | None = None) -> Qu
     ):
         if values:
             members = members.filter(**{f"{field_name}__in": values})
-    members = members.alias(sellable=F("sellable_mask").bitand(wanted)).filter(sellable=wanted)
+    members = members.alias(sellable=_bits("sellable_mask", wanted)).filter(sellable=wanted)
     if criteria.interests:
         mask = taxonomy.mask_of(criteria.interests, taxonomy.INTEREST_CODES)
-        members = members.alias(interest_hits=F("interests_mask").bitand(mask))
+        members = members.alias(interest_hits=_bits("interests_mask", mask))
         members = (
             members.filter(interest_hits=mask)
             if criteria.interests_match == "all"
@@ -56,7 +63,7 @@ def segment_members(criteria: SegmentCriteria, at: datetime | None = None) -> Qu
         )
     if criteria.affinities:
         mask = taxonomy.mask_of(criteria.affinities, taxonomy.AFFINITY_CODES)
-        members = members.alias(affinity_hits=F("affinities_mask").bitand(mask)).filter(affinity_hits__gt=0)
+        members = members.alias(affinity_hits=_bits("affinities_mask", mask)).filter(affinity_hits__gt=0)
     return members
 
 
@@ -97,7 +104,7 @@ def segment_price_estimate(criteria: SegmentCriteria) -> dict:
         Listing.objects.filter(
             status=Listing.Status.ACTIVE, seller_id__in=segment_members(criteria).values("seller_id")
         )
-        .alias(c=F("categories_mask").bitand(categories), p=F("purposes_mask").bitand(purpose))
+        .alias(c=_bits("categories_mask", categories), p=_bits("purposes_mask", purpose))
         .filter(c=categories, p=purpose)
     )
     if connection.vendor == "postgresql":
@@ -159,10 +166,10 @@ def listing_filter(
 ) -> QuerySet[Listing]:
     if category:
         bit = taxonomy.mask_of([category], taxonomy.CATEGORY_CODES)
-        listings = listings.alias(has_c=F("categories_mask").bitand(bit)).filter(has_c=bit)
+        listings = listings.alias(has_c=_bits("categories_mask", bit)).filter(has_c=bit)
     if purpose:
         bit = taxonomy.mask_of([purpose], taxonomy.PURPOSE_CODES)
-        listings = listings.alias(has_p=F("purposes_mask").bitand(bit)).filter(has_p=bit)
+        listings = listings.alias(has_p=_bits("purposes_mask", bit)).filter(has_p=bit)
     if pricing_mode:
         listings = listings.filter(pricing_mode=pricing_mode)
     if min_price_cents is not None:
@@ -180,7 +187,7 @@ def listing_filter(
             # an attribute filters only listings that sell it: filtering device listings by
             # region would reveal the region of sellers who never sold it
             bit = taxonomy.mask_of([ATTRIBUTE_CATEGORY[name]], taxonomy.CATEGORY_CODES)
-            listings = listings.alias(**{f"sells_{name}": F("categories_mask").bitand(bit)}).filter(
+            listings = listings.alias(**{f"sells_{name}": _bits("categories_mask", bit)}).filter(
                 Q(**{f"sells_{name}": bit, f"seller__profile__{name}": value})
             )
     return listings

@@ -1,0 +1,135 @@
+"""The buyer API over listings and segments: filters, cursor pages, privacy, clear 4xx errors."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from listings import services
+from listings.models import Listing
+from tests.listings.conftest import make_seller
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def active_listing(moderator, price=250, **seller_profile) -> Listing:
+    seller = make_seller(**seller_profile)
+    listing = services.listing_create(
+        seller=seller,
+        categories=["demographics", "location"],
+        purposes=["targeted_advertising"],
+        licence_days=90,
+        pricing_mode="fixed",
+        floor_price_cents=price,
+    )
+    return services.listing_moderate(listing_id=listing.pk, moderator=moderator, approve=True)
+
+
+@pytest.fixture
+def buyer_api(api_client_for, verified_organisation):
+    return api_client_for(verified_organisation)
+
+
+def test_browse_shows_terms_and_coarse_attributes_only(buyer_api, moderator):
+    listing = active_listing(moderator)
+    seller = listing.seller
+
+    response = buyer_api.get("/api/v1/listings/")
+
+    assert response.status_code == 200
+    (item,) = response.json()["results"]
+    assert item["id"] == str(listing.public_id)
+    assert item["categories"] == ["demographics", "location"] and item["floor_price_cents"] == 250
+    assert item["attributes"] == {"age_band": "35-44", "gender": "female", "region": "FR-IDF"}
+    body = response.content.decode()
+    for secret in (seller.email, str(seller.pseudonym), "75011", "1990-01-01", f'"id": {listing.pk}'):
+        assert secret not in body
+    assert "mobile_os" not in item["attributes"]  # device is not sold by this listing
+
+
+def test_filters_ordering_and_cursor_pages(buyer_api, moderator):
+    for price in (100, 300, 200):
+        active_listing(moderator, price=price)
+    prices = [
+        i["floor_price_cents"] for i in buyer_api.get("/api/v1/listings/?ordering=price").json()["results"]
+    ]
+    assert prices == [100, 200, 300]
+    page = buyer_api.get("/api/v1/listings/?ordering=-price&page_size=2").json()
+    assert [i["floor_price_cents"] for i in page["results"]] == [300, 200] and page["next"]
+    rest = buyer_api.get(page["next"]).json()
+    assert [i["floor_price_cents"] for i in rest["results"]] == [100]
+    cheap = buyer_api.get("/api/v1/listings/?max_price_cents=150&category=location&region=FR-IDF").json()
+    assert [i["floor_price_cents"] for i in cheap["results"]] == [100]
+    assert buyer_api.get("/api/v1/listings/?mobile_os=android").json()["results"] == []
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "min_price_cents=500&max_price_cents=100",
+        "min_price_cents=-1",
+        "category=shoe_size",
+        "ordering=random",
+        "region=XX",
+    ],
+)
+def test_bad_filters_are_400_with_field_errors(buyer_api, query):
+    response = buyer_api.get(f"/api/v1/listings/?{query}")
+    assert response.status_code == 400 and response.json()["code"] == "invalid" and response.json()["errors"]
+
+
+def test_browse_query_count_is_constant(buyer_api, moderator):
+    active_listing(moderator)
+    buyer_api.get("/api/v1/listings/")  # the key's last-use stamp is written at most once a minute
+    with CaptureQueriesContext(connection) as few:
+        assert buyer_api.get("/api/v1/listings/").status_code == 200
+    for _ in range(5):
+        active_listing(moderator)
+    with CaptureQueriesContext(connection) as many:
+        assert len(buyer_api.get("/api/v1/listings/").json()["results"]) == 6
+    assert len(many.captured_queries) == len(few.captured_queries) == 2
+
+
+def test_segment_size_endpoint_and_its_errors(buyer_api):
+    body = {"categories": ["demographics"], "purpose": "targeted_advertising", "regions": ["FR-IDF"]}
+    response = buyer_api.post("/api/v1/segments/size/", body, format="json")
+    assert response.status_code == 200
+    assert response.json()["count"] is None and response.json()["fewer_than"] == 25
+    assert set(response.json()["price_estimate"]) >= {"p25_cents", "p50_cents", "p75_cents", "source"}
+
+    for bad in (
+        {**body, "shoe_size": [42]},
+        {**body, "regions": ["FR-XXX"]},
+        {**body, "categories": []},
+        {**body, "purpose": "resale"},
+        {**body, "interests": ["knitting"]},
+    ):
+        response = buyer_api.post("/api/v1/segments/size/", bad, format="json")
+        assert response.status_code == 400, bad
+        assert response.json()["errors"], bad
+
+
+def test_sizing_is_rate_limited_per_organisation(buyer_api, settings, verified_organisation, api_client_for):
+    from django.core.cache import cache
+
+    cache.clear()
+    from listings.api.views import OrganisationSizingThrottle
+
+    OrganisationSizingThrottle.THROTTLE_RATES = {"segment_sizing": "3/min"}
+    try:
+        body = {"categories": ["demographics"], "purpose": "targeted_advertising"}
+        codes = [buyer_api.post("/api/v1/segments/size/", body, format="json").status_code for _ in range(4)]
+        assert codes == [200, 200, 200, 429]
+        second_key = api_client_for(verified_organisation)  # same organisation, another key: same budget
+        assert second_key.post("/api/v1/segments/size/", body, format="json").status_code == 429
+    finally:
+        OrganisationSizingThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+        cache.clear()
+
+
+def test_unknown_listing_is_404_and_unauthenticated_is_refused(buyer_api, client):
+    assert buyer_api.get("/api/v1/listings/00000000-0000-0000-0000-000000000000/").status_code == 404
+    assert client.get("/api/v1/listings/").status_code in (401, 403)
+    assert User.objects.filter(role="seller").count() == 0
