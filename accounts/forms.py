@@ -53,11 +53,19 @@ def add_service_error(form: forms.Form, exc: ServiceError) -> None:
     form.add_error(field, service_error_message(exc))
 
 
+class Form(forms.Form):
+    """Labels without a trailing colon: they read better above the fields, in both languages."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
 def _blank(choices) -> list[tuple[str, str]]:
     return [("", "—"), *choices]
 
 
-class SignupForm(forms.Form):
+class SignupForm(Form):
     email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
     password1 = forms.CharField(
         label=_("Password"),
@@ -92,12 +100,13 @@ class EmailAuthenticationForm(AuthenticationForm):
     """Django's login form; its `username` field is the email (User.USERNAME_FIELD)."""
 
     def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("Email")
         self.fields["username"].widget = forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
 
 
-class ProfileForm(forms.Form):
+class ProfileForm(Form):
     gender = forms.ChoiceField(label=_("Gender"), choices=_blank(taxonomy.Gender.choices), required=False)
     region = forms.ChoiceField(label=_("Region"), choices=_blank(taxonomy.Region.choices), required=False)
     mobile_os = forms.ChoiceField(
@@ -139,7 +148,7 @@ class ProfileForm(forms.Form):
     )
 
 
-class PhoneCodeForm(forms.Form):
+class PhoneCodeForm(Form):
     code = forms.CharField(
         label=_("Code received by SMS"),
         max_length=6,
@@ -148,7 +157,7 @@ class PhoneCodeForm(forms.Form):
     )
 
 
-class LifeEventForm(forms.Form):
+class LifeEventForm(Form):
     kind = forms.ChoiceField(label=_("Life event"), choices=taxonomy.LifeEventKind.choices)
     details = forms.CharField(
         label=_("Details (optional)"),
@@ -168,7 +177,7 @@ class WindowField(forms.TypedChoiceField):
         super().__init__(label=_("For how long"), choices=_window_choices, coerce=int, initial=90, **kwargs)
 
 
-class ConsentGrantForm(forms.Form):
+class ConsentGrantForm(Form):
     category = forms.ChoiceField(label=_("Data category"), choices=taxonomy.DataCategory.choices)
     purpose = forms.ChoiceField(label=_("Purpose"), choices=taxonomy.Purpose.choices)
     window_days = WindowField()
@@ -179,11 +188,11 @@ class ConsentGrantForm(forms.Form):
     )
 
 
-class ConsentRenewForm(forms.Form):
+class ConsentRenewForm(Form):
     window_days = WindowField()
 
 
-class EraseForm(forms.Form):
+class EraseForm(Form):
     email = forms.EmailField(
         label=_("Type your email to confirm"), widget=forms.EmailInput(attrs={"autocomplete": "off"})
     )
