@@ -58,8 +58,41 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(request, _("%d accounts suspended.") % count)
 
 
-class VerificationDecisionForm(forms.Form):
+class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
+
+
+def action_with_reason(model_admin, request, queryset, title, apply) -> TemplateResponse | None:
+    """An admin action that first asks for a reason, then calls `apply(obj, reason)` per object.
+
+    `apply` calls a service; its ServiceErrors are shown per object and change nothing for it.
+    """
+    if "apply" in request.POST:
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            done = 0
+            for obj in queryset:
+                try:
+                    apply(obj, form.cleaned_data["reason"])
+                    done += 1
+                except ServiceError as exc:
+                    model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            if done:
+                model_admin.message_user(request, _("%d updated.") % done)
+            return None
+    return TemplateResponse(
+        request,
+        "admin/action_with_reason.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "form": ReasonForm(),
+            "queryset": queryset,
+            "action": request.POST.get("action"),
+            "opts": model_admin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
 
 
 class ApiKeyInline(admin.TabularInline):
@@ -106,40 +139,14 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
     actions = ["verify", "reject"]
 
     def _decide(self, request, queryset, to_status: str, title: str):
-        if "apply" in request.POST:
-            form = VerificationDecisionForm(request.POST)
-            if form.is_valid():
-                done = 0
-                for organisation in queryset:
-                    try:
-                        services.organisation_set_verification(
-                            organisation_id=organisation.pk,
-                            to_status=to_status,
-                            actor=request.user,
-                            reason=form.cleaned_data["reason"],
-                        )
-                        done += 1
-                    except ServiceError as exc:
-                        self.message_user(request, f"{organisation}: {exc.message}", messages.ERROR)
-                if done:
-                    self.message_user(
-                        request, _("%(n)d organisations are now %(s)s.") % {"n": done, "s": to_status}
-                    )
-                return None
-        else:
-            form = VerificationDecisionForm()
-        return TemplateResponse(
+        return action_with_reason(
+            self,
             request,
-            "admin/accounts/verification_decision.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": title,
-                "form": form,
-                "queryset": queryset,
-                "action": request.POST.get("action"),
-                "opts": self.model._meta,
-                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            title,
+            lambda organisation, reason: services.organisation_set_verification(
+                organisation_id=organisation.pk, to_status=to_status, actor=request.user, reason=reason
+            ),
         )
 
     @admin.action(description=_("Verify the selected organisations"))

@@ -169,3 +169,19 @@ def test_auction_listing_needs_a_sane_end(consenting_seller):
         seller=consenting_seller, **{**TERMS, "pricing_mode": "auction", "auction_ends_at": ends}
     )
     assert listing.auction_ends_at == ends
+
+
+def test_moderators_approve_and_reject_in_bulk_from_the_admin(client, moderator):
+    client.force_login(moderator)
+    listings = [services.listing_create(seller=make_seller(), **TERMS) for _ in range(3)]
+    url = "/admin/listings/listing/"
+
+    client.post(url, {"action": "approve", "_selected_action": [listings[0].pk, listings[1].pk]})
+    form = client.post(url, {"action": "reject", "_selected_action": [listings[2].pk]})
+    assert form.status_code == 200 and b"reason" in form.content
+    client.post(url, {"action": "reject", "_selected_action": [listings[2].pk], "apply": "1", "reason": "duplicate"})
+
+    assert [Listing.objects.get(pk=listing.pk).status for listing in listings] == ["active", "active", "draft"]
+    assert Listing.objects.get(pk=listings[2].pk).status_reason == "duplicate"
+    assert client.get(url).status_code == 200
+    assert client.get(f"{url}{listings[0].pk}/change/").status_code == 200

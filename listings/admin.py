@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import ReadOnlyAdmin, action_with_reason
+from accounts.errors import ServiceError
+from listings import services
+from listings.models import Listing, ListingEvent
+
+
+class ListingEventInline(admin.TabularInline):
+    model = ListingEvent
+    extra = 0
+    fields = ["occurred_at", "from_status", "to_status", "reason", "actor"]
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Listing)
+class ListingAdmin(admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "seller",
+        "category_list",
+        "pricing_mode",
+        "floor_price_cents",
+        "status",
+        "created_at",
+    ]
+    list_filter = ["status", "pricing_mode", "licence_days"]
+    search_fields = ["public_id", "seller__email", "seller__pseudonym"]
+    date_hierarchy = "created_at"
+    list_select_related = ["seller"]
+    inlines = [ListingEventInline]
+    actions = ["approve", "reject", "suspend"]
+    readonly_fields = [
+        "public_id",
+        "seller",
+        "category_list",
+        "purpose_list",
+        "licence_days",
+        "pricing_mode",
+        "floor_price_cents",
+        "currency",
+        "auction_ends_at",
+        "status",
+        "status_reason",
+        "suggested_price_cents",
+        "created_at",
+        "updated_at",
+    ]
+    exclude = ["categories_mask", "purposes_mask"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description=_("categories"))
+    def category_list(self, listing: Listing) -> str:
+        return ", ".join(listing.categories)
+
+    @admin.display(description=_("purposes"))
+    def purpose_list(self, listing: Listing) -> str:
+        return ", ".join(listing.purposes)
+
+    @admin.action(description=_("Approve the selected listings"))
+    def approve(self, request, queryset):
+        for listing in queryset:
+            try:
+                services.listing_moderate(listing_id=listing.pk, moderator=request.user, approve=True)
+            except ServiceError as exc:
+                self.message_user(request, f"{listing.public_id}: {exc.message}", messages.ERROR)
+
+    @admin.action(description=_("Reject the selected listings (with a reason)"))
+    def reject(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Reject listings"),
+            lambda listing, reason: services.listing_moderate(
+                listing_id=listing.pk, moderator=request.user, approve=False, reason=reason
+            ),
+        )
+
+    @admin.action(description=_("Suspend the selected listings (with a reason)"))
+    def suspend(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Suspend listings"),
+            lambda listing, reason: services.listing_suspend(
+                listing_id=listing.pk, moderator=request.user, reason=reason
+            ),
+        )
+
+
+@admin.register(ListingEvent)
+class ListingEventAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "listing", "from_status", "to_status", "actor"]
+    list_filter = ["to_status"]
+    search_fields = ["listing__public_id", "reason"]
+    list_select_related = ["listing", "actor"]
