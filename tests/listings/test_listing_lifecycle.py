@@ -179,9 +179,15 @@ def test_moderators_approve_and_reject_in_bulk_from_the_admin(client, moderator)
     client.post(url, {"action": "approve", "_selected_action": [listings[0].pk, listings[1].pk]})
     form = client.post(url, {"action": "reject", "_selected_action": [listings[2].pk]})
     assert form.status_code == 200 and b"reason" in form.content
-    client.post(url, {"action": "reject", "_selected_action": [listings[2].pk], "apply": "1", "reason": "duplicate"})
+    client.post(
+        url, {"action": "reject", "_selected_action": [listings[2].pk], "apply": "1", "reason": "duplicate"}
+    )
 
-    assert [Listing.objects.get(pk=listing.pk).status for listing in listings] == ["active", "active", "draft"]
+    assert [Listing.objects.get(pk=listing.pk).status for listing in listings] == [
+        "active",
+        "active",
+        "draft",
+    ]
     assert Listing.objects.get(pk=listings[2].pk).status_reason == "duplicate"
     assert client.get(url).status_code == 200
     assert client.get(f"{url}{listings[0].pk}/change/").status_code == 200
