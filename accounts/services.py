@@ -499,9 +499,9 @@ def consent_grant(
             "Life events are sensitive: confirm this consent on its own.",
             field="explicit_sensitive",
         )
-    now = timezone.now()
-    try:
-        with transaction.atomic(durable=True):
+    with transaction.atomic(durable=True):
+        now = timezone.now()
+        try:
             grant = ConsentGrant.objects.create(
                 seller=seller,
                 category=category,
@@ -510,13 +510,13 @@ def consent_grant(
                 granted_at=now,
                 expires_at=now + timedelta(days=window_days),
             )
-            _record_event(grant, seller, ConsentEvent.Kind.GRANTED, now)
-            hooks.run_consent_change_handlers([grant.pk], "granted")
-    except IntegrityError:
-        raise Conflict(
-            "consent_already_active",
-            "Consent for this category and purpose is already active: renew or revoke it.",
-        ) from None
+        except IntegrityError:  # the partial unique index: one active grant per pair
+            raise Conflict(
+                "consent_already_active",
+                "Consent for this category and purpose is already active: renew or revoke it.",
+            ) from None
+        _record_event(grant, seller, ConsentEvent.Kind.GRANTED, now)
+        hooks.run_consent_change_handlers([grant.pk], "granted")
     return grant
 
 
