@@ -104,6 +104,11 @@ def main() -> int:
 
     venv = Path(args.venv).absolute()
     python = venv_python(venv)
+    requirements = Path(args.requirements).resolve()
+    stamp = venv / ".requirements.sha256"
+    wanted = digest(requirement_files(requirements))
+    if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
+        return 0  # the stamp is only written after a successful install
     if not has_pip(python):
         check = subprocess.run(
             [args.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
@@ -116,12 +121,7 @@ def main() -> int:
             log(f"warning: {args.python} is Python {check.stdout.strip()}; Courtier targets 3.11")
         create_venv(venv, args.python)
 
-    requirements = Path(args.requirements).resolve()
-    stamp = venv / ".requirements.sha256"
-    wanted = digest(requirement_files(requirements))
-    if stamp.exists() and stamp.read_text().strip() == wanted:
-        return 0
-    log(f"installing {requirements.relative_to(ROOT)} (requirements changed or first install)")
+    log(f"installing {requirements.name} (first install or requirements changed; may take minutes)")
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run(
         [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True, env=env
