@@ -151,7 +151,8 @@ def verification(request):
 @seller_required
 def email_verification_send(request):
     token = services.email_verification_token(request.user)
-    link = request.build_absolute_uri(reverse("email-verify", args=[token]))
+    # SITE_URL, not the request's Host header: an emailed link must not point elsewhere.
+    link = settings.SITE_URL.rstrip("/") + reverse("email-verify", args=[token])
     context = {"user": request.user, "link": link}
     subject = render_to_string("registration/email_verification_subject.txt", context).strip()
     body = render_to_string("registration/email_verification.txt", context)

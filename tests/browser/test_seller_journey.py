@@ -21,7 +21,7 @@ def test_seller_signs_up_grants_and_revokes_consent_then_reads_french(page: Page
     page.get_by_label("Password", exact=True).fill("un mot de passe solide")
     page.get_by_label("Password again").fill("un mot de passe solide")
     page.get_by_label("Name").fill("Camille Durand")
-    page.get_by_label("Language").select_option("en")
+    page.get_by_role("combobox", name="Language").select_option("en")
     page.get_by_role("button", name="Sign up").click()
 
     expect(page).to_have_url(re.compile(r"/profile/$"))
@@ -76,7 +76,7 @@ def test_seller_signs_up_grants_and_revokes_consent_then_reads_french(page: Page
     assert list(ConsentGrant.objects.filter(seller=seller).values_list("status", flat=True)) == ["revoked"]
 
     # Switch to French
-    page.get_by_role("button", name="FR").click()
+    page.get_by_role("button", name="Français").click()
 
     expect(page.locator("html")).to_have_attribute("lang", "fr")
     expect(page.get_by_role("heading", level=1)).to_have_text("Vos consentements")
