@@ -43,6 +43,10 @@ def consent_events_for(*, seller: User) -> QuerySet[ConsentEvent]:
     return ConsentEvent.objects.filter(seller=seller).order_by("occurred_at", "pk")
 
 
+def life_events_for(*, seller: User) -> QuerySet[LifeEvent]:
+    return LifeEvent.objects.filter(seller=seller).order_by("created_at", "pk")
+
+
 def seller_badges(*, seller: User) -> dict[str, bool]:
     profile = SellerProfile.objects.filter(seller=seller).first()
     signals = {
@@ -66,7 +70,7 @@ def seller_export(*, seller: User) -> dict[str, Any]:
     """
     profile = SellerProfile.objects.get(seller=seller)
     precise = services.seller_precise_values(seller=seller)
-    life_events = list(LifeEvent.objects.filter(seller=seller))
+    life_events = list(life_events_for(seller=seller))
     details = services.life_event_details(seller=seller, events=life_events)
     data: dict[str, Any] = {
         "format": "courtier-seller-export/1",

@@ -136,7 +136,7 @@ def dashboard(request):
     context = {
         "badges": [(key, BADGE_LABELS[key], badges[key]) for key in BADGE_LABELS],
         "active_consents": selectors.consent_active_for(seller=request.user).count(),
-        "life_events": request.user.life_events.count(),
+        "life_events": selectors.life_events_for(seller=request.user).count(),
     }
     return render(request, "accounts/dashboard.html", context)
 
@@ -250,7 +250,7 @@ def profile(request):
 
 
 def _life_events_page(request, form, status=200):
-    events = list(request.user.life_events.all())
+    events = list(selectors.life_events_for(seller=request.user))
     details = services.life_event_details(seller=request.user, events=events)
     for event in events:
         event.details = details.get(event.pk, "")
