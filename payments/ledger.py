@@ -1,0 +1,147 @@
+"""Ledger services and selectors: the only code that writes ledger rows.
+
+Sign convention: debit > 0, credit < 0. Asset and expense accounts normally carry debit
+balances; liability and revenue accounts credit balances, so a seller's payable balance is
+the negated sum of its entries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+
+from accounts.errors import Conflict, InvalidInput
+from payments import money
+from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
+
+A = LedgerAccount.Purpose
+KIND_OF_PURPOSE = {
+    A.STRIPE_BALANCE: LedgerAccount.Kind.ASSET,
+    A.BUYER_CHARGES: LedgerAccount.Kind.LIABILITY,
+    A.SELLER_PAYABLE: LedgerAccount.Kind.LIABILITY,
+    A.SELLER_RECEIVABLE: LedgerAccount.Kind.ASSET,
+    A.PLATFORM_FEES: LedgerAccount.Kind.REVENUE,
+    A.REFUNDS: LedgerAccount.Kind.EXPENSE,
+    A.DISPUTES: LedgerAccount.Kind.EXPENSE,
+}
+
+
+@dataclass(frozen=True)
+class Line:
+    account: LedgerAccount
+    amount: int  # debit > 0, credit < 0
+
+
+def ledger_account(purpose: str, currency: str = "EUR", *, seller_id: int | None = None) -> LedgerAccount:
+    """The account for a purpose (per seller for payables and receivables), created on first use."""
+    if purpose not in KIND_OF_PURPOSE:
+        raise InvalidInput("account_purpose_unknown", f"Unknown ledger account purpose {purpose!r}.")
+    per_seller = purpose in (A.SELLER_PAYABLE, A.SELLER_RECEIVABLE)
+    if per_seller != (seller_id is not None):
+        raise InvalidInput("account_owner_invalid", "Seller accounts need a seller; platform accounts none.")
+    code = f"seller:{seller_id}:{purpose}:{currency}" if per_seller else f"platform:{purpose}:{currency}"
+    account, _created = LedgerAccount.objects.get_or_create(
+        code=code,
+        defaults={
+            "purpose": purpose,
+            "kind": KIND_OF_PURPOSE[purpose],
+            "currency": currency,
+            "seller_id": seller_id,
+        },
+    )
+    return account
+
+
+def ledger_post(
+    *,
+    kind: str,
+    reference: str,
+    idempotency_key: str,
+    lines: Sequence[Line],
+    memo: str = "",
+    reverses: LedgerTransaction | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Post one balanced transaction; returns (transaction, created).
+
+    Idempotent by key: posting the same key again returns the first transaction and writes
+    nothing. Checked here for a clear error, and again by the database at commit.
+    """
+    if kind not in LedgerTransaction.Kind.values:
+        raise InvalidInput("ledger_kind_unknown", f"Unknown ledger transaction kind {kind!r}.")
+    if len(lines) < 2:
+        raise InvalidInput("ledger_unbalanced", "A transaction needs at least two entries.")
+    totals: dict[str, int] = defaultdict(int)
+    for line in lines:
+        if not isinstance(line.amount, int) or isinstance(line.amount, bool) or line.amount == 0:
+            raise InvalidInput("ledger_amount_invalid", "Entries are non-zero whole minor units.")
+        if line.account.currency not in money.CURRENCIES:
+            raise InvalidInput("currency_unsupported", f"{line.account.currency!r} is not supported.")
+        totals[line.account.currency] += line.amount
+    if any(totals.values()):
+        raise InvalidInput("ledger_unbalanced", f"Entries do not balance: {dict(totals)}.")
+    try:
+        with transaction.atomic():
+            posted = LedgerTransaction.objects.create(
+                kind=kind, reference=reference, idempotency_key=idempotency_key, memo=memo, reverses=reverses
+            )
+            LedgerEntry.objects.bulk_create(
+                LedgerEntry(
+                    transaction=posted,
+                    account=line.account,
+                    amount=line.amount,
+                    currency=line.account.currency,
+                )
+                for line in lines
+            )
+    except IntegrityError:
+        existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        if existing.kind != kind or existing.reference != reference:
+            raise Conflict(
+                "idempotency_key_reused", "This idempotency key was used for another ledger transaction."
+            ) from None
+        return existing, False
+    return posted, True
+
+
+def ledger_reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> LedgerTransaction:
+    """Post the exact opposite of a transaction (the only way to correct one)."""
+    original = LedgerTransaction.objects.get(pk=transaction_id)
+    lines = [Line(entry.account, -entry.amount) for entry in original.entries.select_related("account")]
+    reversal, _created = ledger_post(
+        kind=LedgerTransaction.Kind.REVERSAL,
+        reference=original.reference,
+        idempotency_key=idempotency_key,
+        lines=lines,
+        memo=memo or f"reverses #{original.pk}",
+        reverses=original,
+    )
+    return reversal
+
+
+def account_balance(account: LedgerAccount) -> int:
+    """Signed sum of the account's entries (debit positive)."""
+    return LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0
+
+
+def seller_payable(seller_id: int, currency: str = "EUR") -> int:
+    """What the platform owes the seller: the payable account's credit balance."""
+    account = LedgerAccount.objects.filter(
+        purpose=A.SELLER_PAYABLE, seller_id=seller_id, currency=currency
+    ).first()
+    return -account_balance(account) if account else 0
+
+
+def unbalanced_transactions() -> list[int]:
+    """Ids of transactions whose entries do not sum to zero per currency (always empty)."""
+    return list(
+        LedgerEntry.objects.values("transaction_id", "currency")
+        .annotate(total=Sum("amount"))
+        .exclude(total=0)
+        .values_list("transaction_id", flat=True)
+    )

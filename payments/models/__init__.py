@@ -1,0 +1,3 @@
+from payments.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+
+__all__ = ["LedgerAccount", "LedgerEntry", "LedgerTransaction"]
