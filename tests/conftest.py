@@ -70,9 +70,24 @@ def celery_worker_process(transactional_db):
         }
         app.control.purge()
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queues, "--pool=prefork",
-             f"--concurrency={concurrency}", "--without-gossip", "--without-mingle", "--without-heartbeat",
-             "--loglevel=INFO", "-n", f"test-{os.getpid()}-{len(started)}@%h"],
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                queues,
+                "--pool=prefork",
+                f"--concurrency={concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--loglevel=INFO",
+                "-n",
+                f"test-{os.getpid()}-{len(started)}@%h",
+            ],
             env=env,
         )
         started.append(process)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts import services
@@ -36,3 +37,18 @@ class BuyerPrincipal:
         self.api_key = key
         self.organisation = key.organisation
         self.pk = None
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Describes the API key in the OpenAPI schema (drf-spectacular)."""
+
+    target_class = "accounts.api.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key crt_<prefix>_<secret>`: an organisation API key, shown once at creation.",
+        }

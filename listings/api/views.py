@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
@@ -52,6 +52,13 @@ class ListingOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     attributes = serializers.SerializerMethodField()
 
+    @extend_schema_field(
+        {
+            "type": "object",
+            "additionalProperties": True,
+            "description": "coarse attributes of the sold categories",
+        }
+    )
     def get_attributes(self, listing: Listing) -> dict[str, object]:
         profile = listing.seller.profile
         shown: dict[str, object] = {}
@@ -149,11 +156,19 @@ class SegmentCriteriaSerializer(serializers.Serializer):
         return selectors.SegmentCriteria(**self.validated_data)
 
 
+class PriceEstimateSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    p25_cents = serializers.IntegerField()
+    p50_cents = serializers.IntegerField()
+    p75_cents = serializers.IntegerField()
+    source = serializers.ChoiceField(choices=["active_listings", "valuation_model"])
+
+
 class SegmentSizeOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField(allow_null=True, help_text="Rounded; null when below the floor K")
     fewer_than = serializers.IntegerField(allow_null=True, help_text="K, when the segment is smaller")
     rounded = serializers.BooleanField()
-    price_estimate = serializers.DictField()
+    price_estimate = PriceEstimateSerializer()
 
 
 class OrganisationSizingThrottle(SimpleRateThrottle):
@@ -185,9 +200,8 @@ class SegmentEstimateView(APIView):
 
     @extend_schema(
         request=SegmentCriteriaSerializer,
-        responses=serializers.DictField(),
+        responses=PriceEstimateSerializer,
         summary="Floor prices per record at p25 / p50 / p75 for a segment",
-        parameters=[OpenApiParameter("format", exclude=True)],
     )
     def post(self, request):
         serializer = SegmentCriteriaSerializer(data=request.data)

@@ -19,7 +19,9 @@ def moderator_client(client, moderator):
 
 
 def test_every_model_changelist_renders(moderator_client, seller, organisation):
-    services.consent_grant(seller=seller, category=DataCategory.DEVICE, purpose=Purpose.AD_MEASUREMENT, window_days=30)
+    services.consent_grant(
+        seller=seller, category=DataCategory.DEVICE, purpose=Purpose.AD_MEASUREMENT, window_days=30
+    )
     for model in admin.site._registry:
         meta = model._meta
         url = f"/admin/{meta.app_label}/{meta.model_name}/"
@@ -28,7 +30,9 @@ def test_every_model_changelist_renders(moderator_client, seller, organisation):
 
 
 def test_consent_events_are_read_only_in_the_admin(moderator_client, seller):
-    grant = services.consent_grant(seller=seller, category=DataCategory.DEVICE, purpose=Purpose.AD_MEASUREMENT, window_days=30)
+    grant = services.consent_grant(
+        seller=seller, category=DataCategory.DEVICE, purpose=Purpose.AD_MEASUREMENT, window_days=30
+    )
     event = ConsentEvent.objects.get(grant=grant)
     model_admin = admin.site._registry[ConsentEvent]
     assert not model_admin.has_change_permission(None) and not model_admin.has_delete_permission(None)
@@ -44,12 +48,16 @@ def test_verify_and_reject_actions_take_a_reason(moderator_client, moderator, or
     assert form.status_code == 200 and b"reason" in form.content
 
     done = moderator_client.post(
-        url, {"action": "verify", "_selected_action": [organisation.pk], "apply": "1", "reason": "Kbis checked"}
+        url,
+        {"action": "verify", "_selected_action": [organisation.pk], "apply": "1", "reason": "Kbis checked"},
     )
     assert done.status_code == 302
     organisation.refresh_from_db()
     assert organisation.verification_status == BuyerOrganisation.Verification.VERIFIED
-    assert organisation.verification_reason == "Kbis checked" and organisation.verification_decided_by == moderator
+    assert (
+        organisation.verification_reason == "Kbis checked"
+        and organisation.verification_decided_by == moderator
+    )
 
 
 def test_reject_without_reason_is_refused(moderator_client, organisation):

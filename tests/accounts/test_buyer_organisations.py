@@ -32,14 +32,18 @@ def test_verification_lifecycle_is_audited(organisation, moderator):
 
 def test_bad_verification_moves_change_nothing(organisation, moderator):
     with pytest.raises(Conflict):  # unverified cannot jump to verified
-        services.organisation_set_verification(organisation_id=organisation.pk, to_status=V.VERIFIED, actor=moderator)
+        services.organisation_set_verification(
+            organisation_id=organisation.pk, to_status=V.VERIFIED, actor=moderator
+        )
     services.organisation_set_verification(organisation_id=organisation.pk, to_status=V.PENDING, actor=None)
     with pytest.raises(Forbidden):  # only moderators decide
         services.organisation_set_verification(
             organisation_id=organisation.pk, to_status=V.VERIFIED, actor=SellerFactory()
         )
     with pytest.raises(InvalidInput):  # a rejection needs a reason
-        services.organisation_set_verification(organisation_id=organisation.pk, to_status=V.REJECTED, actor=moderator)
+        services.organisation_set_verification(
+            organisation_id=organisation.pk, to_status=V.REJECTED, actor=moderator
+        )
     organisation.refresh_from_db()
     assert organisation.verification_status == V.PENDING
     assert OrganisationVerificationEvent.objects.count() == 1
@@ -67,7 +71,10 @@ def test_api_key_is_never_stored_in_plaintext(organisation):
     secret = plaintext.rsplit("_", 1)[1]
     assert plaintext not in rows and secret not in rows
     assert services.api_key_authenticate(plaintext=plaintext) == key
-    assert services.api_key_authenticate(plaintext=plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B")) is None
+    assert (
+        services.api_key_authenticate(plaintext=plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B"))
+        is None
+    )
 
 
 def test_revoked_and_expired_keys_stop_working(organisation, api_client_for):
