@@ -1,0 +1,313 @@
+"""Bids, trades, access grants (licences), the access log and deletion notices.
+
+Each lifecycle is a Status plus an explicit transitions table, changed only by the one service
+that locks the row, checks the move, writes an event row and commits (marketplace.services).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts import taxonomy
+
+
+class Bid(models.Model):
+    class Kind(models.TextChoices):
+        BUY_NOW = "buy_now", _("Buy now (fixed price)")
+        AUCTION = "auction", _("Sealed auction bid")
+        AUDIENCE = "audience", _("Audience bundle")
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        WON = "won", _("Won")
+        LOST = "lost", _("Lost")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+        REJECTED = "rejected", _("Rejected")
+
+    S = Status
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        S.OPEN: frozenset({S.WON, S.LOST, S.CANCELLED, S.EXPIRED, S.REJECTED}),
+        S.WON: frozenset(),
+        S.LOST: frozenset(),
+        S.CANCELLED: frozenset(),
+        S.EXPIRED: frozenset(),
+        S.REJECTED: frozenset(),
+    }
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="bids"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    listing = models.ForeignKey(
+        "listings.Listing", null=True, blank=True, on_delete=models.PROTECT, related_name="bids"
+    )
+    # listing bids: the price of the whole listing; audience bids: the maximum price per record
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="EUR")
+    amount_set_at = models.DateTimeField(default=timezone.now, help_text=_("ties go to the earlier amount"))
+    purpose = models.CharField(max_length=32, choices=taxonomy.Purpose.choices)
+    licence_days = models.PositiveSmallIntegerField()
+    criteria = models.JSONField(null=True, blank=True, help_text=_("audience bids: segment criteria"))
+    max_records = models.PositiveIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    status_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "listing"],
+                condition=Q(status="open", listing__isnull=False),
+                name="bid_one_open_per_organisation_listing",
+            ),
+            models.CheckConstraint(condition=Q(amount_cents__gt=0), name="bid_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(
+                    kind="audience", listing__isnull=True, max_records__gt=0, expires_at__isnull=False
+                )
+                | (~Q(kind="audience") & Q(listing__isnull=False)),
+                name="bid_kind_shape",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["listing", "status", "-amount_cents", "amount_set_at"], name="bid_ranking"),
+            models.Index(
+                fields=["expires_at"], condition=Q(status="open", kind="audience"), name="bid_audience_open"
+            ),
+            models.Index(fields=["organisation", "-created_at"], name="bid_organisation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} bid {self.public_id} ({self.status})"
+
+
+class BidEvent(models.Model):
+    bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, choices=Bid.Status.choices, blank=True)
+    to_status = models.CharField(max_length=10, choices=Bid.Status.choices)
+    amount_cents = models.BigIntegerField()
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"bid {self.bid_id}: {self.from_status} → {self.to_status}"
+
+
+class Trade(models.Model):
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("Pending payment")
+        PAID = "paid", _("Paid (authorised)")
+        DELIVERED = "delivered", _("Delivered (access granted)")
+        SETTLED = "settled", _("Settled")
+        PAYMENT_FAILED = "payment_failed", _("Payment failed")
+        VOIDED = "voided", _("Voided (consent gone before delivery)")
+        REFUNDED = "refunded", _("Refunded")
+        DISPUTED = "disputed", _("Disputed")
+
+    S = Status
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        S.PENDING_PAYMENT: frozenset({S.PAID, S.PAYMENT_FAILED, S.VOIDED}),
+        S.PAID: frozenset({S.DELIVERED, S.VOIDED}),
+        S.DELIVERED: frozenset({S.SETTLED}),
+        S.SETTLED: frozenset({S.REFUNDED, S.DISPUTED}),
+        S.DISPUTED: frozenset({S.SETTLED, S.REFUNDED}),
+        S.PAYMENT_FAILED: frozenset(),
+        S.VOIDED: frozenset(),
+        S.REFUNDED: frozenset(),
+    }
+    UNSETTLED = (S.PENDING_PAYMENT, S.PAID)
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="trades"
+    )
+    bid = models.OneToOneField(Bid, on_delete=models.PROTECT, related_name="trade")
+    listing = models.ForeignKey(
+        "listings.Listing", null=True, blank=True, on_delete=models.PROTECT, related_name="trades"
+    )
+    purpose = models.CharField(max_length=32, choices=taxonomy.Purpose.choices)
+    licence_days = models.PositiveSmallIntegerField()
+    price_per_record_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="EUR")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING_PAYMENT)
+    status_reason = models.CharField(max_length=200, blank=True)
+    charged_cents = models.BigIntegerField(default=0)
+    fee_bps = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # settlement bookkeeping: a sweep re-drives trades whose attempt went quiet
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(status__in=["pending_payment", "paid", "delivered"]),
+                name="trade_to_settle",
+            ),
+            models.Index(fields=["organisation", "-created_at"], name="trade_organisation"),
+        ]
+
+    def __str__(self) -> str:
+        return f"trade {self.public_id} ({self.status})"
+
+
+class TradeLine(models.Model):
+    """One seller's part of a trade."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DELIVERED = "delivered", _("Delivered")
+        VOIDED = "voided", _("Voided")
+
+    trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="lines")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trade_lines")
+    categories_mask = models.BigIntegerField()
+    price_cents = models.BigIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    status_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trade", "seller"], name="trade_line_one_per_seller"),
+            models.CheckConstraint(condition=Q(price_cents__gt=0), name="trade_line_price_positive"),
+        ]
+        indexes = [models.Index(fields=["seller", "status"], name="trade_line_seller")]
+
+    def __str__(self) -> str:
+        return f"line {self.pk} of trade {self.trade_id}"
+
+    @property
+    def categories(self) -> list[str]:
+        return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
+
+
+class TradeEvent(models.Model):
+    trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, choices=Trade.Status.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=Trade.Status.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"trade {self.trade_id}: {self.from_status} → {self.to_status}"
+
+
+class AccessGrant(models.Model):
+    """A buyer's licence to one seller's purchased categories, for one purpose, until ends_at."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="access_grants"
+    )
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_grants"
+    )
+    trade_line = models.OneToOneField(TradeLine, on_delete=models.PROTECT, related_name="access_grant")
+    categories_mask = models.BigIntegerField()
+    purpose = models.CharField(max_length=32, choices=taxonomy.Purpose.choices)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "status", "ends_at"], name="access_grant_buyer"),
+            models.Index(fields=["seller", "status"], name="access_grant_seller"),
+        ]
+
+    def __str__(self) -> str:
+        return f"access {self.public_id} ({self.status})"
+
+    @property
+    def categories(self) -> list[str]:
+        return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
+
+
+class AccessLog(models.Model):
+    """Every read of purchased data, shown to the seller."""
+
+    grant = models.ForeignKey(AccessGrant, on_delete=models.PROTECT, related_name="reads")
+    api_key = models.ForeignKey("accounts.ApiKey", null=True, on_delete=models.SET_NULL, related_name="+")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["grant", "read_at"], name="access_log_grant")]
+
+    def __str__(self) -> str:
+        return f"read of {self.grant_id} at {self.read_at:%Y-%m-%d %H:%M}"
+
+
+class DeletionNotice(models.Model):
+    """Tells a buyer organisation to delete a seller's data it received, by a deadline."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("Sent")
+        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+        OVERDUE = "overdue", _("Overdue")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    organisation = models.ForeignKey(
+        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="deletion_notices"
+    )
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    categories_mask = models.BigIntegerField()
+    reason = models.CharField(max_length=16)
+    created_at = models.DateTimeField(default=timezone.now)
+    deadline = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENT)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["organisation", "status"], name="deletion_notice_buyer"),
+            models.Index(fields=["deadline"], condition=Q(status="sent"), name="deletion_notice_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"deletion notice {self.public_id} ({self.status})"
+
+    @property
+    def categories(self) -> list[str]:
+        return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
+
+
+class IdempotencyRecord(models.Model):
+    """A buyer POST's Idempotency-Key: same key and body → same response; other body → 422."""
+
+    organisation = models.ForeignKey("accounts.BuyerOrganisation", on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method_path = models.CharField(max_length=300)
+    request_hash = models.CharField(max_length=64)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "key"], name="idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}:{self.key}"
