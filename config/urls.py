@@ -11,6 +11,7 @@ def health(request):
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("listings.api.urls")),
+    path("", include("marketplace.api.urls")),
 ]
 
 urlpatterns = [

@@ -175,6 +175,20 @@ def _transition_locked(listing: Listing, to_status: str, *, actor: User | None, 
     listing.save(update_fields=["status", "status_reason", "updated_at"])
 
 
+def listing_close_locked(listing: Listing, *, sold: bool, reason: str) -> None:
+    """Mark a locked active listing sold (or expired: an auction without a winning bid).
+
+    Requires: the listing row locked FOR UPDATE in the caller's transaction (marketplace).
+    """
+    _transition_locked(listing, S.SOLD if sold else S.EXPIRED, actor=None, reason=reason)
+    audience_refresh(seller_ids=[listing.seller_id])
+
+
+def listing_missing_consent(listing: Listing, at: datetime | None = None) -> list[str]:
+    """The listing's category:purpose pairs without valid consent at `at` (default now)."""
+    return _missing_consent(listing.seller_id, listing.categories, listing.purposes, at or timezone.now())
+
+
 def _locked_listing(listing_id: int, seller: User | None = None) -> Listing:
     listings = Listing.objects.select_for_update(of=("self",))
     if seller is not None:

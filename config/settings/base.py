@@ -157,6 +157,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.consent_remind_expiring",
         "schedule": 3600.0,
     },
+    "auctions-close-due": {"task": "marketplace.tasks.auctions_close_due", "schedule": 15.0},
+    "trades-settle-due": {"task": "marketplace.tasks.trades_settle_due", "schedule": 30.0},
+    "audience-bids-sweep": {"task": "marketplace.tasks.audience_bids_sweep", "schedule": 300.0},
+    "marketplace-housekeeping": {"task": "marketplace.tasks.marketplace_housekeeping", "schedule": 600.0},
 }
 CELERY_QUEUES_ALL = "default,consent,settlement,payouts,webhooks"
 
@@ -173,3 +177,10 @@ LISTING_AUTO_APPROVE_VERIFIED = env.bool("LISTING_AUTO_APPROVE_VERIFIED", defaul
 VALUATION_SELL_THROUGH = env.float("VALUATION_SELL_THROUGH", default=0.5)  # licences sold per window
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"segment_sizing": env("SEGMENT_SIZING_RATE", default="60/min")}
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://courtier")}
+
+# --- Marketplace ---------------------------------------------------------------------------
+PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)  # 15 % of each sale
+DELETION_NOTICE_DAYS = env.int("DELETION_NOTICE_DAYS", default=30)
+SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=50)
+SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
+PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default=SECRET_KEY)

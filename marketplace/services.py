@@ -1,0 +1,474 @@
+"""Every write to the marketplace: bids, auction close, audience clearing, trades, access
+grants, revocation reaching buyers, deletion notices. Settlement is in marketplace.settlement."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts import taxonomy
+from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from accounts.hooks import CONSENT_ENDING_REASONS
+from accounts.models import BuyerOrganisation, ConsentGrant
+from listings import services as listing_services
+from listings.models import Listing
+from listings.selectors import SegmentCriteria, segment_members
+from listings.valuation import category_valuation
+from marketplace import lock_objects
+from marketplace.models import AccessGrant, Bid, BidEvent, DeletionNotice, Trade, TradeEvent, TradeLine
+
+MAX_BID_CENTS = 100_000_00
+MAX_AUDIENCE_RECORDS = 100_000
+MAX_AUDIENCE_BID_DAYS = 30
+
+
+def _check_buyer(organisation: BuyerOrganisation) -> None:
+    if not organisation.is_verified:
+        raise Forbidden("organisation_not_verified", "Only verified organisations may bid.")
+
+
+def _check_amount(amount_cents: int, field: str = "amount_cents") -> None:
+    if (
+        not isinstance(amount_cents, int)
+        or isinstance(amount_cents, bool)
+        or not 0 < amount_cents <= MAX_BID_CENTS
+    ):
+        raise InvalidInput("amount_invalid", "Amounts are whole cents between 1 and 10,000,000.", field=field)
+
+
+def _bid_transition(bid: Bid, to_status: str, reason: str = "") -> None:
+    """Requires: the bid locked (or just created) in the current transaction."""
+    if to_status not in Bid.TRANSITIONS[bid.status]:
+        raise Conflict("bid_not_open", f"This bid is {bid.status}.")
+    BidEvent.objects.create(
+        bid=bid, from_status=bid.status, to_status=to_status, amount_cents=bid.amount_cents, reason=reason
+    )
+    bid.status, bid.status_reason = to_status, reason
+    bid.save(update_fields=["status", "status_reason"])
+
+
+def trade_transition(trade: Trade, to_status: str, reason: str = "") -> None:
+    """The one way a trade's status changes. Requires: the trade locked in this transaction."""
+    if to_status not in Trade.TRANSITIONS[trade.status]:
+        raise Conflict("trade_transition_not_allowed", f"A {trade.status} trade cannot become {to_status}.")
+    TradeEvent.objects.create(trade=trade, from_status=trade.status, to_status=to_status, reason=reason)
+    trade.status, trade.status_reason, trade.updated_at = to_status, reason, timezone.now()
+    trade.save(update_fields=["status", "status_reason", "updated_at"])
+
+
+def _trade_create(
+    bid: Bid, *, price_per_record: int, sellers: list[tuple[int, int]], listing: Listing | None
+) -> Trade:
+    """A trade in pending_payment with one line per (seller id, categories mask); settled by workers."""
+    from marketplace.tasks import trades_settle
+
+    trade = Trade.objects.create(
+        organisation_id=bid.organisation_id,
+        bid=bid,
+        listing=listing,
+        purpose=bid.purpose,
+        licence_days=bid.licence_days,
+        price_per_record_cents=price_per_record,
+        currency=bid.currency,
+        fee_bps=settings.PLATFORM_FEE_BPS,
+    )
+    TradeLine.objects.bulk_create(
+        TradeLine(trade=trade, seller_id=seller_id, categories_mask=mask, price_cents=price_per_record)
+        for seller_id, mask in sellers
+    )
+    TradeEvent.objects.create(
+        trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
+    )
+    trades_settle.delay_on_commit([trade.pk])
+    return trade
+
+
+# ---------------------------------------------------------------------------------------------
+# Bids on listings
+# ---------------------------------------------------------------------------------------------
+
+
+def bid_place(*, organisation: BuyerOrganisation, listing_public_id, amount_cents: int | None = None) -> Bid:
+    """Buy a fixed-price listing now (a trade at once), or place a sealed bid on an auction."""
+    _check_buyer(organisation)
+    if amount_cents is not None:
+        _check_amount(amount_cents)
+    with transaction.atomic(durable=True):
+        listing = lock_objects.listing_by_public_id(listing_public_id)
+        if listing is None:
+            raise NotFound("listing_not_found", "No such listing.")
+        if listing.status != Listing.Status.ACTIVE:
+            raise Conflict("listing_not_open", "This listing is not open for bids.")
+        if listing.seller.organisation_id == organisation.pk:
+            raise Forbidden("own_data", "An organisation cannot buy its own members' data.")
+        if listing_services.listing_missing_consent(listing):
+            raise Conflict("listing_not_open", "This listing is not open for bids.")
+        now = timezone.now()
+        common = {
+            "organisation": organisation,
+            "listing": listing,
+            "purpose": listing.purposes[0],
+            "licence_days": listing.licence_days,
+            "currency": listing.currency,
+            "amount_set_at": now,
+            "created_at": now,
+        }
+        if listing.pricing_mode == Listing.PricingMode.FIXED:
+            if amount_cents is not None and amount_cents != listing.floor_price_cents:
+                raise InvalidInput(
+                    "price_mismatch", "Buy now pays exactly the listed price.", field="amount_cents"
+                )
+            bid = Bid.objects.create(kind=Bid.Kind.BUY_NOW, amount_cents=listing.floor_price_cents, **common)
+            BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=bid.amount_cents)
+            _bid_transition(bid, Bid.Status.WON, "bought now")
+            listing_services.listing_close_locked(listing, sold=True, reason="bought now")
+            _trade_create(
+                bid,
+                price_per_record=listing.floor_price_cents,
+                sellers=[(listing.seller_id, listing.categories_mask)],
+                listing=listing,
+            )
+            return bid
+        if now >= listing.auction_ends_at:
+            raise Conflict("auction_closed", "This auction has ended.")
+        if amount_cents is None:
+            raise InvalidInput("amount_required", "A sealed bid needs an amount.", field="amount_cents")
+        if amount_cents < listing.floor_price_cents:
+            raise InvalidInput(
+                "below_floor", "Bids start at the listing's floor price.", field="amount_cents"
+            )
+        try:
+            with transaction.atomic():
+                bid = Bid.objects.create(kind=Bid.Kind.AUCTION, amount_cents=amount_cents, **common)
+        except IntegrityError:
+            raise Conflict(
+                "bid_exists", "Your organisation already has an open bid here: raise or cancel it."
+            ) from None
+        BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=amount_cents)
+    return bid
+
+
+def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tuple[Listing | None, Bid]:
+    listing_id = (
+        Bid.objects.filter(public_id=bid_public_id, organisation=organisation)
+        .values_list("listing_id", flat=True)
+        .first()
+    )
+    if (
+        listing_id is None
+        and not Bid.objects.filter(public_id=bid_public_id, organisation=organisation).exists()
+    ):
+        raise NotFound("bid_not_found", "No such bid.")
+    listing = None
+    if listing_id is not None:
+        listing = Listing.objects.select_for_update(of=("self",)).get(pk=listing_id)
+    (bid,) = lock_objects.bids(Bid.objects.filter(public_id=bid_public_id, organisation=organisation))
+    if bid.status != Bid.Status.OPEN:
+        raise Conflict("bid_not_open", f"This bid is {bid.status}.")
+    if listing is not None and (
+        listing.status != Listing.Status.ACTIVE or timezone.now() >= listing.auction_ends_at
+    ):
+        raise Conflict("auction_closed", "This auction has ended.")
+    return listing, bid
+
+
+def bid_raise(*, organisation: BuyerOrganisation, bid_public_id, amount_cents: int) -> Bid:
+    _check_amount(amount_cents)
+    with transaction.atomic(durable=True):
+        _listing, bid = _locked_own_open_bid(organisation, bid_public_id)
+        if bid.kind != Bid.Kind.AUCTION:
+            raise Conflict("not_an_auction_bid", "Only auction bids can be raised.")
+        if amount_cents <= bid.amount_cents:
+            raise InvalidInput(
+                "raise_too_low", "A raise must be above your current bid.", field="amount_cents"
+            )
+        bid.amount_cents, bid.amount_set_at = amount_cents, timezone.now()
+        bid.save(update_fields=["amount_cents", "amount_set_at"])
+        BidEvent.objects.create(
+            bid=bid, from_status=bid.status, to_status=bid.status, amount_cents=amount_cents, reason="raised"
+        )
+    return bid
+
+
+def bid_cancel(*, organisation: BuyerOrganisation, bid_public_id) -> Bid:
+    with transaction.atomic(durable=True):
+        _listing, bid = _locked_own_open_bid(organisation, bid_public_id)
+        _bid_transition(bid, Bid.Status.CANCELLED, "cancelled by the buyer")
+    return bid
+
+
+def auctions_close_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
+    """Close every auction whose end has passed: the highest bid at or above the floor wins and
+    pays the second-highest bid or the floor, whichever is higher; ties go to the earlier bid."""
+    now = now or timezone.now()
+    closed = 0
+    while True:
+        due = list(
+            Listing.objects.filter(
+                status=Listing.Status.ACTIVE,
+                pricing_mode=Listing.PricingMode.AUCTION,
+                auction_ends_at__lte=now,
+            )
+            .order_by("auction_ends_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        for listing_id in due:
+            closed += _auction_close(listing_id, now)
+        if len(due) < batch_size:
+            return closed
+
+
+def _auction_close(listing_id: int, now: datetime) -> int:
+    with transaction.atomic(durable=True):
+        listing = (
+            Listing.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(pk=listing_id, status=Listing.Status.ACTIVE, auction_ends_at__lte=now)
+            .first()
+        )
+        if listing is None:
+            return 0  # another worker has it, or it is already closed
+        bids = lock_objects.bids(Bid.objects.filter(listing=listing, status=Bid.Status.OPEN))
+        ranked = sorted(bids, key=lambda b: (-b.amount_cents, b.amount_set_at, b.pk))
+        eligible = [b for b in ranked if b.amount_cents >= listing.floor_price_cents]
+        if not eligible or listing_services.listing_missing_consent(listing, now):
+            for bid in bids:
+                _bid_transition(bid, Bid.Status.LOST, "auction ended without a sale")
+            listing_services.listing_close_locked(
+                listing, sold=False, reason="auction ended without a winning bid"
+            )
+            return 1
+        winner = eligible[0]
+        price = max(eligible[1].amount_cents if len(eligible) > 1 else 0, listing.floor_price_cents)
+        _bid_transition(winner, Bid.Status.WON, f"won at {price} cents")
+        for bid in ranked[1:]:
+            _bid_transition(bid, Bid.Status.LOST, "outbid")
+        listing_services.listing_close_locked(listing, sold=True, reason="auction won")
+        _trade_create(
+            winner,
+            price_per_record=price,
+            sellers=[(listing.seller_id, listing.categories_mask)],
+            listing=listing,
+        )
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Audience bundles
+# ---------------------------------------------------------------------------------------------
+
+
+def audience_bid_place(
+    *,
+    organisation: BuyerOrganisation,
+    criteria: SegmentCriteria,
+    max_price_cents: int,
+    max_records: int,
+    expires_at: datetime,
+) -> Bid:
+    _check_buyer(organisation)
+    _check_amount(max_price_cents, "max_price_cents")
+    if not 0 < max_records <= MAX_AUDIENCE_RECORDS:
+        raise InvalidInput(
+            "max_records_invalid", f"Ask for 1 to {MAX_AUDIENCE_RECORDS} records.", field="max_records"
+        )
+    now = timezone.now()
+    if not now < expires_at <= now + timedelta(days=MAX_AUDIENCE_BID_DAYS):
+        raise InvalidInput(
+            "expiry_invalid", f"The bid expires within {MAX_AUDIENCE_BID_DAYS} days.", field="expires_at"
+        )
+    with transaction.atomic(durable=True):
+        bid = Bid.objects.create(
+            organisation=organisation,
+            kind=Bid.Kind.AUDIENCE,
+            amount_cents=max_price_cents,
+            purpose=criteria.purpose,
+            licence_days=criteria.licence_days,
+            criteria=asdict(criteria),
+            max_records=max_records,
+            expires_at=expires_at,
+        )
+        BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=max_price_cents)
+        from marketplace.tasks import audience_bid_clear
+
+        audience_bid_clear.delay_on_commit(bid.pk)
+    return bid
+
+
+def _audience_floors(criteria: SegmentCriteria, at: datetime) -> list[tuple[int, int, int]]:
+    """(floor per record, seller id, categories mask) for every segment member, cheapest first.
+
+    A seller's floor is the cheapest active listing covering the categories and purpose, or,
+    for audience opt-ins, their valuation for those categories.
+    """
+    wanted = taxonomy.mask_of(criteria.categories, taxonomy.CATEGORY_CODES)
+    purpose_bit = taxonomy.mask_of([criteria.purpose], taxonomy.PURPOSE_CODES)
+    members = list(segment_members(criteria, at).order_by("pk"))
+    by_listing: dict[int, int] = {}
+    for seller_id, categories, purposes, floor in Listing.objects.filter(
+        seller_id__in=[m.pk for m in members], status=Listing.Status.ACTIVE
+    ).values_list("seller_id", "categories_mask", "purposes_mask", "floor_price_cents"):
+        if categories & wanted == wanted and purposes & purpose_bit:
+            by_listing[seller_id] = min(floor, by_listing.get(seller_id, floor))
+    floors = []
+    for profile in members:
+        floor = by_listing.get(profile.pk)
+        if floor is None:
+            floor = sum(
+                category_valuation(c, profile=profile, licence_days=criteria.licence_days)["estimate_cents"]
+                for c in criteria.categories
+            )
+        floors.append((floor, profile.pk, wanted))
+    return sorted(floors)
+
+
+def audience_bid_clear(*, bid_id: int) -> Trade | None:
+    """Clear an open audience bid: sellers matching now with a floor ≤ the bid, cheapest first, up
+    to the maximum; one uniform price = the highest floor selected; never fewer than K records."""
+    now = timezone.now()
+    bid = Bid.objects.filter(pk=bid_id, kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN).first()
+    if bid is None:
+        return None
+    criteria = SegmentCriteria(**bid.criteria)
+    selected = [f for f in _audience_floors(criteria, now) if f[0] <= bid.amount_cents][: bid.max_records]
+    if len(selected) < settings.SEGMENT_MIN_SIZE:
+        return None  # stays open until it expires; sizes under K are never sold
+    seller_ids = [seller_id for _floor, seller_id, _mask in selected]
+    with transaction.atomic(durable=True):
+        lock_objects.consent_grants_of_sellers(seller_ids)
+        (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
+        if bid.status != Bid.Status.OPEN:
+            return None
+        # consent is re-read under the grant locks: only sellers still in the segment now
+        still = set(
+            segment_members(criteria, timezone.now()).filter(pk__in=seller_ids).values_list("pk", flat=True)
+        )
+        selected = [f for f in selected if f[1] in still]
+        if len(selected) < settings.SEGMENT_MIN_SIZE:
+            return None
+        price = max(floor for floor, _s, _m in selected)
+        _bid_transition(bid, Bid.Status.WON, f"cleared {len(selected)} records at {price} cents")
+        return _trade_create(
+            bid, price_per_record=price, sellers=[(s, m) for _f, s, m in selected], listing=None
+        )
+
+
+def audience_bids_sweep(*, now: datetime | None = None) -> int:
+    """Expire audience bids past their expiry; retry clearing the others. Returns bids expired."""
+    now = now or timezone.now()
+    with transaction.atomic(durable=True):
+        expired = lock_objects.bids(
+            Bid.objects.filter(kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN, expires_at__lte=now)
+        )
+        for bid in expired:
+            _bid_transition(bid, Bid.Status.EXPIRED, "expired before clearing")
+    for bid_id in Bid.objects.filter(kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN).values_list(
+        "pk", flat=True
+    ):
+        audience_bid_clear(bid_id=bid_id)
+    return len(expired)
+
+
+# ---------------------------------------------------------------------------------------------
+# Revocation reaches buyers
+# ---------------------------------------------------------------------------------------------
+
+
+def on_consent_change(grant_ids: list[int], reason: str) -> None:
+    """Registered with accounts.hooks; runs in the consent transaction after listings' handler.
+
+    When consent for a category × purpose ends: open bids on the seller's listings that need it
+    are cancelled, unsettled trade lines for it voided, access grants to it revoked, and one
+    deletion notice is created per buyer organisation that received the data.
+    """
+    if reason not in CONSENT_ENDING_REASONS:
+        return
+    ended: dict[int, set[tuple[str, str]]] = defaultdict(set)
+    for seller_id, category, purpose in ConsentGrant.objects.filter(pk__in=grant_ids).values_list(
+        "seller_id", "category", "purpose"
+    ):
+        ended[seller_id].add((category, purpose))
+    seller_ids = list(ended)
+
+    def hit(seller_id: int, categories_mask: int, purposes: list[str]) -> bool:
+        categories = taxonomy.codes_of(categories_mask, taxonomy.CATEGORY_CODES)
+        return any((c, p) in ended[seller_id] for c in categories for p in purposes)
+
+    open_bids = lock_objects.bids(
+        Bid.objects.filter(listing__seller_id__in=seller_ids, status=Bid.Status.OPEN).select_related(
+            "listing"
+        )
+    )
+    for bid in open_bids:
+        if hit(bid.listing.seller_id, bid.listing.categories_mask, bid.listing.purposes):
+            _bid_transition(bid, Bid.Status.CANCELLED, f"seller consent {reason}")
+
+    lines = lock_objects.trade_lines(
+        TradeLine.objects.filter(
+            seller_id__in=seller_ids, status=TradeLine.Status.PENDING, trade__status__in=Trade.UNSETTLED
+        ).select_related("trade")
+    )
+    for line in lines:
+        if hit(line.seller_id, line.categories_mask, [line.trade.purpose]):
+            line.status, line.status_reason = TradeLine.Status.VOIDED, f"consent {reason}"
+            line.save(update_fields=["status", "status_reason"])
+
+    now = timezone.now()
+    grants = lock_objects.access_grants(
+        AccessGrant.objects.filter(seller_id__in=seller_ids, status=AccessGrant.Status.ACTIVE)
+    )
+    notices: dict[tuple[int, int], int] = defaultdict(int)
+    for grant in grants:
+        if hit(grant.seller_id, grant.categories_mask, [grant.purpose]):
+            grant.status, grant.revoked_at, grant.revoked_reason = (
+                AccessGrant.Status.REVOKED,
+                now,
+                f"consent {reason}",
+            )
+            grant.save(update_fields=["status", "revoked_at", "revoked_reason"])
+            notices[(grant.organisation_id, grant.seller_id)] |= grant.categories_mask
+    DeletionNotice.objects.bulk_create(
+        DeletionNotice(
+            organisation_id=organisation_id,
+            seller_id=seller_id,
+            categories_mask=mask,
+            reason=reason,
+            created_at=now,
+            deadline=now + timedelta(days=settings.DELETION_NOTICE_DAYS),
+        )
+        for (organisation_id, seller_id), mask in sorted(notices.items())
+    )
+
+
+def deletion_notice_acknowledge(*, organisation: BuyerOrganisation, notice_public_id) -> DeletionNotice:
+    with transaction.atomic(durable=True):
+        notice = (
+            DeletionNotice.objects.select_for_update()
+            .filter(public_id=notice_public_id, organisation=organisation)
+            .first()
+        )
+        if notice is None:
+            raise NotFound("notice_not_found", "No such deletion notice.")
+        if notice.status == DeletionNotice.Status.ACKNOWLEDGED:
+            raise Conflict("already_acknowledged", "This notice was already acknowledged.")
+        notice.status, notice.acknowledged_at = DeletionNotice.Status.ACKNOWLEDGED, timezone.now()
+        notice.save(update_fields=["status", "acknowledged_at"])
+    return notice
+
+
+def deletion_notices_flag_overdue(*, now: datetime | None = None) -> int:
+    """Notices past their deadline become overdue (moderators follow them in the admin)."""
+    return DeletionNotice.objects.filter(
+        status=DeletionNotice.Status.SENT, deadline__lt=now or timezone.now()
+    ).update(status=DeletionNotice.Status.OVERDUE)
+
+
+def access_grants_expire(*, now: datetime | None = None) -> int:
+    """Licences past their end: active → expired (set-based; reads already check ends_at)."""
+    return AccessGrant.objects.filter(
+        status=AccessGrant.Status.ACTIVE, ends_at__lte=now or timezone.now()
+    ).update(status=AccessGrant.Status.EXPIRED)
