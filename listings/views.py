@@ -1,13 +1,418 @@
-"""Seller web endpoints for listings. The HTML pages extend the seller UI's base template."""
+"""The seller's listings in the web UI: list, create, pause, resume, resubmit, withdraw, reprice,
+offer categories to audience bundles, and see what their data is worth.
+
+Thin views in the seller UI's manner (`accounts.views`): forms check the input, services write,
+selectors read. Every page is for sellers only; every write is a POST. A `ServiceError` becomes
+a form error (status 200) or, for a per-listing action, an error next to that listing with the
+error's status; nothing is stored. Another seller's listing is a 404.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, JsonResponse
+from collections import defaultdict
+from decimal import Decimal
+from urllib.parse import urlencode
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import formats
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors as account_selectors
 from accounts import taxonomy
+from accounts.errors import NotFound, ServiceError
 from accounts.models import User
+from accounts.views import seller_required
+from listings import services, valuation
+from listings.forms import (
+    AudienceOptinForm,
+    ListingCreateForm,
+    ListingPriceForm,
+    ValuationLicenceForm,
+    add_service_error,
+    euros_for_input,
+    listing_error_message,
+)
+from listings.models import Listing
+from listings.selectors import listings_of_seller
 from listings.valuation import seller_valuation
+
+S = Listing.Status
+CATEGORY_LABELS = dict(taxonomy.DataCategory.choices)
+PURPOSE_LABELS = dict(taxonomy.Purpose.choices)
+
+
+def euros(cents: int) -> str:
+    """Integer cents as euros for reading, in the current language: "€1,234.50", "1 234,50 €"."""
+    amount = formats.number_format(Decimal(cents) / 100, decimal_pos=2, use_l10n=True, force_grouping=True)
+    return _("€%(amount)s") % {"amount": amount}
+
+
+# ---------------------------------------------------------------------------------------------
+# My listings
+# ---------------------------------------------------------------------------------------------
+
+# action in the URL → (status it moves to, button label, message once done)
+SELLER_ACTIONS = {
+    "pause": (S.PAUSED, gettext_lazy("Pause"), gettext_lazy("Listing paused: buyers no longer see it.")),
+    "resume": (S.ACTIVE, gettext_lazy("Resume"), gettext_lazy("Listing resumed: buyers see it again.")),
+    "resubmit": (
+        S.PENDING_REVIEW,
+        gettext_lazy("Resubmit for review"),
+        gettext_lazy("Listing resubmitted: a moderator will review it."),
+    ),
+}
+ACTIONS_BY_STATUS = {S.ACTIVE: ["pause"], S.PAUSED: ["resume"], S.DRAFT: ["resubmit"]}
+
+# Reasons that services write in English; a moderator's own words are shown as they are.
+STATUS_REASONS = {
+    "auto-approved": gettext_lazy("approved automatically"),
+    "consent revoked": gettext_lazy("you revoked a consent it needs"),
+    "consent expired": gettext_lazy("a consent it needs has expired"),
+    "consent erasure": gettext_lazy("your account was erased"),
+    "erasure": gettext_lazy("your account was erased"),
+}
+
+
+def _with_display(listing: Listing) -> Listing:
+    """Labels and euros for the template; the listing's fields are not touched."""
+    listing.category_labels = [CATEGORY_LABELS[c] for c in listing.categories]
+    listing.purpose_labels = [PURPOSE_LABELS[p] for p in listing.purposes]
+    listing.floor_price = euros(listing.floor_price_cents)
+    listing.floor_price_input = euros_for_input(listing.floor_price_cents)
+    listing.suggested_price = (
+        euros(listing.suggested_price_cents) if listing.suggested_price_cents is not None else ""
+    )
+    listing.reason_display = STATUS_REASONS.get(listing.status_reason, listing.status_reason)
+    listing.is_live = listing.status in Listing.LIVE
+    listing.actions = [
+        (action, SELLER_ACTIONS[action][1]) for action in ACTIONS_BY_STATUS.get(listing.status, [])
+    ]
+    return listing
+
+
+def _consent_missing_message(seller: User, categories: list[str], purposes: list[str]) -> SafeString:
+    """Which category × purpose lacks consent, and a link that prefills the consent form for it."""
+    held = set(account_selectors.consent_active_for(seller=seller).values_list("category", "purpose"))
+    missing = [(c, p) for c in categories for p in purposes if (c, p) not in held]
+    url = reverse("seller-consents")
+    if missing:
+        text = _("Consent is missing for: %(pairs)s.") % {
+            "pairs": ", ".join(f"{CATEGORY_LABELS[c]} × {PURPOSE_LABELS[p]}" for c, p in missing)
+        }
+        url += "?" + urlencode({"category": missing[0][0], "purpose": missing[0][1]}) + "#grant"
+    else:
+        text = _("Consent is missing for some of these categories and purposes.")
+    return format_html('{} <a href="{}">{}</a>', text, url, _("Give your consent on the consents page."))
+
+
+def _audience_initial(seller: User) -> dict:
+    categories = taxonomy.codes_of(seller.profile.audience_optin_mask, taxonomy.CATEGORY_CODES)
+    explicit = any(c in taxonomy.SENSITIVE_CATEGORIES for c in categories)
+    return {"categories": categories, "explicit_sensitive": explicit}
+
+
+def _listings_page(request, *, audience_form=None, row_error=None, status=200):
+    listings = [_with_display(listing) for listing in listings_of_seller(seller=request.user)]
+    context = {
+        "live": [listing for listing in listings if listing.is_live],
+        "closed": [listing for listing in listings if not listing.is_live],
+        "audience_form": audience_form or AudienceOptinForm(initial=_audience_initial(request.user)),
+        "row_error": row_error,
+    }
+    return render(request, "listings/listings.html", context, status=status)
+
+
+@require_GET
+@seller_required
+def listings(request):
+    return _listings_page(request)
+
+
+def _row_error(listing_id: int, message: str, typed_price: str | None = None) -> dict:
+    return {"listing_id": listing_id, "message": message, "typed_price": typed_price}
+
+
+@require_POST
+@seller_required
+def listing_action(request, listing_id: int, action: str):
+    if action not in SELLER_ACTIONS:
+        raise Http404
+    to_status, _label, done = SELLER_ACTIONS[action]
+    try:
+        services.listing_seller_action(seller=request.user, listing_id=listing_id, to_status=to_status)
+    except NotFound:
+        raise Http404
+    except ServiceError as exc:
+        message = listing_error_message(exc)
+        if exc.code == "consent_missing":
+            listing = listings_of_seller(seller=request.user).get(pk=listing_id)
+            message = _consent_missing_message(request.user, listing.categories, listing.purposes)
+        return _listings_page(request, row_error=_row_error(listing_id, message), status=exc.status_code)
+    messages.success(request, str(done))
+    return redirect("seller-listings")
+
+
+@require_http_methods(["GET", "POST"])
+@seller_required
+def listing_withdraw(request, listing_id: int):
+    """GET asks for confirmation (withdrawing cannot be undone); POST withdraws."""
+    listing = listings_of_seller(seller=request.user).filter(pk=listing_id).first()
+    if listing is None:
+        raise Http404
+    if request.method == "POST":
+        try:
+            services.listing_seller_action(seller=request.user, listing_id=listing.pk, to_status=S.WITHDRAWN)
+        except NotFound:
+            raise Http404
+        except ServiceError as exc:
+            context = {"listing": _with_display(listing), "error": listing_error_message(exc)}
+            return render(request, "listings/listing_withdraw.html", context, status=exc.status_code)
+        messages.success(request, _("Listing withdrawn. It can no longer be sold."))
+        return redirect("seller-listings")
+    return render(request, "listings/listing_withdraw.html", {"listing": _with_display(listing)})
+
+
+@require_POST
+@seller_required
+def listing_price(request, listing_id: int):
+    if not listings_of_seller(seller=request.user).filter(pk=listing_id).exists():
+        raise Http404
+    form = ListingPriceForm(request.POST)
+    typed = request.POST.get("floor_price", "")
+    if not form.is_valid():
+        message = " ".join(form.errors.get("floor_price", []))
+        return _listings_page(request, row_error=_row_error(listing_id, message, typed), status=400)
+    try:
+        listing = services.listing_update_terms(
+            seller=request.user, listing_id=listing_id, floor_price_cents=form.cleaned_data["floor_price"]
+        )
+    except NotFound:
+        raise Http404
+    except ServiceError as exc:
+        error = _row_error(listing_id, listing_error_message(exc), typed)
+        return _listings_page(request, row_error=error, status=exc.status_code)
+    messages.success(
+        request, _("Floor price changed to %(price)s.") % {"price": euros(listing.floor_price_cents)}
+    )
+    return redirect("seller-listings")
+
+
+@require_POST
+@seller_required
+def audience_optin(request):
+    form = AudienceOptinForm(request.POST)
+    if form.is_valid():
+        try:
+            services.audience_optin_update(seller=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("Your audience bundle choices are saved."))
+            return redirect(reverse("seller-listings") + "#audience")
+    return _listings_page(request, audience_form=form)
+
+
+# ---------------------------------------------------------------------------------------------
+# New listing
+# ---------------------------------------------------------------------------------------------
+
+
+def _create_initial(seller: User) -> tuple[dict, bool]:
+    """Prefill what the seller can list as is: the purpose their consents cover most widely, the
+    (non-sensitive) categories consented for it, and every purpose those categories all allow.
+    Sensitive categories are never ticked for them. Also says whether any consent is active."""
+    held = list(account_selectors.consent_active_for(seller=seller).values_list("category", "purpose"))
+    categories_for: dict[str, set[str]] = defaultdict(set)
+    for category, purpose in held:
+        if category not in taxonomy.SENSITIVE_CATEGORIES:
+            categories_for[purpose].add(category)
+    initial = {"licence_days": 30, "pricing_mode": Listing.PricingMode.FIXED}
+    if categories_for:
+        widest = max(taxonomy.PURPOSE_CODES, key=lambda p: len(categories_for[p]))
+        chosen = categories_for[widest]
+        initial["categories"] = [c for c in taxonomy.CATEGORY_CODES if c in chosen]
+        initial["purposes"] = [p for p in taxonomy.PURPOSE_CODES if categories_for[p] >= chosen]
+    return initial, bool(held)
+
+
+def _chosen_terms(form: ListingCreateForm) -> tuple[list[str], int]:
+    """The categories and licence the form shows now, valid or not, for the price suggestion."""
+    if form.is_bound:
+        categories = form.data.getlist("categories")
+        licence = form.data.get("licence_days", "")
+    else:
+        categories = form.initial.get("categories", [])
+        licence = form.initial.get("licence_days", 30)
+    licence_days = int(licence) if str(licence).isdigit() else 0
+    return (
+        [c for c in taxonomy.CATEGORY_CODES if c in categories],
+        licence_days if licence_days in taxonomy.LICENCE_DAYS else 30,
+    )
+
+
+# The page's script fills the same sentence when the seller ticks other categories.
+SUGGESTION_RANGE = gettext_lazy("Likely between %(low)s and %(high)s per licence.")
+
+
+def _suggestion(seller: User, categories: list[str], licence_days: int) -> dict | None:
+    if not categories:
+        return None
+    total = seller_valuation(seller=seller, categories=categories, licence_days=licence_days)["total"]
+    return {
+        "estimate_cents": total["estimate_cents"],
+        "estimate": euros(total["estimate_cents"]),
+        "range": SUGGESTION_RANGE % {"low": euros(total["low_cents"]), "high": euros(total["high_cents"])},
+        "estimate_input": euros_for_input(total["estimate_cents"]),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@seller_required
+def listing_create(request):
+    seller = request.user
+    has_consent = True
+    if request.method == "POST":
+        form = ListingCreateForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.listing_create(
+                    seller=seller,
+                    categories=data["categories"],
+                    purposes=data["purposes"],
+                    licence_days=data["licence_days"],
+                    pricing_mode=data["pricing_mode"],
+                    floor_price_cents=data["floor_price"],
+                    auction_ends_at=data["auction_ends_at"],
+                )
+            except ServiceError as exc:
+                message = None
+                if exc.code == "consent_missing":
+                    message = _consent_missing_message(seller, data["categories"], data["purposes"])
+                add_service_error(form, exc, message)
+            else:
+                messages.success(request, _("Listing created."))
+                return redirect("seller-listings")
+        categories, licence_days = _chosen_terms(form)
+        suggestion = _suggestion(seller, categories, licence_days)
+    else:
+        initial, has_consent = _create_initial(seller)
+        form = ListingCreateForm(initial=initial)
+        categories, licence_days = _chosen_terms(form)
+        suggestion = _suggestion(seller, categories, licence_days)
+        if suggestion:
+            form.initial["floor_price"] = suggestion["estimate_input"]
+    context = {
+        "form": form,
+        "suggestion": suggestion,
+        "range_pattern": SUGGESTION_RANGE,
+        "has_consent": has_consent,
+    }
+    return render(request, "listings/listing_create.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# What my data is worth
+# ---------------------------------------------------------------------------------------------
+
+SCARCITY_ATTRIBUTE_NAMES = {
+    "age_band": gettext_lazy("age band"),
+    "region": gettext_lazy("region"),
+    "mobile_os": gettext_lazy("mobile OS"),
+    "mobile_operator": gettext_lazy("mobile operator"),
+}
+SCARCITY_VALUE_LABELS = {
+    "age_band": dict(taxonomy.AgeBand.choices),
+    "region": dict(taxonomy.Region.choices),
+    "mobile_os": dict(taxonomy.MobileOS.choices),
+    "mobile_operator": dict(taxonomy.MobileOperator.choices),
+}
+
+
+def _scarcity_explained(category: str, profile, life_event_count: int) -> str:
+    """The scarcity premium in the seller's language. The valuation explains it in English only
+    (`scarcity_explained`); this reads the same cached shares it used."""
+    if category in taxonomy.SENSITIVE_CATEGORIES:
+        return ngettext(
+            "You recorded %(count)s life event: the more you record, the more they are worth.",
+            "You recorded %(count)s life events: the more you record, the more they are worth.",
+            life_event_count,
+        ) % {"count": life_event_count}
+    attribute = valuation.SCARCITY_ATTRIBUTE.get(category)
+    if attribute is None:
+        return _("No scarcity is measured for this category.")
+    value = getattr(profile, attribute, "")
+    if not value:
+        return _("Complete your profile to measure how rare your %(attribute)s is.") % {
+            "attribute": SCARCITY_ATTRIBUTE_NAMES[attribute]
+        }
+    share = valuation.attribute_shares(attribute).get(value, 0.0)
+    return _(
+        "%(percent)s%% of sellers share your %(attribute)s (%(value)s): the rarer, the more it is worth."
+    ) % {
+        "percent": formats.number_format(round(share * 100)),
+        "attribute": SCARCITY_ATTRIBUTE_NAMES[attribute],
+        "value": SCARCITY_VALUE_LABELS[attribute].get(value, value),
+    }
+
+
+@require_GET
+@seller_required
+def worth(request):
+    seller = request.user
+    form = ValuationLicenceForm(request.GET if "licence_days" in request.GET else None)
+    licence_days = form.cleaned_data["licence_days"] if form.is_bound and form.is_valid() else 30
+    if not form.is_bound:
+        form = ValuationLicenceForm(initial={"licence_days": licence_days})
+    result = seller_valuation(seller=seller, licence_days=licence_days)
+    profile = seller.profile
+    life_event_count = account_selectors.life_events_for(seller=seller).count()
+    rows = []
+    for item in result["categories"]:
+        factors = item["factors"]
+        clearing = factors["median_clearing_price_cents_30d"]
+        rows.append(
+            {
+                "category": item["category"],
+                "label": CATEGORY_LABELS[item["category"]],
+                "estimate": euros(item["estimate_cents"]),
+                "low": euros(item["low_cents"]),
+                "high": euros(item["high_cents"]),
+                "base_rate": euros(factors["base_rate_cents"]),
+                "premium": formats.number_format(Decimal(factors["scarcity_premium"]), decimal_pos=2),
+                "scarcity_explained": _scarcity_explained(item["category"], profile, life_event_count),
+                "clearing": euros(clearing) if clearing is not None else None,
+                "trades": factors["trades_in_30d"],
+            }
+        )
+    total = result["total"]
+    context = {
+        "form": form,
+        "licence_days": licence_days,
+        "rows": rows,
+        "total": {
+            "estimate": euros(total["estimate_cents"]),
+            "low": euros(total["low_cents"]),
+            "high": euros(total["high_cents"]),
+        },
+        "yearly_income": euros(result["yearly_income_cents"]),
+        "sell_through": settings.VALUATION_SELL_THROUGH,
+    }
+    return render(request, "listings/worth.html", context)
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON for the new-listing page's price suggestion
+# ---------------------------------------------------------------------------------------------
 
 
 @login_required
