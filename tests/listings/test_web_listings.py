@@ -569,7 +569,7 @@ def test_pages_are_in_french_when_asked(seller_client, seller):
     assert '<html lang="fr">' in listings
     assert "Mes annonces" in listings and "Offres d’audience" in listings
     assert "1\xa0234,56\xa0€" in listings
-    assert "En attente de validation" in listings  # a model label
+    assert "En cours d’examen" in listings  # a model label
     assert "My listings" not in listings
     assert "Nouvelle annonce" in new and "Prix suggéré" in new
     assert "Ce que valent mes données" in worth and "Aucune vente pour l’instant" in worth
