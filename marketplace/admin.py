@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import ReadOnlyAdmin
+from marketplace.models import (
+    AccessGrant,
+    AccessLog,
+    Bid,
+    BidEvent,
+    DeletionNotice,
+    Trade,
+    TradeEvent,
+    TradeLine,
+)
+
+
+class BidEventInline(admin.TabularInline):
+    model = BidEvent
+    extra = 0
+    can_delete = False
+    fields = ["occurred_at", "from_status", "to_status", "amount_cents", "reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Bid)
+class BidAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "organisation", "kind", "amount_cents", "status", "created_at"]
+    list_filter = ["status", "kind", "purpose"]
+    search_fields = ["public_id", "organisation__legal_name", "listing__public_id"]
+    list_select_related = ["organisation"]
+    date_hierarchy = "created_at"
+    inlines = [BidEventInline]
+
+
+class TradeLineInline(admin.TabularInline):
+    model = TradeLine
+    extra = 0
+    can_delete = False
+    fields = ["seller", "categories_mask", "price_cents", "status", "status_reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class TradeEventInline(BidEventInline):
+    model = TradeEvent
+    fields = ["occurred_at", "from_status", "to_status", "reason"]
+    readonly_fields = fields
+
+
+@admin.register(Trade)
+class TradeAdmin(ReadOnlyAdmin):
+    """Moderators follow trades, stuck settlements and disputes here; money is read-only."""
+
+    list_display = [
+        "public_id",
+        "organisation",
+        "status",
+        "price_per_record_cents",
+        "charged_cents",
+        "attempts",
+        "created_at",
+    ]
+    list_filter = ["status", "purpose"]
+    search_fields = ["public_id", "organisation__legal_name"]
+    list_select_related = ["organisation"]
+    date_hierarchy = "created_at"
+    inlines = [TradeLineInline, TradeEventInline]
+
+
+@admin.register(AccessGrant)
+class AccessGrantAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "organisation", "seller", "purpose", "status", "starts_at", "ends_at"]
+    list_filter = ["status", "purpose"]
+    search_fields = ["public_id", "organisation__legal_name", "seller__pseudonym"]
+    list_select_related = ["organisation", "seller"]
+
+
+@admin.register(AccessLog)
+class AccessLogAdmin(ReadOnlyAdmin):
+    list_display = ["read_at", "grant", "api_key"]
+    search_fields = ["grant__public_id"]
+    date_hierarchy = "read_at"
+    list_select_related = ["grant", "api_key"]
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("follow-up")
+    parameter_name = "follow_up"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", _("Overdue: buyer has not confirmed deletion"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.filter(status=DeletionNotice.Status.OVERDUE)
+        return queryset
+
+
+@admin.register(DeletionNotice)
+class DeletionNoticeAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        "organisation",
+        "reason",
+        "created_at",
+        "deadline",
+        "status",
+        "acknowledged_at",
+    ]
+    list_filter = [OverdueFilter, "status", "reason"]
+    search_fields = ["public_id", "organisation__legal_name"]
+    list_select_related = ["organisation"]
+    date_hierarchy = "deadline"
