@@ -22,5 +22,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health, name="health"),
     path("", include("listings.urls")),
+    path("", include("marketplace.urls")),
     path("", include("accounts.urls")),
 ]
