@@ -1,3 +1,35 @@
 from payments.models.ledger import LedgerAccount, LedgerEntry, LedgerTransaction
+from payments.models.stripe import (
+    ConnectAccount,
+    Dispute,
+    Payment,
+    PaymentEvent,
+    Payout,
+    PayoutEvent,
+    PayoutReversal,
+    ReconciliationIssue,
+    ReconciliationRun,
+    Refund,
+    SettlementShare,
+    StripeCustomer,
+    StripeEvent,
+)
 
-__all__ = ["LedgerAccount", "LedgerEntry", "LedgerTransaction"]
+__all__ = [
+    "ConnectAccount",
+    "Dispute",
+    "LedgerAccount",
+    "LedgerEntry",
+    "LedgerTransaction",
+    "Payment",
+    "PaymentEvent",
+    "Payout",
+    "PayoutEvent",
+    "PayoutReversal",
+    "ReconciliationIssue",
+    "ReconciliationRun",
+    "Refund",
+    "SettlementShare",
+    "StripeCustomer",
+    "StripeEvent",
+]
