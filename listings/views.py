@@ -405,7 +405,8 @@ def worth(request):
             "high": euros(total["high_cents"]),
         },
         "yearly_income": euros(result["yearly_income_cents"]),
-        "sell_through": settings.VALUATION_SELL_THROUGH,
+        # "0.5" / "0,5": as many decimals as the setting has, no more
+        "sell_through": formats.number_format(Decimal(f"{settings.VALUATION_SELL_THROUGH:g}")),
     }
     return render(request, "listings/worth.html", context)
 
