@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
-from accounts.models import BuyerOrganisation, User
+from accounts.models import BuyerOrganisation, ConsentGrant, User
+from accounts.selectors import consent_valid_q
 from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade, TradeLine
 
 
@@ -24,15 +26,18 @@ def buyer_pseudonym(organisation_id: int, seller_id: int) -> str:
 
 def bids_of(organisation: BuyerOrganisation) -> QuerySet[Bid]:
     return (
-        Bid.objects.filter(organisation=organisation).select_related("listing").order_by("-created_at", "-pk")
+        Bid.objects.filter(organisation=organisation)
+        .select_related("listing", "trade")
+        .order_by("-created_at", "-pk")
     )
 
 
 def trades_of(organisation: BuyerOrganisation) -> QuerySet[Trade]:
+    """The organisation's trades; `records` counts the lines not voided."""
     return (
         Trade.objects.filter(organisation=organisation)
         .select_related("listing", "bid")
-        .annotate(records=Count("lines"))
+        .annotate(records=Count("lines", filter=~Q(lines__status=TradeLine.Status.VOIDED)))
         .order_by("-created_at", "-pk")
     )
 
@@ -55,17 +60,34 @@ def readable_grants(organisation: BuyerOrganisation, trade: Trade) -> QuerySet[A
     ).order_by("pk")
 
 
+def grants_consented_now(grants: list[AccessGrant], at: datetime | None = None) -> set[int]:
+    """Ids of the grants whose seller's consent holds at `at` for every category x the purpose.
+
+    One query for any number of grants. The consent sweep revokes grants within a minute of an
+    expiry; this closes that minute, so no read ever serves data whose consent has ended.
+    """
+    if not grants:
+        return set()
+    held = set(
+        ConsentGrant.objects.filter(seller_id__in={g.seller_id for g in grants})
+        .filter(consent_valid_q(at or timezone.now()))
+        .values_list("seller_id", "category", "purpose")
+    )
+    return {
+        g.pk for g in grants if all((g.seller_id, category, g.purpose) in held for category in g.categories)
+    }
+
+
 def deletion_notices_of(organisation: BuyerOrganisation) -> QuerySet[DeletionNotice]:
     return DeletionNotice.objects.filter(organisation=organisation).order_by("-created_at", "-pk")
 
 
 def seller_sales(*, seller: User) -> QuerySet[TradeLine]:
-    """ "Who bought my data": each purchase of the seller's data with its licence and reads."""
+    """ "Who bought my data": every licence delivered on the seller's data (whatever became of the
+    trade since: settled, refunded or disputed, the buyer received it), with the buyer
+    organisation, purpose, categories, price, date, licence end, number of reads and last read."""
     return (
-        TradeLine.objects.filter(
-            seller=seller, trade__status__in=[Trade.Status.DELIVERED, Trade.Status.SETTLED]
-        )
-        .exclude(status=TradeLine.Status.VOIDED)
+        TradeLine.objects.filter(seller=seller, status=TradeLine.Status.DELIVERED)
         .select_related("trade__organisation", "access_grant")
         .annotate(reads=Count("access_grant__reads"), last_read=Max("access_grant__reads__read_at"))
         .order_by("-trade__created_at", "-pk")

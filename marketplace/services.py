@@ -9,18 +9,28 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import BigIntegerField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from accounts import taxonomy
 from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.hooks import CONSENT_ENDING_REASONS
-from accounts.models import BuyerOrganisation, ConsentGrant
+from accounts.models import BuyerOrganisation, ConsentGrant, User
 from listings import services as listing_services
 from listings.models import Listing
 from listings.selectors import SegmentCriteria, segment_members
-from listings.valuation import category_valuation
+from listings.valuation import SCARCITY_ATTRIBUTE, category_valuation
 from marketplace import lock_objects
-from marketplace.models import AccessGrant, Bid, BidEvent, DeletionNotice, Trade, TradeEvent, TradeLine
+from marketplace.models import (
+    AccessGrant,
+    Bid,
+    BidEvent,
+    DeletionNotice,
+    IdempotencyRecord,
+    Trade,
+    TradeEvent,
+    TradeLine,
+)
 
 MAX_BID_CENTS = 100_000_00
 MAX_AUDIENCE_RECORDS = 100_000
@@ -93,8 +103,17 @@ def _trade_create(
 # ---------------------------------------------------------------------------------------------
 
 
-def bid_place(*, organisation: BuyerOrganisation, listing_public_id, amount_cents: int | None = None) -> Bid:
-    """Buy a fixed-price listing now (a trade at once), or place a sealed bid on an auction."""
+def bid_place(
+    *,
+    organisation: BuyerOrganisation,
+    listing_public_id,
+    amount_cents: int | None = None,
+    purpose: str | None = None,
+) -> Bid:
+    """Buy a fixed-price listing now (a trade at once), or place a sealed bid on an auction.
+
+    `purpose` is one of the listing's purposes (default: its first); the licence covers only it.
+    """
     _check_buyer(organisation)
     if amount_cents is not None:
         _check_amount(amount_cents)
@@ -104,7 +123,15 @@ def bid_place(*, organisation: BuyerOrganisation, listing_public_id, amount_cent
             raise NotFound("listing_not_found", "No such listing.")
         if listing.status != Listing.Status.ACTIVE:
             raise Conflict("listing_not_open", "This listing is not open for bids.")
-        if listing.seller.organisation_id == organisation.pk:
+        if purpose is not None and purpose not in listing.purposes:
+            raise InvalidInput(
+                "purpose_not_offered",
+                f"This listing is offered for: {', '.join(listing.purposes)}.",
+                field="purpose",
+            )
+        # Sellers never belong to an organisation (a database constraint), so a buyer cannot own
+        # the listing's data; the check stays as a guard should members ever sell.
+        if User.objects.filter(pk=listing.seller_id, organisation_id=organisation.pk).exists():
             raise Forbidden("own_data", "An organisation cannot buy its own members' data.")
         if listing_services.listing_missing_consent(listing):
             raise Conflict("listing_not_open", "This listing is not open for bids.")
@@ -112,7 +139,7 @@ def bid_place(*, organisation: BuyerOrganisation, listing_public_id, amount_cent
         common = {
             "organisation": organisation,
             "listing": listing,
-            "purpose": listing.purposes[0],
+            "purpose": purpose or listing.purposes[0],
             "licence_days": listing.licence_days,
             "currency": listing.currency,
             "amount_set_at": now,
@@ -154,24 +181,28 @@ def bid_place(*, organisation: BuyerOrganisation, listing_public_id, amount_cent
 
 
 def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tuple[Listing | None, Bid]:
-    listing_id = (
+    """Lock (listing, then bid) one of the organisation's open bids; 404 for anyone else's.
+
+    Requires: an open transaction. The listing is locked first (the system's lock order), so a
+    raise or a cancel cannot slip past the auction close.
+    """
+    row = (
         Bid.objects.filter(public_id=bid_public_id, organisation=organisation)
-        .values_list("listing_id", flat=True)
+        .values_list("pk", "listing_id")
         .first()
     )
-    if (
-        listing_id is None
-        and not Bid.objects.filter(public_id=bid_public_id, organisation=organisation).exists()
-    ):
+    if row is None:
         raise NotFound("bid_not_found", "No such bid.")
+    bid_id, listing_id = row
     listing = None
     if listing_id is not None:
         listing = Listing.objects.select_for_update(of=("self",)).get(pk=listing_id)
-    (bid,) = lock_objects.bids(Bid.objects.filter(public_id=bid_public_id, organisation=organisation))
+    (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
     if bid.status != Bid.Status.OPEN:
         raise Conflict("bid_not_open", f"This bid is {bid.status}.")
     if listing is not None and (
-        listing.status != Listing.Status.ACTIVE or timezone.now() >= listing.auction_ends_at
+        listing.status != Listing.Status.ACTIVE
+        or (listing.auction_ends_at is not None and timezone.now() >= listing.auction_ends_at)
     ):
         raise Conflict("auction_closed", "This auction has ended.")
     return listing, bid
@@ -262,6 +293,20 @@ def _auction_close(listing_id: int, now: datetime) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_criteria(criteria: SegmentCriteria) -> None:
+    if not criteria.categories:
+        raise InvalidInput("categories_required", "Name at least one data category.", field="criteria")
+    unknown = [c for c in criteria.categories if c not in taxonomy.CATEGORY_CODES]
+    if unknown:
+        raise InvalidInput("category_unknown", f"{unknown[0]!r} is not a data category.", field="criteria")
+    if criteria.purpose not in taxonomy.PURPOSE_CODES:
+        raise InvalidInput("purpose_unknown", f"{criteria.purpose!r} is not a purpose.", field="criteria")
+    if criteria.licence_days not in taxonomy.LICENCE_DAYS:
+        raise InvalidInput(
+            "licence_days_invalid", "Choose a licence of 30, 90 or 365 days.", field="criteria"
+        )
+
+
 def audience_bid_place(
     *,
     organisation: BuyerOrganisation,
@@ -270,11 +315,17 @@ def audience_bid_place(
     max_records: int,
     expires_at: datetime,
 ) -> Bid:
+    """An open bid for up to `max_records` records matching `criteria` at up to `max_price_cents`
+    each; cleared by a worker now and by the sweep until it expires."""
     _check_buyer(organisation)
+    _check_criteria(criteria)
     _check_amount(max_price_cents, "max_price_cents")
-    if not 0 < max_records <= MAX_AUDIENCE_RECORDS:
+    k = settings.SEGMENT_MIN_SIZE
+    if not k <= max_records <= MAX_AUDIENCE_RECORDS:
         raise InvalidInput(
-            "max_records_invalid", f"Ask for 1 to {MAX_AUDIENCE_RECORDS} records.", field="max_records"
+            "max_records_invalid",
+            f"Ask for {k} to {MAX_AUDIENCE_RECORDS} records: bundles under {k} are never sold.",
+            field="max_records",
         )
     now = timezone.now()
     if not now < expires_at <= now + timedelta(days=MAX_AUDIENCE_BID_DAYS):
@@ -291,6 +342,8 @@ def audience_bid_place(
             criteria=asdict(criteria),
             max_records=max_records,
             expires_at=expires_at,
+            amount_set_at=now,
+            created_at=now,
         )
         BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=max_price_cents)
         from marketplace.tasks import audience_bid_clear
@@ -299,56 +352,94 @@ def audience_bid_place(
     return bid
 
 
-def _audience_floors(criteria: SegmentCriteria, at: datetime) -> list[tuple[int, int, int]]:
-    """(floor per record, seller id, categories mask) for every segment member, cheapest first.
+def _mask_and(field_name: str, mask: int) -> ExpressionWrapper:
+    return ExpressionWrapper(
+        F(field_name).bitand(Value(mask, output_field=BigIntegerField())), output_field=BigIntegerField()
+    )
 
-    A seller's floor is the cheapest active listing covering the categories and purpose, or,
-    for audience opt-ins, their valuation for those categories.
+
+def _audience_floors(
+    criteria: SegmentCriteria, at: datetime, seller_ids: list[int] | None = None
+) -> list[tuple[int, int, int]]:
+    """(floor per record, seller id, categories mask) for every seller this bundle may sell now,
+    cheapest first (ties: the lower seller id).
+
+    Eligible: segment members (valid consent now for every wanted category x the purpose) who
+    either opted in to audience bundles for every wanted category (floor: their cheapest active
+    listing covering the categories and purpose, else their valuation), or have one active
+    listing covering them (floor: its price). A seller who only lists categories piecemeal never
+    agreed to a bundle at a modelled price. Sensitive categories always need the seller's own
+    audience opt-in, whatever their listings.
     """
     wanted = taxonomy.mask_of(criteria.categories, taxonomy.CATEGORY_CODES)
+    sensitive = taxonomy.mask_of(
+        [c for c in criteria.categories if c in taxonomy.SENSITIVE_CATEGORIES], taxonomy.CATEGORY_CODES
+    )
     purpose_bit = taxonomy.mask_of([criteria.purpose], taxonomy.PURPOSE_CODES)
-    members = list(segment_members(criteria, at).order_by("pk"))
+    members = segment_members(criteria, at)
+    if seller_ids is not None:
+        members = members.filter(pk__in=seller_ids)
+    if sensitive:
+        members = members.alias(optin_sensitive=_mask_and("audience_optin_mask", sensitive)).filter(
+            optin_sensitive=sensitive
+        )
+    members = list(members.order_by("pk"))
     by_listing: dict[int, int] = {}
     for seller_id, categories, purposes, floor in Listing.objects.filter(
         seller_id__in=[m.pk for m in members], status=Listing.Status.ACTIVE
     ).values_list("seller_id", "categories_mask", "purposes_mask", "floor_price_cents"):
         if categories & wanted == wanted and purposes & purpose_bit:
             by_listing[seller_id] = min(floor, by_listing.get(seller_id, floor))
+    valuations: dict[tuple[str, object], int] = {}  # a valuation depends on one coarse attribute
+
+    def valuation(category: str, profile) -> int:
+        attribute = SCARCITY_ATTRIBUTE.get(category)
+        key = (category, getattr(profile, attribute) if attribute else None)
+        if key not in valuations:
+            valuations[key] = category_valuation(
+                category, profile=profile, licence_days=criteria.licence_days
+            )["estimate_cents"]
+        return valuations[key]
+
     floors = []
     for profile in members:
         floor = by_listing.get(profile.pk)
         if floor is None:
-            floor = sum(
-                category_valuation(c, profile=profile, licence_days=criteria.licence_days)["estimate_cents"]
-                for c in criteria.categories
-            )
+            if profile.audience_optin_mask & wanted != wanted:
+                continue
+            floor = sum(valuation(c, profile) for c in criteria.categories)
         floors.append((floor, profile.pk, wanted))
     return sorted(floors)
 
 
 def audience_bid_clear(*, bid_id: int) -> Trade | None:
-    """Clear an open audience bid: sellers matching now with a floor ≤ the bid, cheapest first, up
-    to the maximum; one uniform price = the highest floor selected; never fewer than K records."""
-    now = timezone.now()
-    bid = Bid.objects.filter(pk=bid_id, kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN).first()
+    """Clear an open audience bid: eligible sellers with a floor at or under the bid, cheapest
+    first, up to the maximum; one uniform price per record = the highest floor selected; never
+    fewer than K records (the bid then stays open until it expires)."""
+    k = settings.SEGMENT_MIN_SIZE
+    bid = Bid.objects.filter(
+        pk=bid_id, kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN, expires_at__gt=timezone.now()
+    ).first()
     if bid is None:
         return None
     criteria = SegmentCriteria(**bid.criteria)
-    selected = [f for f in _audience_floors(criteria, now) if f[0] <= bid.amount_cents][: bid.max_records]
-    if len(selected) < settings.SEGMENT_MIN_SIZE:
-        return None  # stays open until it expires; sizes under K are never sold
-    seller_ids = [seller_id for _floor, seller_id, _mask in selected]
+
+    def select(seller_ids: list[int] | None = None) -> list[tuple[int, int, int]]:
+        floors = _audience_floors(criteria, timezone.now(), seller_ids)
+        return [f for f in floors if f[0] <= bid.amount_cents][: bid.max_records]
+
+    selected = select()
+    if len(selected) < k:
+        return None
     with transaction.atomic(durable=True):
-        lock_objects.consent_grants_of_sellers(seller_ids)
+        # a revocation of any selected seller's consent now waits for us, or we see it below
+        lock_objects.consent_grants_of_sellers([seller_id for _f, seller_id, _m in selected])
         (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
-        if bid.status != Bid.Status.OPEN:
+        if bid.status != Bid.Status.OPEN or bid.expires_at <= timezone.now():
             return None
-        # consent is re-read under the grant locks: only sellers still in the segment now
-        still = set(
-            segment_members(criteria, timezone.now()).filter(pk__in=seller_ids).values_list("pk", flat=True)
-        )
-        selected = [f for f in selected if f[1] in still]
-        if len(selected) < settings.SEGMENT_MIN_SIZE:
+        # eligibility and floors re-read under the locks: only sellers still sellable now
+        selected = select([seller_id for _f, seller_id, _m in selected])
+        if len(selected) < k:
             return None
         price = max(floor for floor, _s, _m in selected)
         _bid_transition(bid, Bid.Status.WON, f"cleared {len(selected)} records at {price} cents")
@@ -472,3 +563,13 @@ def access_grants_expire(*, now: datetime | None = None) -> int:
     return AccessGrant.objects.filter(
         status=AccessGrant.Status.ACTIVE, ends_at__lte=now or timezone.now()
     ).update(status=AccessGrant.Status.EXPIRED)
+
+
+def idempotency_records_purge(
+    *, older_than: timedelta = timedelta(days=1), now: datetime | None = None
+) -> int:
+    """Forget Idempotency-Keys older than `older_than` (clients retry within minutes, not days)."""
+    deleted, _ = IdempotencyRecord.objects.filter(
+        created_at__lt=(now or timezone.now()) - older_than
+    ).delete()
+    return deleted

@@ -1,13 +1,22 @@
 """`Idempotency-Key` on buyer POSTs: same key and body → the same response; same key with another
-body → 422; same key while the first request is still running → 409."""
+body (or on another endpoint) → 422; same key while the first request is still running → 409.
+
+Keys are scoped to the caller's organisation. The first request claims the key by inserting its
+row (the unique constraint decides between concurrent requests), commits, runs the view, then
+stores the response. Server errors release the key so the client can retry. A claim left behind
+by a crashed worker is taken over once it is older than IDEMPOTENCY_IN_FLIGHT_SECONDS.
+"""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from rest_framework.response import Response
 
 from marketplace.models import IdempotencyRecord
@@ -15,13 +24,51 @@ from marketplace.models import IdempotencyRecord
 MAX_KEY_LENGTH = 255
 
 
+def _in_flight_timeout() -> timedelta:
+    return timedelta(seconds=getattr(settings, "IDEMPOTENCY_IN_FLIGHT_SECONDS", 60))
+
+
 def _fingerprint(request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str)
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
+def _error(code: str, detail: str, status: int) -> Response:
+    return Response({"code": code, "detail": detail}, status=status)
+
+
+def _claim(organisation, key: str, method_path: str, fingerprint: str) -> IdempotencyRecord | Response:
+    """Our claim on the key, or the response to give instead (a replay, 409 or 422)."""
+    for _attempt in range(3):
+        try:
+            with transaction.atomic(durable=True):
+                return IdempotencyRecord.objects.create(
+                    organisation=organisation, key=key, method_path=method_path, request_hash=fingerprint
+                )
+        except IntegrityError:
+            pass
+        record = IdempotencyRecord.objects.filter(organisation=organisation, key=key).first()
+        if record is None:
+            continue  # the first request failed and released the key meanwhile: claim it again
+        if record.request_hash != fingerprint:
+            return _error("idempotency_key_reused", "This key was used with another request.", 422)
+        if record.response_status is not None:
+            return Response(
+                record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
+            )
+        now = timezone.now()
+        taken_over = IdempotencyRecord.objects.filter(
+            pk=record.pk, response_status=None, created_at__lt=now - _in_flight_timeout()
+        ).update(created_at=now)
+        if taken_over:
+            record.created_at = now
+            return record
+        return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
+    return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
+
+
 def idempotent(view_method):
-    """Decorate an APIView's post(). Responses of any status are replayed, except server errors."""
+    """Decorate an APIView handler. Responses of any status are replayed, except server errors."""
 
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -29,37 +76,12 @@ def idempotent(view_method):
         if key is None:
             return view_method(self, request, *args, **kwargs)
         if not key or len(key) > MAX_KEY_LENGTH:
-            return Response(
-                {"code": "idempotency_key_invalid", "detail": "Use 1 to 255 characters."}, status=400
-            )
-        organisation = request.user.organisation
-        fingerprint = _fingerprint(request)
-        try:
-            with transaction.atomic(durable=True):
-                record = IdempotencyRecord.objects.create(
-                    organisation=organisation,
-                    key=key,
-                    method_path=f"{request.method} {request.path}",
-                    request_hash=fingerprint,
-                )
-        except IntegrityError:
-            record = IdempotencyRecord.objects.get(organisation=organisation, key=key)
-            if record.request_hash != fingerprint:
-                return Response(
-                    {"code": "idempotency_key_reused", "detail": "This key was used with another request."},
-                    status=422,
-                )
-            if record.response_status is None:
-                return Response(
-                    {
-                        "code": "idempotency_key_in_flight",
-                        "detail": "The first request with this key is still running.",
-                    },
-                    status=409,
-                )
-            return Response(
-                record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
-            )
+            return _error("idempotency_key_invalid", "Use 1 to 255 characters.", 400)
+        claimed = _claim(
+            request.user.organisation, key, f"{request.method} {request.path}"[:300], _fingerprint(request)
+        )
+        if isinstance(claimed, Response):
+            return claimed
         try:
             response = view_method(self, request, *args, **kwargs)
         except Exception as exc:
@@ -67,13 +89,13 @@ def idempotent(view_method):
 
             handled = exception_handler(exc, {"view": self, "request": request})
             if handled is None or handled.status_code >= 500:
-                IdempotencyRecord.objects.filter(pk=record.pk).delete()  # let the client retry
+                IdempotencyRecord.objects.filter(pk=claimed.pk).delete()  # let the client retry
                 raise
             response = handled
         if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=record.pk).delete()
+            IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
         else:
-            IdempotencyRecord.objects.filter(pk=record.pk).update(
+            IdempotencyRecord.objects.filter(pk=claimed.pk).update(
                 response_status=response.status_code, response_body=response.data
             )
         return response

@@ -1,10 +1,16 @@
 """Buyer API for bids, trades, purchased data and deletion notices. Every lookup is scoped to the
-caller's organisation, so another organisation's ids answer 404."""
+caller's organisation, so another organisation's ids answer 404.
+
+Bidding and reading purchased data need a verified organisation. Reading one's own bids, trades,
+grants and deletion notices, cancelling an open bid and acknowledging a deletion only need a
+usable API key: an organisation whose verification was withdrawn must still be able to wind down
+and to confirm deletions.
+"""
 
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
@@ -13,12 +19,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
-from accounts.api.permissions import IsVerifiedBuyer
-from accounts.errors import ServiceError
+from accounts.api.permissions import IsBuyerMember, IsVerifiedBuyer
+from accounts.errors import Conflict, ServiceError
+from accounts.taxonomy import Purpose
 from listings.api.views import SegmentCriteriaSerializer
 from marketplace import selectors, services
 from marketplace.api.idempotency import idempotent
-from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice
+from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade
 
 
 class NewestFirst(CursorPagination):
@@ -28,11 +35,38 @@ class NewestFirst(CursorPagination):
     ordering = ("-created_at", "-id")
 
 
+class VerifiedToWrite(IsBuyerMember):
+    """Reads (and the methods in `member_methods`) for any buyer member; the rest verified only."""
+
+    message = IsVerifiedBuyer.message
+    member_methods = frozenset({"GET", "HEAD", "OPTIONS"})
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in getattr(view, "member_methods", self.member_methods):
+            return super().has_permission(request, view)
+        return IsVerifiedBuyer().has_permission(request, view)
+
+
+class Gone(ServiceError):
+    status_code = 410
+
+    def __init__(self) -> None:
+        super().__init__("gone", "The licence has ended or the seller withdrew consent: delete this data.")
+
+
+# ---------------------------------------------------------------------------------------------
+# Bids
+# ---------------------------------------------------------------------------------------------
+
+
 class BidOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     kind = serializers.CharField()
     listing = serializers.UUIDField(source="listing.public_id", allow_null=True, default=None)
-    amount_cents = serializers.IntegerField()
+    trade = serializers.UUIDField(
+        source="trade.public_id", allow_null=True, default=None, help_text="set once the bid won"
+    )
+    amount_cents = serializers.IntegerField(help_text="audience bids: the maximum price per record")
     currency = serializers.CharField()
     purpose = serializers.CharField()
     licence_days = serializers.IntegerField()
@@ -45,15 +79,24 @@ class BidOutputSerializer(serializers.Serializer):
 
 
 class BidListCreateView(ListAPIView):
-    """GET your bids; POST a bid on a listing (buy now or sealed auction bid)."""
+    """GET your bids; POST a bid on a listing (buy now, or a sealed auction bid)."""
 
-    permission_classes = [IsVerifiedBuyer]
+    permission_classes = [VerifiedToWrite]
     serializer_class = BidOutputSerializer
     pagination_class = NewestFirst
 
+    @extend_schema_serializer(component_name="BidInput")
     class InputSerializer(serializers.Serializer):
         listing = serializers.UUIDField()
-        amount_cents = serializers.IntegerField(required=False, min_value=1, max_value=services.MAX_BID_CENTS)
+        amount_cents = serializers.IntegerField(
+            required=False,
+            min_value=1,
+            max_value=services.MAX_BID_CENTS,
+            help_text="required for auctions; buy now pays the listed price",
+        )
+        purpose = serializers.ChoiceField(
+            choices=Purpose.values, required=False, help_text="one of the listing's purposes"
+        )
 
     def get_queryset(self):
         return selectors.bids_of(self.request.user.organisation)
@@ -64,28 +107,31 @@ class BidListCreateView(ListAPIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bid = services.bid_place(
-            organisation=request.user.organisation,
-            listing_public_id=serializer.validated_data["listing"],
-            amount_cents=serializer.validated_data.get("amount_cents"),
+            organisation=request.user.organisation, **_renamed(serializer.validated_data)
         )
         return Response(BidOutputSerializer(bid).data, status=status.HTTP_201_CREATED)
 
 
-class BidDetailView(APIView):
-    permission_classes = [IsVerifiedBuyer]
+def _renamed(data: dict) -> dict:
+    data = dict(data)
+    data["listing_public_id"] = data.pop("listing")
+    return data
 
+
+class BidDetailView(APIView):
+    permission_classes = [VerifiedToWrite]
+    member_methods = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
+
+    @extend_schema_serializer(component_name="BidRaiseInput")
     class RaiseSerializer(serializers.Serializer):
         amount_cents = serializers.IntegerField(min_value=1, max_value=services.MAX_BID_CENTS)
 
-    def _bid(self, request, public_id) -> Bid:
+    @extend_schema(responses=BidOutputSerializer)
+    def get(self, request, public_id):
         bid = selectors.bids_of(request.user.organisation).filter(public_id=public_id).first()
         if bid is None:
             raise NotFound("No such bid.")
-        return bid
-
-    @extend_schema(responses=BidOutputSerializer)
-    def get(self, request, public_id):
-        return Response(BidOutputSerializer(self._bid(request, public_id)).data)
+        return Response(BidOutputSerializer(bid).data)
 
     @extend_schema(
         request=RaiseSerializer, responses=BidOutputSerializer, summary="Raise an open auction bid"
@@ -110,11 +156,20 @@ class BidDetailView(APIView):
 class AudienceBidCreateView(APIView):
     permission_classes = [IsVerifiedBuyer]
 
+    @extend_schema_serializer(component_name="AudienceBidInput")
     class InputSerializer(serializers.Serializer):
-        criteria = SegmentCriteriaSerializer()
+        criteria = serializers.DictField(help_text="segment criteria, as for /segments/size/")
         max_price_cents = serializers.IntegerField(min_value=1, max_value=services.MAX_BID_CENTS)
         max_records = serializers.IntegerField(min_value=1, max_value=services.MAX_AUDIENCE_RECORDS)
         expires_at = serializers.DateTimeField()
+
+        def validate_criteria(self, value):
+            # validated on its own: SegmentCriteriaSerializer reads its initial_data to refuse
+            # unknown criteria, which a nested serializer does not have
+            criteria = SegmentCriteriaSerializer(data=value)
+            if not criteria.is_valid():
+                raise serializers.ValidationError(criteria.errors)
+            return criteria.criteria()
 
     @extend_schema(
         request=InputSerializer, responses={201: BidOutputSerializer}, summary="Bid on an audience bundle"
@@ -123,17 +178,13 @@ class AudienceBidCreateView(APIView):
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        criteria_serializer = SegmentCriteriaSerializer(data=request.data["criteria"])
-        criteria_serializer.is_valid(raise_exception=True)
-        bid = services.audience_bid_place(
-            organisation=request.user.organisation,
-            criteria=criteria_serializer.criteria(),
-            max_price_cents=data["max_price_cents"],
-            max_records=data["max_records"],
-            expires_at=data["expires_at"],
-        )
+        bid = services.audience_bid_place(organisation=request.user.organisation, **serializer.validated_data)
         return Response(BidOutputSerializer(bid).data, status=status.HTTP_201_CREATED)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trades and purchased records
+# ---------------------------------------------------------------------------------------------
 
 
 class TradeOutputSerializer(serializers.Serializer):
@@ -144,7 +195,7 @@ class TradeOutputSerializer(serializers.Serializer):
     licence_days = serializers.IntegerField()
     price_per_record_cents = serializers.IntegerField()
     currency = serializers.CharField()
-    records = serializers.IntegerField()
+    records = serializers.IntegerField(help_text="records bought (lines not voided)")
     charged_cents = serializers.IntegerField()
     status = serializers.CharField()
     status_reason = serializers.CharField()
@@ -152,7 +203,7 @@ class TradeOutputSerializer(serializers.Serializer):
 
 
 class TradeListView(ListAPIView):
-    permission_classes = [IsVerifiedBuyer]
+    permission_classes = [IsBuyerMember]
     serializer_class = TradeOutputSerializer
     pagination_class = NewestFirst
 
@@ -161,7 +212,7 @@ class TradeListView(ListAPIView):
 
 
 class TradeDetailView(APIView):
-    permission_classes = [IsVerifiedBuyer]
+    permission_classes = [IsBuyerMember]
 
     @extend_schema(responses=TradeOutputSerializer)
     def get(self, request, public_id):
@@ -182,20 +233,31 @@ class RecordSerializer(serializers.Serializer):
     seller = serializers.CharField(help_text="pseudonymous id, stable for your organisation only")
     grant = serializers.UUIDField()
     categories = serializers.ListField(child=serializers.CharField())
+    purpose = serializers.CharField()
     licence_ends_at = serializers.DateTimeField()
-    data = serializers.DictField()
+    data = serializers.DictField(help_text="the purchased categories' values, precise values included")
 
 
 def _records(request, grants: list[AccessGrant]) -> list[dict]:
-    """Decrypt the page's records and log one read per grant (constant queries per page)."""
+    """Decrypt the records of these readable grants and log one read per grant.
+
+    Constant queries whatever the number of grants: one for consent, three for the data (profiles,
+    data keys, life events), one insert for the access log.
+    """
     organisation = request.user.organisation
+    consented = selectors.grants_consented_now(grants)
+    grants = [g for g in grants if g.pk in consented]
+    if not grants:
+        return []
     data = account_selectors.sellers_data(categories_by_seller={g.seller_id: g.categories for g in grants})
-    AccessLog.objects.bulk_create(AccessLog(grant=g, api_key=request.auth) for g in grants)
+    now = timezone.now()
+    AccessLog.objects.bulk_create(AccessLog(grant=g, api_key=request.auth, read_at=now) for g in grants)
     return [
         {
             "seller": selectors.buyer_pseudonym(organisation.pk, g.seller_id),
             "grant": g.public_id,
             "categories": g.categories,
+            "purpose": g.purpose,
             "licence_ends_at": g.ends_at,
             "data": data[g.seller_id],
         }
@@ -203,36 +265,63 @@ def _records(request, grants: list[AccessGrant]) -> list[dict]:
     ]
 
 
-class Gone(ServiceError):
-    status_code = 410
-
-    def __init__(self) -> None:
-        super().__init__("gone", "The licence has ended or the seller withdrew consent: delete this data.")
-
-
 class TradeRecordsView(ListAPIView):
-    """The purchased records of a trade, while the licence and the consent last (410 after)."""
+    """The purchased records of a delivered trade, paginated, while the licence and the consent
+    last: 410 Gone once none is readable; 409 before delivery."""
 
     permission_classes = [IsVerifiedBuyer]
     serializer_class = RecordSerializer
     pagination_class = GrantPages
 
     def get_queryset(self):
-        trade = (
-            selectors.trades_of(self.request.user.organisation)
-            .filter(public_id=self.kwargs["public_id"])
-            .first()
-        )
+        organisation = self.request.user.organisation
+        trade = Trade.objects.filter(organisation=organisation, public_id=self.kwargs["public_id"]).first()
         if trade is None:
             raise NotFound("No such trade.")
-        grants = selectors.readable_grants(self.request.user.organisation, trade)
+        grants = selectors.readable_grants(organisation, trade)
         if not grants.exists():
+            if not AccessGrant.objects.filter(trade_line__trade=trade).exists():
+                raise Conflict("trade_not_delivered", f"This trade is {trade.status}: no data yet.")
             raise Gone()
         return grants
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(RecordSerializer(_records(request, page), many=True).data)
+
+
+class AccessGrantOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    trade = serializers.UUIDField(source="trade_line.trade.public_id")
+    seller = serializers.SerializerMethodField()
+    categories = serializers.ListField(child=serializers.CharField())
+    purpose = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    status = serializers.CharField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    revoked_reason = serializers.CharField()
+
+    def get_seller(self, grant: AccessGrant) -> str:
+        return selectors.buyer_pseudonym(grant.organisation_id, grant.seller_id)
+
+
+class GrantsNewestFirst(NewestFirst):
+    ordering = ("-starts_at", "-id")
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("status", enum=AccessGrant.Status.values, required=False)],
+    summary="Your access grants (licences), newest first",
+)
+class AccessGrantListView(ListAPIView):
+    permission_classes = [IsBuyerMember]
+    serializer_class = AccessGrantOutputSerializer
+    pagination_class = GrantsNewestFirst
+
+    def get_queryset(self):
+        grants = selectors.access_grants_of(self.request.user.organisation)
+        return _status_filtered(grants, self.request, AccessGrant.Status.values)
 
 
 class AccessGrantRecordView(APIView):
@@ -245,12 +334,29 @@ class AccessGrantRecordView(APIView):
             raise NotFound("No such access grant.")
         if grant.status != AccessGrant.Status.ACTIVE or grant.ends_at <= timezone.now():
             raise Gone()
-        return Response(RecordSerializer(_records(request, [grant])[0]).data)
+        records = _records(request, [grant])
+        if not records:
+            raise Gone()
+        return Response(RecordSerializer(records[0]).data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deletion notices
+# ---------------------------------------------------------------------------------------------
+
+
+def _status_filtered(queryset, request, allowed: list[str]):
+    wanted = request.query_params.get("status")
+    if wanted:
+        if wanted not in allowed:
+            raise serializers.ValidationError({"status": f"One of {', '.join(allowed)}."})
+        queryset = queryset.filter(status=wanted)
+    return queryset
 
 
 class NoticeOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    seller = serializers.SerializerMethodField()
+    seller = serializers.SerializerMethodField(help_text="the same pseudonymous id as in the records")
     categories = serializers.ListField(child=serializers.CharField())
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -262,27 +368,33 @@ class NoticeOutputSerializer(serializers.Serializer):
         return selectors.buyer_pseudonym(notice.organisation_id, notice.seller_id)
 
 
+@extend_schema(
+    parameters=[OpenApiParameter("status", enum=DeletionNotice.Status.values, required=False)],
+    summary="Deletion notices: delete the seller's data and acknowledge before the deadline",
+)
 class DeletionNoticeListView(ListAPIView):
-    """Deletion notices: delete the seller's data and acknowledge before the deadline."""
-
-    permission_classes = [IsVerifiedBuyer]
+    permission_classes = [IsBuyerMember]
     serializer_class = NoticeOutputSerializer
     pagination_class = NewestFirst
 
     def get_queryset(self):
         notices = selectors.deletion_notices_of(self.request.user.organisation)
-        wanted = self.request.query_params.get("status")
-        if wanted:
-            if wanted not in DeletionNotice.Status.values:
-                raise serializers.ValidationError(
-                    {"status": f"One of {', '.join(DeletionNotice.Status.values)}."}
-                )
-            notices = notices.filter(status=wanted)
-        return notices
+        return _status_filtered(notices, self.request, DeletionNotice.Status.values)
+
+
+class DeletionNoticeDetailView(APIView):
+    permission_classes = [IsBuyerMember]
+
+    @extend_schema(responses=NoticeOutputSerializer)
+    def get(self, request, public_id):
+        notice = selectors.deletion_notices_of(request.user.organisation).filter(public_id=public_id).first()
+        if notice is None:
+            raise NotFound("No such deletion notice.")
+        return Response(NoticeOutputSerializer(notice).data)
 
 
 class DeletionNoticeAcknowledgeView(APIView):
-    permission_classes = [IsVerifiedBuyer]
+    permission_classes = [IsBuyerMember]
 
     @extend_schema(request=None, responses=NoticeOutputSerializer, summary="Confirm the data was deleted")
     @idempotent
