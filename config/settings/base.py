@@ -184,3 +184,37 @@ DELETION_NOTICE_DAYS = env.int("DELETION_NOTICE_DAYS", default=30)
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=50)
 SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
 PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default=SECRET_KEY)
+
+# --- Payments (Stripe, payouts, webhooks, reconciliation) ---------------------------------
+# Stripe's own addresses by default; local.py and test.py point them at the loopback sandbox
+# (localstripe + payments/connect_sandbox.py). A real sk_test_… key with no base overrides uses
+# Stripe's test mode. production.py must take the key and webhook secret from the environment.
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")
+STRIPE_CONNECT_API_BASE = env("STRIPE_CONNECT_API_BASE", default=STRIPE_API_BASE)
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Pinned: the version stripe==16.1.0 is generated for. Sent on every request; a system check
+# fails if the SDK is upgraded without re-pinning, and events of another version are refetched.
+STRIPE_API_VERSION = "2026-10-28.endive"
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
+STRIPE_CONNECT_COUNTRY = env("STRIPE_CONNECT_COUNTRY", default="FR")
+PAYOUT_THRESHOLD_CENTS = env.int("PAYOUT_THRESHOLD_CENTS", default=10_00)  # €10
+PAYOUT_SWEEP_BATCH_SIZE = env.int("PAYOUT_SWEEP_BATCH_SIZE", default=500)
+# A Stripe step whose answer we never recorded (crash, network) is re-run with the same
+# idempotency key after this long; Stripe keeps keys for 24 hours.
+PAYMENTS_RESUME_AFTER_SECONDS = env.int("PAYMENTS_RESUME_AFTER_SECONDS", default=120)
+WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=600)
+RECONCILIATION_WINDOW_DAYS = env.int("RECONCILIATION_WINDOW_DAYS", default=3)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "payments-payout-sweep": {"task": "payments.tasks.payout_sweep", "schedule": 3600.0},
+        "payments-payout-recover": {"task": "payments.tasks.payout_recover_receivables", "schedule": 3600.0},
+        "payments-resume-pending": {"task": "payments.tasks.payments_resume_pending", "schedule": 60.0},
+        "payments-outcomes-deliver": {"task": "payments.tasks.payment_outcomes_deliver", "schedule": 60.0},
+        "payments-webhook-requeue": {"task": "payments.tasks.webhook_requeue_stale", "schedule": 300.0},
+        "payments-reconcile": {"task": "payments.tasks.reconciliation_run", "schedule": 86400.0},
+    }
+)
+RECONCILIATION_GRACE_SECONDS = env.int("RECONCILIATION_GRACE_SECONDS", default=900)

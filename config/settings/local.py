@@ -30,3 +30,16 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         "timeout": 20,
     }
 SILENCED_SYSTEM_CHECKS = ["models.W040"]  # SQLite ignores the covering index's INCLUDE columns
+
+# --- Payments -----------------------------------------------------------------------------
+# The loopback sandbox (scripts/run.py starts localstripe and payments.connect_sandbox) unless a
+# real key is given: then Stripe's test mode, at Stripe's addresses, with no code change.
+STRIPE_SANDBOX_KEY = "sk_test_courtier_local"
+STRIPE_API_KEY = env("STRIPE_API_KEY", default=STRIPE_SANDBOX_KEY)
+_stripe_sandbox = STRIPE_API_KEY == STRIPE_SANDBOX_KEY
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:8420" if _stripe_sandbox else "https://api.stripe.com")
+STRIPE_CONNECT_API_BASE = env(
+    "STRIPE_CONNECT_API_BASE", default="http://127.0.0.1:8421" if _stripe_sandbox else STRIPE_API_BASE
+)
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_local")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=0 if _stripe_sandbox else 2)

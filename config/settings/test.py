@@ -17,3 +17,13 @@ STORAGES = {
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]
 CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/14")}
+
+# --- Payments -----------------------------------------------------------------------------
+# tests/payments/conftest.py starts localstripe and the Connect sandbox on free loopback ports
+# and points these at them (also through the environment, for worker processes).
+STRIPE_API_KEY = env("STRIPE_API_KEY", default="sk_test_courtier_local")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:8420")
+STRIPE_CONNECT_API_BASE = env("STRIPE_CONNECT_API_BASE", default="http://127.0.0.1:8421")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_test")
+STRIPE_MAX_NETWORK_RETRIES = 0
+STRIPE_TIMEOUT_SECONDS = 10

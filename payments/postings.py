@@ -1,0 +1,229 @@
+"""Ledger postings for money that moves through Stripe, on top of `ledger.ledger_post`.
+
+Chart of accounts (platform's books, one set per currency; debit > 0, credit < 0):
+
+| account                 | kind      | holds                                                          |
+|-------------------------|-----------|----------------------------------------------------------------|
+| stripe_balance          | asset     | the platform's balance at Stripe                               |
+| buyer_charges           | liability | money captured from buyers and not yet settled to sellers      |
+| seller_payable (seller) | liability | what a seller has earned and not yet been transferred          |
+| seller_receivable (sel.)| asset     | what a seller owes back (a loss after payout we could not      |
+|                         |           | recover by reversing a transfer)                               |
+| platform_fees           | revenue   | the platform's fee on each sale                                |
+| refunds                 | expense   | refunds of settled sales (less what sellers and fees give back)|
+| disputes                | expense   | chargebacks of settled sales (less the same recoveries)        |
+
+Postings (one balanced transaction each, idempotent by a key derived from our row ids):
+
+- capture            Dr stripe_balance  / Cr buyer_charges                   payment:{id}:capture
+- settlement         Dr buyer_charges price / Cr seller_payable share − fee (per seller)
+                     / Cr platform_fees fee                                  payment:{id}:settlement
+- refund, unsettled  Dr buyer_charges / Cr stripe_balance                    refund:{id}
+- refund, settled    Dr refunds / Cr stripe_balance, and the recovery: Dr seller_payable (or
+                     seller_receivable beyond what is payable) and Dr platform_fees, Cr refunds,
+                     split pro rata of each seller's net and the fee          refund:{id}
+- dispute withdrawal as a refund, through `disputes`                         dispute:{id}:{txn}
+- dispute reinstated the exact opposite of its withdrawal                    dispute:{id}:{txn}
+- payout (transfer)  Dr seller_payable / Cr stripe_balance                   payout:{id}
+- transfer reversal  Dr stripe_balance / Cr seller_receivable (then payable) payout_reversal:{id}
+
+Every credit to a seller first clears their receivable; every debit first uses what is payable
+(less payouts in flight), the rest becomes a receivable. So payable and receivable are never both
+positive, neither is ever negative, and a seller's net position (payable − receivable) is the sum
+of their credits and debits in any order: events that arrive out of order end in the same books.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db.models import Sum
+
+from payments import ledger
+from payments.ledger import Line
+from payments.models import LedgerAccount, LedgerTransaction, Payment, Payout, SettlementShare
+
+A = LedgerAccount.Purpose
+K = LedgerTransaction.Kind
+
+
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split `total` pro rata of `weights` exactly (largest remainder, ties to the first)."""
+    weight_sum = sum(weights)
+    if weight_sum <= 0:
+        raise ValueError("weights must have a positive sum")
+    shares = [total * w // weight_sum for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    for i in remainders[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
+class SellerBooks:
+    """Each seller's payable and receivable, read once under the lock of their payable account.
+
+    Requires: the caller holds `lock_objects.seller_accounts(...)` for these sellers, in the
+    transaction that posts the lines this object builds.
+    """
+
+    def __init__(self, seller_ids: Iterable[int], currency: str) -> None:
+        self.currency = currency
+        self.payable: dict[int, LedgerAccount] = {}
+        self.receivable: dict[int, LedgerAccount] = {}
+        self.available: dict[int, int] = {}  # payable less payouts still waiting for their transfer
+        self.owed: dict[int, int] = {}  # receivable balance
+        for seller_id in sorted(set(seller_ids)):
+            self.payable[seller_id] = ledger.ledger_account(A.SELLER_PAYABLE, currency, seller_id=seller_id)
+            self.receivable[seller_id] = ledger.ledger_account(
+                A.SELLER_RECEIVABLE, currency, seller_id=seller_id
+            )
+            in_flight = (
+                Payout.objects.filter(
+                    seller_id=seller_id, currency=currency, status=Payout.Status.PENDING
+                ).aggregate(total=Sum("amount"))["total"]
+                or 0
+            )
+            self.available[seller_id] = -ledger.account_balance(self.payable[seller_id]) - in_flight
+            self.owed[seller_id] = ledger.account_balance(self.receivable[seller_id])
+
+    def credit(self, seller_id: int, amount: int) -> list[Line]:
+        """Lines giving the seller `amount`: clear what they owe first, the rest becomes payable."""
+        if amount <= 0:
+            return []
+        repaid = min(amount, max(self.owed[seller_id], 0))
+        lines = []
+        if repaid:
+            lines.append(Line(self.receivable[seller_id], -repaid))
+            self.owed[seller_id] -= repaid
+        if amount - repaid:
+            lines.append(Line(self.payable[seller_id], -(amount - repaid)))
+            self.available[seller_id] += amount - repaid
+        return lines
+
+    def debit(self, seller_id: int, amount: int) -> tuple[list[Line], int]:
+        """Lines taking `amount` back from the seller: from what is payable, the rest as a
+        receivable. Returns (lines, amount booked as receivable)."""
+        if amount <= 0:
+            return [], 0
+        from_payable = min(amount, max(self.available[seller_id], 0))
+        lines = []
+        if from_payable:
+            lines.append(Line(self.payable[seller_id], from_payable))
+            self.available[seller_id] -= from_payable
+        owed = amount - from_payable
+        if owed:
+            lines.append(Line(self.receivable[seller_id], owed))
+            self.owed[seller_id] += owed
+        return lines, owed
+
+
+def platform(purpose: str, currency: str) -> LedgerAccount:
+    return ledger.ledger_account(purpose, currency)
+
+
+def post_capture(payment: Payment, gross: int) -> LedgerTransaction:
+    """Money in: Dr stripe_balance / Cr buyer_charges. Requires the payment's row lock."""
+    posted, _created = ledger.ledger_post(
+        kind=K.CAPTURE,
+        reference=payment.reference,
+        idempotency_key=f"payment:{payment.pk}:capture",
+        lines=[
+            Line(platform(A.STRIPE_BALANCE, payment.currency), gross),
+            Line(platform(A.BUYER_CHARGES, payment.currency), -gross),
+        ],
+        memo=f"capture of payment {payment.pk}",
+    )
+    return posted
+
+
+def settlement_lines(payment: Payment, shares: list[SettlementShare], books: SellerBooks) -> list[Line]:
+    lines = [Line(platform(A.BUYER_CHARGES, payment.currency), sum(s.gross for s in shares))]
+    for share in shares:
+        lines += books.credit(share.seller_id, share.net)
+    fees = sum(s.fee for s in shares)
+    if fees:
+        lines.append(Line(platform(A.PLATFORM_FEES, payment.currency), -fees))
+    return lines
+
+
+def loss_lines(
+    payment: Payment, amount: int, expense: str, books: SellerBooks | None
+) -> tuple[list[Line], dict[int, int]]:
+    """Money out to the buyer (refund, chargeback): `amount` leaves stripe_balance.
+
+    Before settlement it comes out of buyer_charges. After settlement it is an expense, and the
+    sellers and the platform fee give back their pro rata part of it. Returns the lines and the
+    receivable booked per seller. Requires the payment's and the sellers' locks.
+    """
+    currency = payment.currency
+    cash = Line(platform(A.STRIPE_BALANCE, currency), -amount)
+    if payment.settled_at is None or books is None:
+        return [Line(platform(A.BUYER_CHARGES, currency), amount), cash], {}
+    shares = list(payment.settlement_shares.order_by("seller_id"))
+    weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
+    if sum(weights) <= 0:
+        return [Line(platform(expense, currency), amount), cash], {}
+    parts = allocate(amount, weights)
+    lines = [Line(platform(expense, currency), amount), cash]
+    owed: dict[int, int] = {}
+    recovered = 0
+    for share, part in zip(shares, parts, strict=False):
+        seller_lines, booked = books.debit(share.seller_id, part)
+        lines += seller_lines
+        recovered += part
+        if booked:
+            owed[share.seller_id] = booked
+    if parts[-1]:
+        lines.append(Line(platform(A.PLATFORM_FEES, currency), parts[-1]))
+        recovered += parts[-1]
+    if recovered:
+        lines.append(Line(platform(expense, currency), -recovered))
+    return lines, owed
+
+
+def gain_lines(payment: Payment, amount: int, expense: str, books: SellerBooks | None) -> list[Line]:
+    """The opposite of `loss_lines` (a chargeback reinstated): money back in, shares re-credited."""
+    currency = payment.currency
+    cash = Line(platform(A.STRIPE_BALANCE, currency), amount)
+    if payment.settled_at is None or books is None:
+        return [cash, Line(platform(A.BUYER_CHARGES, currency), -amount)]
+    shares = list(payment.settlement_shares.order_by("seller_id"))
+    weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
+    if sum(weights) <= 0:
+        return [cash, Line(platform(expense, currency), -amount)]
+    parts = allocate(amount, weights)
+    lines = [cash, Line(platform(expense, currency), -amount)]
+    given = 0
+    for share, part in zip(shares, parts, strict=False):
+        lines += books.credit(share.seller_id, part)
+        given += part
+    if parts[-1]:
+        lines.append(Line(platform(A.PLATFORM_FEES, currency), -parts[-1]))
+        given += parts[-1]
+    if given:
+        lines.append(Line(platform(expense, currency), given))
+    return lines
+
+
+def post(kind: str, reference: str, key: str, lines: list[Line], memo: str) -> LedgerTransaction:
+    posted, _created = ledger.ledger_post(
+        kind=kind, reference=reference, idempotency_key=key, lines=lines, memo=memo
+    )
+    return posted
+
+
+def post_payout(payout: Payout) -> LedgerTransaction:
+    """The transfer left: Dr seller_payable / Cr stripe_balance. Requires the seller's lock."""
+    return post(
+        K.PAYOUT,
+        f"payout:{payout.pk}",
+        f"payout:{payout.pk}",
+        [
+            Line(
+                ledger.ledger_account(A.SELLER_PAYABLE, payout.currency, seller_id=payout.seller_id),
+                payout.amount,
+            ),
+            Line(platform(A.STRIPE_BALANCE, payout.currency), -payout.amount),
+        ],
+        f"transfer {payout.transfer_id} to seller {payout.seller_id}",
+    )
