@@ -3,6 +3,8 @@ from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from payments.webhooks import stripe_webhook
+
 
 def health(request):
     return JsonResponse({"status": "ok"})
@@ -12,6 +14,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("listings.api.urls")),
     path("", include("marketplace.api.urls")),
+    path("", include("payments.api.urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +24,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health, name="health"),
+    path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),
+    path("", include("payments.urls")),
     path("", include("listings.urls")),
     path("", include("marketplace.urls")),
     path("", include("accounts.urls")),

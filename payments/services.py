@@ -829,15 +829,21 @@ def payment_cancel(*, payment_id: int) -> Payment:
 
 
 def payment_sync(
-    *, payment_id: int, disputes: list[Mapping[str, Any]] | None = None, reason: str = ""
+    *,
+    payment_id: int,
+    intent_id: str | None = None,
+    disputes: list[Mapping[str, Any]] | None = None,
+    reason: str = "",
 ) -> Payment:
-    """Bring the payment up to what Stripe has now (webhooks, the resume sweep)."""
+    """Bring the payment up to what Stripe has now (webhooks, the resume sweep). `disputes` are
+    dispute objects from events, applied with it."""
     payment = Payment.objects.get(pk=payment_id)
-    if not payment.stripe_payment_intent_id:
+    intent_id = payment.stripe_payment_intent_id or intent_id
+    if not intent_id:
         if payment.status == PS.PENDING:
-            return _payment_send(payment)
+            return _payment_send(payment)  # same key: learns what Stripe did, charges nothing new
         return payment
-    snapshot = _fetch_snapshot(payment.stripe_payment_intent_id)
+    snapshot = _fetch_snapshot(intent_id)
     snapshot.disputes = list(disputes or [])
     return _apply_snapshot(payment.pk, snapshot, reason=reason)
 

@@ -218,3 +218,5 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 RECONCILIATION_GRACE_SECONDS = env.int("RECONCILIATION_GRACE_SECONDS", default=900)
+# Connect webhook endpoints (account.updated, payouts of connected accounts) have their own secret.
+STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")

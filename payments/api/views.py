@@ -1,0 +1,131 @@
+"""Buyer API for payments: save a card (SetupIntent), see the saved card, follow payments.
+
+Thin views: serializers validate, services write, selectors read. Buyers see payments by their
+public id, never our primary keys.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.errors import NotFound
+from payments import selectors, services
+from payments.models import Payment
+
+
+class CardOutputSerializer(serializers.Serializer):
+    payment_method = serializers.CharField(source="default_payment_method_id")
+    brand = serializers.CharField(source="card_brand")
+    last4 = serializers.CharField(source="card_last4")
+    exp_month = serializers.IntegerField(source="card_exp_month", allow_null=True)
+    exp_year = serializers.IntegerField(source="card_exp_year", allow_null=True)
+
+
+class SetupIntentCreateView(APIView):
+    class OutputSerializer(serializers.Serializer):
+        setup_intent = serializers.CharField(source="setup_intent_id")
+        client_secret = serializers.CharField()
+        status = serializers.CharField()
+
+    @extend_schema(
+        request=None,
+        responses={201: OutputSerializer},
+        summary="Start saving a card: confirm the returned client secret with Stripe.js",
+    )
+    def post(self, request):
+        intent = services.payment_method_setup_intent_create(organisation_id=request.user.organisation.pk)
+        return Response(self.OutputSerializer(intent).data, status=201)
+
+
+class PaymentMethodView(APIView):
+    class InputSerializer(serializers.Serializer):
+        payment_method = serializers.RegexField(r"^pm_\w{1,250}$", required=False)
+        setup_intent = serializers.RegexField(r"^seti_\w{1,250}$", required=False)
+
+        def validate(self, data):
+            if bool(data.get("payment_method")) == bool(data.get("setup_intent")):
+                raise serializers.ValidationError("Give either payment_method or setup_intent.")
+            return data
+
+    @extend_schema(responses=CardOutputSerializer, summary="Your organisation's saved card")
+    def get(self, request):
+        customer = selectors.customer_of_organisation(organisation_id=request.user.organisation.pk)
+        if customer is None or not customer.default_payment_method_id:
+            raise NotFound("payment_method_missing", "No card saved yet.")
+        return Response(CardOutputSerializer(customer).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=CardOutputSerializer,
+        summary="Save a card as the default: a confirmed SetupIntent, or a payment method id",
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = services.payment_method_save(
+            organisation_id=request.user.organisation.pk,
+            payment_method_id=data.validated_data.get("payment_method"),
+            setup_intent_id=data.validated_data.get("setup_intent"),
+        )
+        return Response(CardOutputSerializer(customer).data)
+
+
+class PaymentOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="public_id")
+    reference = serializers.CharField()
+    amount = serializers.IntegerField()
+    currency = serializers.CharField()
+    amount_captured = serializers.IntegerField()
+    amount_refunded = serializers.IntegerField()
+    status = serializers.CharField()
+    failure_code = serializers.CharField()
+    failure_message = serializers.CharField()
+    next_action = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_next_action(self, payment: Payment) -> dict | None:
+        if payment.status != Payment.Status.REQUIRES_ACTION:
+            return None
+        return {
+            "type": "authenticate",
+            "client_secret": payment.client_secret,
+            "detail": "Confirm this payment with Stripe.js (stripe.confirmCardPayment) to complete it.",
+        }
+
+
+class PaymentCursorPagination(CursorPagination):
+    page_size = 50
+    ordering = ("-created_at", "-id")
+
+
+class PaymentListView(ListAPIView):
+    serializer_class = PaymentOutputSerializer
+    pagination_class = PaymentCursorPagination
+
+    @extend_schema(summary="Your organisation's payments, newest first")
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return selectors.payments_of_organisation(organisation_id=self.request.user.organisation.pk)
+
+
+class PaymentDetailView(APIView):
+    @extend_schema(
+        responses=PaymentOutputSerializer, summary="One payment's status (and what to do if it needs you)"
+    )
+    def get(self, request, public_id):
+        payment = (
+            selectors.payments_of_organisation(organisation_id=request.user.organisation.pk)
+            .filter(public_id=public_id)
+            .first()
+        )
+        if payment is None:
+            raise NotFound("payment_unknown", "No such payment.")
+        return Response(PaymentOutputSerializer(payment).data)

@@ -1,0 +1,34 @@
+"""System checks: the pinned Stripe API version matches the SDK, and production has its secrets."""
+
+from __future__ import annotations
+
+import stripe
+from django.conf import settings
+from django.core import checks
+
+
+@checks.register("payments")
+def stripe_api_version_pinned(app_configs, **kwargs):
+    if settings.STRIPE_API_VERSION != stripe.api_version:
+        return [
+            checks.Error(
+                f"STRIPE_API_VERSION is {settings.STRIPE_API_VERSION} but stripe {stripe.VERSION} is generated for "
+                f"{stripe.api_version}.",
+                hint="Upgrade the API version at Stripe and re-pin it in settings together with the SDK.",
+                id="payments.E001",
+            )
+        ]
+    return []
+
+
+@checks.register("payments", deploy=True)
+def stripe_configured_for_production(app_configs, **kwargs):
+    errors = []
+    if not settings.STRIPE_API_KEY:
+        errors.append(checks.Error("STRIPE_API_KEY is not set.", id="payments.E002"))
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        errors.append(checks.Error("STRIPE_WEBHOOK_SECRET is not set.", id="payments.E003"))
+    for name in ("STRIPE_API_BASE", "STRIPE_CONNECT_API_BASE"):
+        if not getattr(settings, name).startswith("https://"):
+            errors.append(checks.Warning(f"{name} is not an https:// address.", id="payments.W001"))
+    return errors
