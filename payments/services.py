@@ -717,6 +717,8 @@ def payment_authorise(
         payment_method_id=payment_method_id,
         new_attempt=new_attempt,
     )
+    if payment.status == PS.REQUIRES_ACTION and payment.stripe_payment_intent_id:
+        return payment_sync(payment_id=payment.pk)  # the buyer may have authenticated since
     if payment.status != PS.PENDING:
         return payment
     return _payment_send(payment)
@@ -741,6 +743,8 @@ def payment_charge_off_session(
         payment_method_id=payment_method_id,
         new_attempt=new_attempt,
     )
+    if payment.status == PS.REQUIRES_ACTION and payment.stripe_payment_intent_id:
+        return payment_sync(payment_id=payment.pk)  # the buyer may have authenticated since
     if payment.status != PS.PENDING:
         return payment
     return _payment_send(payment)
@@ -794,7 +798,9 @@ def _payment_capture_send(payment: Payment) -> Payment:
         Payment.objects.filter(pk=payment.pk).update(last_error=_stripe_message(exc), updated_at=_now())
         raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     charge = _get(intent, "latest_charge")
-    captured_at_stripe = _get(charge, "amount") if isinstance(charge, Mapping) else None
+    captured_at_stripe = (
+        _get(charge, "amount") if charge is not None and not isinstance(charge, str) else None
+    )
     release = captured_at_stripe is not None and int(captured_at_stripe) > (payment.capture_requested or 0)
     return _apply_snapshot(payment.pk, _snapshot(intent, with_refunds=release))
 
@@ -1402,7 +1408,7 @@ def payments_resume_pending() -> int:
     steps += [
         ("payment", pk)
         for pk in Payment.objects.filter(
-            status=PS.PENDING, updated_at__lte=due, created_at__gte=oldest
+            status__in=[PS.PENDING, PS.REQUIRES_ACTION], updated_at__lte=due, created_at__gte=oldest
         ).values_list("pk", flat=True)[:200]
     ]
     steps += [

@@ -268,6 +268,7 @@ HANDLERS: dict[str, Callable[[StripeEvent], None]] = {
     "payment_intent.payment_failed": on_payment_intent,
     "payment_intent.canceled": on_payment_intent,
     "payment_intent.requires_action": on_payment_intent,
+    "payment_intent.amount_capturable_updated": on_payment_intent,
     "charge.refunded": on_charge_refunded,
     "charge.dispute.created": on_dispute,
     "charge.dispute.closed": on_dispute,

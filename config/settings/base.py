@@ -220,3 +220,5 @@ CELERY_BEAT_SCHEDULE.update(
 RECONCILIATION_GRACE_SECONDS = env.int("RECONCILIATION_GRACE_SECONDS", default=900)
 # Connect webhook endpoints (account.updated, payouts of connected accounts) have their own secret.
 STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+# The SDK logs every request at INFO: keep requests out of the logs, keep its warnings.
+LOGGING.setdefault("loggers", {})["stripe"] = {"level": env("STRIPE_LOG_LEVEL", default="WARNING")}

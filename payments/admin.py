@@ -1,0 +1,276 @@
+"""Moderators' view of money: read-only. Nothing here edits an amount or a status by hand; the
+only actions call services (reprocess a failed Stripe event, run reconciliation, resolve an issue
+with a note, try to collect a seller's receivable)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Sum
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import ReadOnlyAdmin, action_with_reason
+from accounts.errors import ServiceError
+from payments import ledger, money, selectors, services, webhooks
+from payments.models import (
+    ConnectAccount,
+    Dispute,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payment,
+    PaymentEvent,
+    Payout,
+    PayoutEvent,
+    PayoutReversal,
+    ReconciliationIssue,
+    ReconciliationRun,
+    Refund,
+    SettlementShare,
+    StripeCustomer,
+    StripeEvent,
+)
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class PaymentEventInline(ReadOnlyInline):
+    model = PaymentEvent
+    fields = ["occurred_at", "from_status", "to_status", "reason", "delivered_at"]
+    readonly_fields = fields
+
+
+class RefundInline(ReadOnlyInline):
+    model = Refund
+    fields = [
+        "created_at",
+        "kind",
+        "amount",
+        "currency",
+        "status",
+        "stripe_refund_id",
+        "reason",
+        "failure_message",
+    ]
+    readonly_fields = fields
+
+
+class DisputeInline(ReadOnlyInline):
+    model = Dispute
+    fields = [
+        "opened_at",
+        "stripe_dispute_id",
+        "amount",
+        "currency",
+        "reason",
+        "status",
+        "stripe_status",
+        "closed_at",
+    ]
+    readonly_fields = fields
+
+
+class SettlementShareInline(ReadOnlyInline):
+    model = SettlementShare
+    fields = ["seller", "gross", "fee", "net", "currency"]
+    readonly_fields = fields
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = ["reference", "organisation", "amount_display", "status", "failure_code", "created_at"]
+    list_filter = ["status", "mode", "currency"]
+    search_fields = [
+        "reference",
+        "public_id",
+        "stripe_payment_intent_id",
+        "stripe_charge_id",
+        "organisation__legal_name",
+    ]
+    date_hierarchy = "created_at"
+    list_select_related = ["organisation"]
+    inlines = [PaymentEventInline, RefundInline, DisputeInline, SettlementShareInline]
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_display(self, obj: Payment) -> str:
+        return money.format_amount(obj.amount, obj.currency)
+
+
+@admin.register(StripeCustomer)
+class StripeCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["organisation", "stripe_customer_id", "card_brand", "card_last4", "updated_at"]
+    search_fields = ["organisation__legal_name", "stripe_customer_id"]
+
+
+@admin.register(ConnectAccount)
+class ConnectAccountAdmin(ReadOnlyAdmin):
+    list_display = ["seller", "stripe_account_id", "payouts_enabled", "payable", "receivable", "updated_at"]
+    list_filter = ["payouts_enabled", "details_submitted"]
+    search_fields = ["seller__email", "stripe_account_id"]
+    list_select_related = ["seller"]
+    actions = ["recover_receivables"]
+
+    @admin.display(description=_("payable"))
+    def payable(self, obj: ConnectAccount) -> str:
+        return money.format_amount(ledger.seller_payable(obj.seller_id), "EUR")
+
+    @admin.display(description=_("owed back"))
+    def receivable(self, obj: ConnectAccount) -> str:
+        return money.format_amount(selectors.seller_earnings(seller_id=obj.seller_id).receivable, "EUR")
+
+    @admin.action(description=_("Try to collect what the selected sellers owe (reverse transfers)"))
+    def recover_receivables(self, request, queryset):
+        total = 0
+        for account in queryset:
+            try:
+                total += services.payout_recover(seller_id=account.seller_id)
+            except ServiceError as exc:
+                self.message_user(request, f"{account}: {exc.message}", messages.ERROR)
+        self.message_user(request, _("Recovered %s.") % money.format_amount(total, "EUR"))
+
+
+class PayoutEventInline(ReadOnlyInline):
+    model = PayoutEvent
+    fields = ["occurred_at", "from_status", "to_status", "reason"]
+    readonly_fields = fields
+
+
+class PayoutReversalInline(ReadOnlyInline):
+    model = PayoutReversal
+    fields = ["created_at", "amount", "status", "stripe_reversal_id", "failure_message"]
+    readonly_fields = fields
+
+
+@admin.register(Payout)
+class PayoutAdmin(ReadOnlyAdmin):
+    list_display = [
+        "pk",
+        "seller",
+        "amount",
+        "amount_reversed",
+        "currency",
+        "status",
+        "transfer_id",
+        "created_at",
+    ]
+    list_filter = ["status", "currency"]
+    search_fields = ["seller__email", "transfer_id", "transfer_group", "stripe_payout_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["seller"]
+    inlines = [PayoutEventInline, PayoutReversalInline]
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "type", "status", "attempts", "received_at", "processed_at", "short_error"]
+    list_filter = ["status", "type"]
+    search_fields = ["event_id", "account"]
+    date_hierarchy = "received_at"
+    actions = ["reprocess"]
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj: StripeEvent) -> str:
+        return obj.error[:120]
+
+    @admin.action(description=_("Process the selected failed events again"))
+    def reprocess(self, request, queryset):
+        results: dict[str, int] = {}
+        for event in queryset.filter(status=StripeEvent.Status.FAILED):
+            try:
+                status = webhooks.webhook_reprocess(event_id=event.pk)
+            except Exception as exc:  # transient: it stays failed and says why
+                status = f"failed ({exc})"
+            results[status] = results.get(status, 0) + 1
+        self.message_user(
+            request, ", ".join(f"{n} {status}" for status, n in results.items()) or _("Nothing to do.")
+        )
+
+
+@admin.register(ReconciliationIssue)
+class ReconciliationIssueAdmin(ReadOnlyAdmin):
+    list_display = [
+        "detected_at",
+        "kind",
+        "stripe_object_id",
+        "stripe_amount",
+        "ledger_amount",
+        "detail",
+        "resolved_at",
+    ]
+    list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
+    search_fields = ["stripe_object_id", "balance_transaction_id", "detail"]
+    actions = ["resolve"]
+
+    @admin.action(description=_("Mark as resolved (with a note)"))
+    def resolve(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Resolve reconciliation issues"),
+            lambda issue, reason: services.reconciliation_issue_resolve(
+                issue_id=issue.pk, moderator=request.user, resolution=reason
+            ),
+        )
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "window_start",
+        "balance_transactions",
+        "ledger_transactions",
+        "matched",
+        "issues",
+    ]
+    actions = ["run_now"]
+
+    @admin.action(description=_("Run a reconciliation now (selection ignored)"))
+    def run_now(self, request, queryset):
+        try:
+            run = services.reconciliation_run()
+        except ServiceError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        self.message_user(
+            request,
+            _("%(matched)d matched, %(issues)d issues.") % {"matched": run.matched, "issues": run.issues},
+        )
+
+
+class LedgerEntryInline(ReadOnlyInline):
+    model = LedgerEntry
+    fields = ["account", "amount", "currency"]
+    readonly_fields = fields
+
+
+@admin.register(LedgerTransaction)
+class LedgerTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "reference", "idempotency_key", "memo"]
+    list_filter = ["kind"]
+    search_fields = ["reference", "idempotency_key", "memo"]
+    date_hierarchy = "created_at"
+    inlines = [LedgerEntryInline]
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ["code", "purpose", "kind", "currency", "seller", "balance"]
+    list_filter = ["purpose", "kind", "currency"]
+    search_fields = ["code", "seller__email"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(total=Sum("entries__amount"))
+
+    @admin.display(description=_("balance (debit +)"), ordering="total")
+    def balance(self, obj: LedgerAccount) -> str:
+        return money.format_amount(obj.total or 0, obj.currency)
