@@ -135,7 +135,10 @@ def webhook_process(*, event_id: int) -> str:
     try:
         HANDLERS[event.type](event)
     except Exception as exc:
-        error = f"{type(exc).__name__}: {getattr(exc, 'message', None) or exc}"
+        if isinstance(exc, ServiceError):
+            error = f"{exc.code}: {exc.message}"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
         StripeEvent.objects.filter(pk=event_id).update(
             status=ES.FAILED, error=error[:2000], processed_at=timezone.now()
         )

@@ -1,0 +1,122 @@
+"""A failure after Stripe succeeded but before our commit, then a retry: Stripe did it once (same
+idempotency key), we record it once. The failure is real: the database refuses our write (a
+query wrapper raises on the ledger insert), so the whole recording transaction rolls back."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from django.db import OperationalError, connection
+
+from payments import services
+from payments.models import LedgerTransaction, Payment, StripeEvent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+S = Payment.Status
+
+
+@contextlib.contextmanager
+def database_fails_once(statement_prefix: str):
+    """The first query starting with `statement_prefix` fails as if the database went away."""
+    state = {"armed": True}
+
+    def wrapper(execute, sql, params, many, context):
+        if state["armed"] and sql.lstrip().startswith(statement_prefix):
+            state["armed"] = False
+            raise OperationalError("simulated: the database went away before our commit")
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        yield state
+    assert not state["armed"], "the failure was never triggered"
+
+
+LEDGER_INSERT = 'INSERT INTO "payments_ledgertransaction"'
+
+
+def stripe_counts(stripe_api) -> tuple[int, int, int]:
+    intents = stripe_api.v1.payment_intents.list({"limit": 100}).data
+    charges = stripe_api.v1.charges.list({"limit": 100}).data
+    charge_moves = [
+        t for t in stripe_api.v1.balance_transactions.list({"limit": 100}).data if t.type == "charge"
+    ]
+    return len(intents), len(charges), len(charge_moves)
+
+
+def test_charge_recorded_once_after_a_crash_and_a_retry(buyer, stripe_api):
+    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
+        services.payment_charge_off_session(reference="trade:1", organisation_id=buyer.pk, amount=25_00)
+
+    payment = Payment.objects.get()
+    assert payment.status == S.PENDING and payment.stripe_payment_intent_id is None  # our write rolled back
+    assert stripe_counts(stripe_api) == (1, 1, 1)  # but Stripe charged
+    assert not LedgerTransaction.objects.exists()
+
+    retried = services.payment_charge_off_session(reference="trade:1", organisation_id=buyer.pk, amount=25_00)
+
+    assert retried.pk == payment.pk and retried.status == S.CAPTURED
+    assert stripe_counts(stripe_api) == (1, 1, 1)  # same key: Stripe replayed, charged nothing new
+    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+    assert LedgerTransaction.objects.count() == 1
+
+
+def test_the_resume_sweep_finishes_what_a_crash_left(buyer, stripe_api, settings):
+    settings.PAYMENTS_RESUME_AFTER_SECONDS = 0
+    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
+        services.payment_charge_off_session(reference="trade:2", organisation_id=buyer.pk, amount=3_00)
+
+    assert services.payments_resume_pending() == 1
+    assert services.payments_resume_pending() == 0
+
+    assert Payment.objects.get().status == S.CAPTURED
+    assert stripe_counts(stripe_api) == (1, 1, 1)
+    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+
+
+def test_capture_recorded_once_after_a_crash_and_a_retry(buyer, stripe_api):
+    payment = services.payment_authorise(reference="trade:3", organisation_id=buyer.pk, amount=40_00)
+    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
+        services.payment_capture(payment_id=payment.pk)
+
+    payment.refresh_from_db()
+    assert payment.status == S.AUTHORISED and payment.capture_requested == 40_00
+    assert stripe_api.v1.payment_intents.retrieve(payment.stripe_payment_intent_id).status == "succeeded"
+
+    services.payment_capture(payment_id=payment.pk)
+
+    payment.refresh_from_db()
+    assert payment.status == S.CAPTURED and payment.amount_captured == 40_00
+    assert stripe_counts(stripe_api) == (1, 1, 1)
+    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+
+
+def test_the_webhook_can_record_it_before_the_retry(buyer, stripe_api, stripe_sandbox, deliver):
+    """Stripe's event may arrive while our own recording failed: our metadata finds the payment."""
+    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
+        services.payment_charge_off_session(reference="trade:4", organisation_id=buyer.pk, amount=9_99)
+    (event,) = stripe_sandbox.localstripe_events("payment_intent.succeeded")
+
+    assert deliver(event).status_code == 200
+
+    assert StripeEvent.objects.get().status == StripeEvent.Status.SUCCEEDED
+    payment = Payment.objects.get()
+    assert payment.status == S.CAPTURED
+    services.payment_charge_off_session(reference="trade:4", organisation_id=buyer.pk, amount=9_99)
+    assert stripe_counts(stripe_api) == (1, 1, 1)
+    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+
+
+def test_a_refund_recorded_once_after_a_crash(buyer, stripe_api, settings):
+    settings.PAYMENTS_RESUME_AFTER_SECONDS = 0
+    payment = services.payment_charge_off_session(reference="trade:5", organisation_id=buyer.pk, amount=20_00)
+    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
+        services.payment_refund(payment_id=payment.pk, amount=5_00)
+
+    services.payments_resume_pending()
+
+    refunds = stripe_api.v1.refunds.list({"limit": 100}).data
+    assert len(refunds) == 1 and refunds[0].amount == 5_00
+    payment.refresh_from_db()
+    assert payment.status == S.PARTIALLY_REFUNDED and payment.amount_refunded == 5_00
+    assert LedgerTransaction.objects.filter(kind="refund").count() == 1
