@@ -366,8 +366,8 @@ def _audience_floors(
 
     Eligible: segment members (valid consent now for every wanted category x the purpose) who
     either opted in to audience bundles for every wanted category (floor: their cheapest active
-    listing covering the categories and purpose, else their valuation), or have one active
-    listing covering them (floor: its price). A seller who only lists categories piecemeal never
+    listing covering the categories, the purpose and at least the licence, else their
+    valuation), or have one such active listing (floor: its price). A seller who only lists categories piecemeal never
     agreed to a bundle at a modelled price. Sensitive categories always need the seller's own
     audience opt-in, whatever their listings.
     """
@@ -386,7 +386,9 @@ def _audience_floors(
     members = list(members.order_by("pk"))
     by_listing: dict[int, int] = {}
     for seller_id, categories, purposes, floor in Listing.objects.filter(
-        seller_id__in=[m.pk for m in members], status=Listing.Status.ACTIVE
+        seller_id__in=[m.pk for m in members],
+        status=Listing.Status.ACTIVE,
+        licence_days__gte=criteria.licence_days,  # a floor asked for a shorter licence says nothing
     ).values_list("seller_id", "categories_mask", "purposes_mask", "floor_price_cents"):
         if categories & wanted == wanted and purposes & purpose_bit:
             by_listing[seller_id] = min(floor, by_listing.get(seller_id, floor))
