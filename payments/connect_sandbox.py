@@ -55,8 +55,10 @@ FIXTURE_RESOURCES = (
     "account",
     "account_link",
     "balance_transaction",
+    "charge",  # for tests' events
     "dispute",
     "event",
+    "payment_intent",  # for tests' events
     "payout",
     "transfer",
     "transfer_reversal",
@@ -909,6 +911,7 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
         params = await _params(request)
         enabled = str(params.get("payouts_enabled", "1")) not in ("0", "false")
         due = params.get("requirements") or []
+        due = [due] if isinstance(due, str) else list(due)
         return web.json_response(
             s.account_complete(request.match_info["id"], payouts_enabled=enabled, requirements_due=due)
         )

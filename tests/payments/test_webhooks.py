@@ -28,8 +28,7 @@ def event(type_: str, obj: dict, *, api_version: str | None = None, account: str
 
 def intent_object(**changes) -> dict:
     """Stripe's own PaymentIntent fixture, with our changes."""
-    payment_intent = json.loads((connect_sandbox.fixtures_path()).read_text())["resources"]["payment_intent"]
-    return {**copy.deepcopy(payment_intent), **changes}
+    return {**copy.deepcopy(FIXTURES["payment_intent"]), **changes}
 
 
 @pytest.fixture
