@@ -105,6 +105,26 @@ class BidEvent(models.Model):
         return f"bid {self.bid_id}: {self.from_status} → {self.to_status}"
 
 
+class SettlementBatch(models.Model):
+    """Trades of one buyer settled together: one authorisation, one capture, one ledger credit.
+
+    A worker batches whatever trades of an organisation are due when it claims them, so under
+    load one Stripe round trip serves many trades, and alone a trade is a batch of one.
+    """
+
+    organisation = models.ForeignKey("accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="+")
+    authorised_cents = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, default="EUR")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"settlement batch {self.pk}"
+
+    @property
+    def payment_reference(self) -> str:
+        return f"settlement-batch:{self.pk}"
+
+
 class Trade(models.Model):
     class Status(models.TextChoices):
         PENDING_PAYMENT = "pending_payment", _("Pending payment")
@@ -145,6 +165,9 @@ class Trade(models.Model):
     status_reason = models.CharField(max_length=200, blank=True)
     charged_cents = models.BigIntegerField(default=0)
     fee_bps = models.PositiveIntegerField()
+    batch = models.ForeignKey(
+        SettlementBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="trades"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     # settlement bookkeeping: a sweep re-drives trades whose attempt went quiet

@@ -1,20 +1,20 @@
-"""What settlement needs from payments, in one place. payments knows trades only as an opaque
-reference ("trade:<id>"); every call is idempotent by that reference and keys derived from the
-payment's row id, so a retried step never authorises, captures or credits twice."""
+"""What settlement needs from payments, in one place. payments knows a settlement batch only as an
+opaque reference ("settlement-batch:<id>"); every call is idempotent by that reference and keys
+derived from the payment's row id, so a retried step never authorises, captures or credits twice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from accounts.errors import InvalidInput
-from marketplace.models import Trade
+from marketplace.models import SettlementBatch
 from payments import selectors as payment_selectors
 from payments import services as payment_services
 from payments.models import Payment
 
 
 class PaymentUnavailable(Exception):
-    """Stripe could not be reached: nothing was decided; retry later."""
+    """Stripe could not be reached, or has not answered yet: nothing was decided; retry later."""
 
 
 @dataclass(frozen=True)
@@ -24,53 +24,60 @@ class Authorisation:
     reason: str = ""
 
 
-def reference(trade: Trade) -> str:
-    return f"trade:{trade.pk}"
-
-
-def _payment(trade: Trade) -> Payment:
-    payment = payment_selectors.payment_of_reference(reference=reference(trade))
+def _payment(batch: SettlementBatch) -> Payment:
+    payment = payment_selectors.payment_of_reference(reference=batch.payment_reference)
     if payment is None:
-        raise PaymentUnavailable(f"no payment for {reference(trade)}")
+        raise PaymentUnavailable(f"no payment for {batch.payment_reference}")
     return payment
 
 
-def authorise(*, trade: Trade, amount: int) -> Authorisation:
+def authorise(*, batch: SettlementBatch) -> Authorisation:
     try:
         payment = payment_services.payment_authorise(
-            reference=reference(trade), organisation_id=trade.organisation_id, amount=amount, currency=trade.currency
+            reference=batch.payment_reference,
+            organisation_id=batch.organisation_id,
+            amount=batch.authorised_cents,
+            currency=batch.currency,
         )
     except payment_services.StripeUnavailable as exc:
         raise PaymentUnavailable(str(exc)) from exc
-    except InvalidInput as exc:  # no saved card, bad amount: the buyer must act
+    except InvalidInput as exc:  # no saved card: the buyer must act
         return Authorisation(authorised=False, final=True, reason=exc.message)
     if payment.status in (Payment.Status.AUTHORISED, Payment.Status.CAPTURED):
         return Authorisation(authorised=True, final=True)
     if payment.status == Payment.Status.REQUIRES_ACTION:
-        return Authorisation(authorised=False, final=False, reason="requires_action: the buyer must authenticate")
+        return Authorisation(
+            authorised=False, final=False, reason="requires_action: the buyer must authenticate"
+        )
     if payment.status == Payment.Status.PENDING:
         raise PaymentUnavailable("payment still pending at Stripe")
     return Authorisation(authorised=False, final=True, reason=payment.failure_message or payment.status)
 
 
-def cancel(*, trade: Trade) -> None:
+def cancel(*, batch: SettlementBatch) -> None:
+    payment = payment_selectors.payment_of_reference(reference=batch.payment_reference)
+    if payment is None or payment.status in (Payment.Status.CANCELED, Payment.Status.FAILED):
+        return
     try:
-        payment_services.payment_cancel(payment_id=_payment(trade).pk)
+        payment_services.payment_cancel(payment_id=payment.pk)
     except payment_services.StripeUnavailable as exc:
         raise PaymentUnavailable(str(exc)) from exc
 
 
-def capture(*, trade: Trade, amount: int) -> None:
+def capture(*, batch: SettlementBatch, amount: int) -> None:
     try:
-        payment = payment_services.payment_capture(payment_id=_payment(trade).pk, amount=amount)
+        payment = payment_services.payment_capture(payment_id=_payment(batch).pk, amount=amount)
     except payment_services.StripeUnavailable as exc:
         raise PaymentUnavailable(str(exc)) from exc
     if payment.status != Payment.Status.CAPTURED:
         raise PaymentUnavailable(f"payment {payment.pk} is {payment.status} after capture")
 
 
-def credit_sellers(*, trade: Trade, seller_shares: list[tuple[int, int]]) -> None:
-    """Inside the settlement transaction (the trade locked; payments locks its payment next)."""
+def credit_sellers(*, batch: SettlementBatch, seller_shares: list[tuple[int, int]], fee_bps: int) -> None:
+    """Inside the settlement transaction (the trades locked; payments locks its payment next)."""
     payment_services.settlement_credit(
-        reference=reference(trade), payment=_payment(trade), seller_shares=seller_shares, fee_bps=trade.fee_bps
+        reference=batch.payment_reference,
+        payment=_payment(batch),
+        seller_shares=seller_shares,
+        fee_bps=fee_bps,
     )

@@ -1,34 +1,40 @@
 """Settlement of trades by Celery workers (queue `settlement`).
 
-A trade moves pending_payment → paid → delivered → settled, one step per short transaction,
-with every Stripe call made between transactions, never under a lock:
+A trade moves pending_payment → paid → delivered → settled. Workers settle *batches*: the trades
+of one buyer organisation that are due when a worker claims them share one authorisation, one
+capture and one ledger credit (under load one Stripe round trip serves many trades; alone, a
+trade is a batch of one). Each step is a short transaction; every Stripe call is made between
+transactions, never under a lock:
 
-1. claim: lock the trade (SKIP LOCKED), bump its attempt and push next_attempt_at, commit;
-2. pending_payment: drop lines whose consent is gone; authorise the sum of the rest with the
-   buyer's saved card (idempotency key from the trade id) → paid, or payment_failed;
-3. paid: lock the sellers' consent grants, the trade and its lines; re-check consent line by
-   line; grant access for the lines still consented, void the others → delivered (or voided,
-   and the authorisation is cancelled);
-4. delivered: capture exactly the delivered lines; post the capture and each seller's share
-   (price minus the platform fee) in the ledger → settled.
+1. claim: lock due trades (SKIP LOCKED), bump their attempt, push next_attempt_at; new trades of
+   one organisation join a new batch whose authorised amount is fixed now, after dropping the
+   lines whose consent is gone; commit;
+2. authorise the batch on the buyer's saved card (idempotent by the batch) → its trades paid, or
+   payment_failed (a decline is final), or left waiting (requires_action, told through the API);
+3. deliver: lock the sellers' consent grants, then the trades and their lines; re-check consent
+   line by line; grant access for the lines still consented, void the others → delivered, or
+   voided when nothing is left;
+4. capture exactly the delivered lines (cancel the authorisation when none is), credit each
+   seller's share less the platform fee in the ledger → settled.
 
-Each step is idempotent (keys derived from the trade id), so a lost message or a killed worker
-only delays a trade: the sweep re-drives trades whose next_attempt_at has passed.
+Every step is idempotent (keys derived from the batch), so a lost message or a killed worker only
+delays a trade: the beat sweep re-drives trades whose next_attempt_at has passed.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
 from accounts.selectors import consent_is_valid
 from marketplace import lock_objects, payments_port
-from marketplace.models import AccessGrant, Trade, TradeLine
+from marketplace.models import AccessGrant, SettlementBatch, Trade, TradeLine
 from marketplace.services import trade_transition
 
 logger = logging.getLogger(__name__)
@@ -40,152 +46,192 @@ def _line_consented(line: TradeLine, purpose: str, at) -> bool:
     return all(consent_is_valid(line.seller_id, category, purpose, at) for category in line.categories)
 
 
-def _claim(trade_id: int, *, force: bool) -> Trade | None:
+def _void_lines_without_consent(trades: list[Trade]) -> None:
     now = timezone.now()
-    with transaction.atomic(durable=True):
-        trades = Trade.objects.select_for_update(skip_locked=True).filter(pk=trade_id, status__in=IN_PROGRESS)
-        if force:  # the first run right after the trade commits; any retry waits its turn
-            trades = trades.filter(Q(attempts=0) | Q(next_attempt_at__lte=now))
-        else:
-            trades = trades.filter(next_attempt_at__lte=now)
-        trade = trades.first()
-        if trade is None:
-            return None
-        trade.attempts += 1
-        trade.next_attempt_at = now + timedelta(seconds=settings.SETTLEMENT_RETRY_AFTER_SECONDS)
-        trade.save(update_fields=["attempts", "next_attempt_at"])
-    return trade
-
-
-def _void_lines_without_consent(trade: Trade) -> int:
-    """Drop pending lines whose consent is gone; returns the amount of the remaining lines."""
-    now = timezone.now()
+    purposes = {t.pk: t.purpose for t in trades}
     gone = [
         line.pk
-        for line in TradeLine.objects.filter(trade=trade, status=TradeLine.Status.PENDING)
-        if not _line_consented(line, trade.purpose, now)
+        for line in TradeLine.objects.filter(trade__in=trades, status=TradeLine.Status.PENDING)
+        if not _line_consented(line, purposes[line.trade_id], now)
     ]
     if gone:
         TradeLine.objects.filter(pk__in=gone, status=TradeLine.Status.PENDING).update(
             status=TradeLine.Status.VOIDED, status_reason="consent gone before settlement"
         )
-    return sum(
-        TradeLine.objects.filter(trade=trade, status=TradeLine.Status.PENDING).values_list(
-            "price_cents", flat=True
-        )
+
+
+def _pending_amounts(trade_ids: list[int]) -> dict[int, int]:
+    rows = (
+        TradeLine.objects.filter(trade_id__in=trade_ids, status=TradeLine.Status.PENDING)
+        .values("trade_id")
+        .annotate(total=Sum("price_cents"))
     )
+    return {row["trade_id"]: row["total"] for row in rows}
 
 
-def _locked_trade(trade_id: int) -> Trade:
-    (trade,) = lock_objects.trades(Trade.objects.filter(pk=trade_id))
-    return trade
-
-
-def _step_authorise(trade: Trade) -> None:
-    amount = _void_lines_without_consent(trade)
-    if amount == 0:
-        with transaction.atomic(durable=True):
-            trade = _locked_trade(trade.pk)
-            if trade.status == S.PENDING_PAYMENT:
-                trade_transition(trade, S.VOIDED, "no line kept its consent")
-        return
-    outcome = payments_port.authorise(trade=trade, amount=amount)  # a Stripe call: no lock held
+def claim(*, trade_ids: list[int] | None = None, force: bool = False, limit: int | None = None) -> list[int]:
+    """Claim due trades and batch the new ones; returns the ids of the batches to drive."""
+    now = timezone.now()
     with transaction.atomic(durable=True):
-        trade = _locked_trade(trade.pk)
-        if trade.status != S.PENDING_PAYMENT:
-            return
-        if outcome.authorised:
-            trade_transition(trade, S.PAID, "payment authorised")
-        elif outcome.final:
-            trade_transition(trade, S.PAYMENT_FAILED, outcome.reason)
-        else:  # e.g. requires_action: the buyer is told through the API; retried by the sweep
-            trade.status_reason = outcome.reason
-            trade.save(update_fields=["status_reason"])
-
-
-def _step_deliver(trade: Trade) -> None:
-    seller_ids = list(TradeLine.objects.filter(trade=trade).values_list("seller_id", flat=True))
-    with transaction.atomic(durable=True):
-        lock_objects.consent_grants_of_sellers(seller_ids)  # a revocation now waits for us, or we see it
-        trade = _locked_trade(trade.pk)
-        if trade.status != S.PAID:
-            return
-        now = timezone.now()
-        delivered = 0
-        for line in lock_objects.trade_lines(
-            TradeLine.objects.filter(trade=trade, status=TradeLine.Status.PENDING)
-        ):
-            if _line_consented(line, trade.purpose, now):
-                AccessGrant.objects.create(
-                    organisation_id=trade.organisation_id,
-                    seller_id=line.seller_id,
-                    trade_line=line,
-                    categories_mask=line.categories_mask,
-                    purpose=trade.purpose,
-                    starts_at=now,
-                    ends_at=now + timedelta(days=trade.licence_days),
-                )
-                line.status = TradeLine.Status.DELIVERED
-                delivered += 1
-            else:
-                line.status, line.status_reason = TradeLine.Status.VOIDED, "consent gone at delivery"
-            line.save(update_fields=["status", "status_reason"])
-        if delivered:
-            trade_transition(trade, S.DELIVERED, f"access granted for {delivered} records")
+        trades = Trade.objects.select_for_update(skip_locked=True).filter(status__in=IN_PROGRESS)
+        if trade_ids is not None:
+            trades = trades.filter(pk__in=trade_ids)
+        if force:  # the first run right after the trades commit; any retry waits its turn
+            trades = trades.filter(Q(attempts=0) | Q(next_attempt_at__lte=now))
         else:
-            trade_transition(trade, S.VOIDED, "no line kept its consent")
-    if not delivered:
-        payments_port.cancel(trade=trade)
-
-
-def _step_capture(trade: Trade) -> None:
-    lines = list(
-        TradeLine.objects.filter(trade=trade, status=TradeLine.Status.DELIVERED).values_list(
-            "seller_id", "price_cents"
+            trades = trades.filter(next_attempt_at__lte=now)
+        claimed = list(trades.order_by("pk")[: limit or settings.SETTLEMENT_BATCH_SIZE])
+        if not claimed:
+            return []
+        retry_at = now + timedelta(seconds=settings.SETTLEMENT_RETRY_AFTER_SECONDS)
+        Trade.objects.filter(pk__in=[t.pk for t in claimed]).update(
+            attempts=F("attempts") + 1, next_attempt_at=retry_at
         )
-    )
-    amount = sum(price for _seller, price in lines)
-    payments_port.capture(trade=trade, amount=amount)  # a Stripe call: no lock held
+        batch_ids = {t.batch_id for t in claimed if t.batch_id is not None}
+        fresh: dict[tuple[int, str, int], list[Trade]] = defaultdict(list)
+        for trade in claimed:
+            if trade.batch_id is None:
+                fresh[(trade.organisation_id, trade.currency, trade.fee_bps)].append(trade)
+        for (organisation_id, currency, _fee), group in fresh.items():
+            _void_lines_without_consent(group)
+            amounts = _pending_amounts([t.pk for t in group])
+            for trade in group:
+                if not amounts.get(trade.pk):
+                    trade_transition(trade, S.VOIDED, "no line kept its consent")
+            kept = [t for t in group if amounts.get(t.pk)]
+            if not kept:
+                continue
+            batch = SettlementBatch.objects.create(
+                organisation_id=organisation_id,
+                currency=currency,
+                authorised_cents=sum(amounts[t.pk] for t in kept),
+            )
+            Trade.objects.filter(pk__in=[t.pk for t in kept]).update(batch=batch)
+            batch_ids.add(batch.pk)
+    return sorted(batch_ids)
+
+
+def _batch_trades(batch: SettlementBatch, status: str) -> list[Trade]:
+    return lock_objects.trades(Trade.objects.filter(batch=batch, status=status))
+
+
+def _authorise(batch: SettlementBatch) -> None:
+    if not Trade.objects.filter(batch=batch, status=S.PENDING_PAYMENT).exists():
+        return
+    outcome = payments_port.authorise(batch=batch)  # a Stripe call: no lock held
     with transaction.atomic(durable=True):
-        trade = _locked_trade(trade.pk)
-        if trade.status != S.DELIVERED:
+        for trade in _batch_trades(batch, S.PENDING_PAYMENT):
+            if outcome.authorised:
+                trade_transition(trade, S.PAID, "payment authorised")
+            elif outcome.final:
+                trade_transition(trade, S.PAYMENT_FAILED, outcome.reason[:200])
+            else:  # e.g. requires_action: the buyer is told through the API; retried by the sweep
+                trade.status_reason = outcome.reason[:200]
+                trade.save(update_fields=["status_reason"])
+
+
+def _deliver(batch: SettlementBatch) -> None:
+    seller_ids = TradeLine.objects.filter(trade__batch=batch, trade__status=S.PAID).values_list(
+        "seller_id", flat=True
+    )
+    if not seller_ids:
+        return
+    with transaction.atomic(durable=True):
+        lock_objects.consent_grants_of_sellers(set(seller_ids))  # a revocation waits for us, or we see it
+        now = timezone.now()
+        for trade in _batch_trades(batch, S.PAID):
+            delivered = 0
+            for line in lock_objects.trade_lines(
+                TradeLine.objects.filter(trade=trade, status=TradeLine.Status.PENDING)
+            ):
+                if _line_consented(line, trade.purpose, now):
+                    AccessGrant.objects.create(
+                        organisation_id=trade.organisation_id,
+                        seller_id=line.seller_id,
+                        trade_line=line,
+                        categories_mask=line.categories_mask,
+                        purpose=trade.purpose,
+                        starts_at=now,
+                        ends_at=now + timedelta(days=trade.licence_days),
+                    )
+                    line.status = TradeLine.Status.DELIVERED
+                    delivered += 1
+                else:
+                    line.status, line.status_reason = TradeLine.Status.VOIDED, "consent gone at delivery"
+                line.save(update_fields=["status", "status_reason"])
+            if delivered:
+                trade_transition(trade, S.DELIVERED, f"access granted for {delivered} records")
+            else:
+                trade_transition(trade, S.VOIDED, "no line kept its consent")
+
+
+def _capture_and_credit(batch: SettlementBatch) -> None:
+    if Trade.objects.filter(batch=batch, status__in=[S.PENDING_PAYMENT, S.PAID]).exists():
+        return  # not every trade of the batch is past delivery yet
+    shares: dict[int, int] = defaultdict(int)
+    for seller_id, price in TradeLine.objects.filter(
+        trade__batch=batch, trade__status=S.DELIVERED, status=TradeLine.Status.DELIVERED
+    ).values_list("seller_id", "price_cents"):
+        shares[seller_id] += price
+    amount = sum(shares.values())
+    if amount == 0:
+        if Trade.objects.filter(batch=batch, status=S.SETTLED).exists():
             return
-        payments_port.credit_sellers(trade=trade, seller_shares=lines)
-        trade.charged_cents = amount
-        trade.save(update_fields=["charged_cents"])
-        trade_transition(trade, S.SETTLED, "captured and credited")
+        payments_port.cancel(batch=batch)  # nothing was delivered: nothing is charged
+        return
+    payments_port.capture(batch=batch, amount=amount)  # a Stripe call: no lock held
+    with transaction.atomic(durable=True):
+        trades = _batch_trades(batch, S.DELIVERED)
+        if not trades:
+            return
+        payments_port.credit_sellers(
+            batch=batch, seller_shares=sorted(shares.items()), fee_bps=trades[0].fee_bps
+        )
+        charged = _delivered_amounts([t.pk for t in trades])
+        for trade in trades:
+            trade.charged_cents = charged.get(trade.pk, 0)
+            trade.save(update_fields=["charged_cents"])
+            trade_transition(trade, S.SETTLED, "captured and credited")
 
 
-def trade_settle(*, trade_id: int, force: bool = False) -> str | None:
-    """Drive one trade as far as it goes now; returns its status (None if not claimable)."""
-    trade = _claim(trade_id, force=force)
-    if trade is None:
-        return None
+def _delivered_amounts(trade_ids: list[int]) -> dict[int, int]:
+    rows = (
+        TradeLine.objects.filter(trade_id__in=trade_ids, status=TradeLine.Status.DELIVERED)
+        .values("trade_id")
+        .annotate(total=Sum("price_cents"))
+    )
+    return {row["trade_id"]: row["total"] for row in rows}
+
+
+def batch_settle(*, batch_id: int) -> None:
+    """Drive one batch as far as it goes now."""
+    batch = SettlementBatch.objects.get(pk=batch_id)
     try:
-        if trade.status == S.PENDING_PAYMENT:
-            _step_authorise(trade)
-            trade.refresh_from_db()
-        if trade.status == S.PAID:
-            _step_deliver(trade)
-            trade.refresh_from_db()
-        if trade.status == S.DELIVERED:
-            _step_capture(trade)
-            trade.refresh_from_db()
+        _authorise(batch)
+        _deliver(batch)
+        _capture_and_credit(batch)
     except payments_port.PaymentUnavailable:
-        logger.warning("trade %s: payment provider unavailable; the sweep will retry", trade_id)
-    return trade.status
+        logger.warning("settlement batch %s: payment provider unavailable; the sweep will retry", batch_id)
 
 
 def trades_settle(*, trade_ids: list[int], force: bool = True) -> int:
-    return sum(trade_settle(trade_id=trade_id, force=force) == S.SETTLED for trade_id in trade_ids)
+    """Claim these trades (those not already claimed elsewhere), settle them; count settled."""
+    for batch_id in claim(trade_ids=trade_ids, force=force):
+        batch_settle(batch_id=batch_id)
+    return Trade.objects.filter(pk__in=trade_ids, status=S.SETTLED).count()
+
+
+def trade_settle(*, trade_id: int, force: bool = False) -> str:
+    """Drive one trade as far as it goes now (if no other worker has it); returns its status."""
+    for batch_id in claim(trade_ids=[trade_id], force=force):
+        batch_settle(batch_id=batch_id)
+    return Trade.objects.get(pk=trade_id).status
 
 
 def trades_settle_due(*, batch_size: int | None = None) -> int:
-    """The sweep: re-drive every in-progress trade whose next attempt is due."""
-    batch_size = batch_size or settings.SETTLEMENT_BATCH_SIZE
-    due = list(
-        Trade.objects.filter(status__in=IN_PROGRESS, next_attempt_at__lte=timezone.now())
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:batch_size]
-    )
-    return trades_settle(trade_ids=due, force=False)
+    """The sweep: claim every due in-progress trade (batched per organisation) and drive it."""
+    settled = 0
+    for batch_id in claim(limit=batch_size):
+        batch_settle(batch_id=batch_id)
+        settled += Trade.objects.filter(batch_id=batch_id, status=S.SETTLED).count()
+    return settled

@@ -11,7 +11,7 @@ from django.db import connection
 from accounts import services as account_services
 from accounts.models import ConsentGrant
 from marketplace import services, settlement
-from marketplace.models import AccessGrant, DeletionNotice, Trade, TradeLine
+from marketplace.models import AccessGrant, DeletionNotice, SettlementBatch, Trade, TradeLine
 from payments import ledger
 from payments.models import LedgerTransaction, Payment
 from tests.marketplace.conftest import active_listing
@@ -41,7 +41,7 @@ def test_a_trade_is_charged_once_credited_and_delivered(buyer, stripe_api, setti
     grant = AccessGrant.objects.get(trade_line=line)
     assert trade.charged_cents == 2000 and line.status == "delivered" and grant.status == "active"
     assert (grant.ends_at - grant.starts_at).days == trade.licence_days
-    payment = Payment.objects.get(reference=f"trade:{trade.pk}")
+    payment = Payment.objects.get(reference=trade.batch.payment_reference)
     assert payment.status == Payment.Status.CAPTURED and payment.amount_captured == 2000
     assert ledger.seller_payable(line.seller_id) == 1700  # 2000 less a 15 % fee
     assert ledger.unbalanced_transactions() == []
@@ -54,8 +54,9 @@ def test_a_trade_is_charged_once_credited_and_delivered(buyer, stripe_api, setti
         "settled",
     ]
     # settling again changes nothing
-    assert settlement.trade_settle(trade_id=trade.pk, force=True) is None
+    assert settlement.trade_settle(trade_id=trade.pk, force=True) == Trade.Status.SETTLED
     assert len(intents_at_stripe(stripe_api, buyer)) == 1
+    assert LedgerTransaction.objects.filter(kind="settlement").count() == 1
 
 
 def test_two_workers_settling_the_same_trade_settle_and_charge_it_once(buyer, stripe_api):
@@ -79,7 +80,7 @@ def test_two_workers_settling_the_same_trade_settle_and_charge_it_once(buyer, st
     assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
     assert "settled" in results
     assert len(intents_at_stripe(stripe_api, buyer)) == 1
-    assert LedgerTransaction.objects.filter(kind="settlement", reference=f"trade:{trade.pk}").count() == 1
+    assert LedgerTransaction.objects.filter(kind="settlement").count() == 1
     assert AccessGrant.objects.filter(trade_line__trade=trade).count() == 1
 
 
@@ -108,19 +109,21 @@ def test_consent_revoked_between_authorisation_and_delivery_is_never_delivered_n
     buyer, stripe_api
 ):
     trade = bought(buyer)
-    claimed = settlement._claim(trade.pk, force=True)
-    settlement._step_authorise(claimed)
+    (batch_id,) = settlement.claim(trade_ids=[trade.pk], force=True)
+    batch = SettlementBatch.objects.get(pk=batch_id)
+    settlement._authorise(batch)
     assert Trade.objects.get(pk=trade.pk).status == Trade.Status.PAID
 
     revoke_all(trade.lines.get().seller_id)  # the unsettled line is voided by the cascade
-    settlement._step_deliver(Trade.objects.get(pk=trade.pk))
+    settlement._deliver(batch)
+    settlement._capture_and_credit(batch)
 
     trade.refresh_from_db()
     assert trade.status == Trade.Status.VOIDED
     assert not AccessGrant.objects.exists()
     (intent,) = intents_at_stripe(stripe_api, buyer)
     assert intent.status == "canceled"
-    assert Payment.objects.get(reference=f"trade:{trade.pk}").status == Payment.Status.CANCELED
+    assert Payment.objects.get(reference=batch.payment_reference).status == Payment.Status.CANCELED
     assert not LedgerTransaction.objects.filter(kind="settlement").exists()
 
 
@@ -150,6 +153,30 @@ def test_a_declined_card_fails_the_trade_without_delivery(buyer_with_card, strip
     assert not LedgerTransaction.objects.filter(kind="settlement").exists()
 
 
+def test_trades_of_one_buyer_due_together_share_one_payment(buyer, stripe_api, settings):
+    settings.PLATFORM_FEE_BPS = 1000
+    trades = [bought(buyer, floor=1000 + i) for i in range(5)]
+
+    assert settlement.trades_settle(trade_ids=[t.pk for t in trades]) == 5
+
+    (intent,) = intents_at_stripe(stripe_api, buyer)
+    assert intent.amount == sum(1000 + i for i in range(5)) and intent.status == "succeeded"
+    assert (
+        len(set(Trade.objects.filter(pk__in=[t.pk for t in trades]).values_list("batch_id", flat=True))) == 1
+    )
+    for i, trade in enumerate(trades):
+        trade.refresh_from_db()
+        assert trade.charged_cents == 1000 + i
+        assert ledger.seller_payable(trade.lines.get().seller_id) == money_share(1000 + i, 1000)
+    assert ledger.unbalanced_transactions() == []
+
+
+def money_share(price: int, bps: int) -> int:
+    from payments.money import fee_split
+
+    return fee_split(price, bps).seller_share
+
+
 def test_the_sweep_redrives_a_trade_whose_message_was_lost(buyer):
     from datetime import timedelta
 
@@ -157,7 +184,7 @@ def test_the_sweep_redrives_a_trade_whose_message_was_lost(buyer):
 
     trade = bought(buyer)
     # the task was lost after the claim: the trade sits claimed with a future retry time
-    settlement._claim(trade.pk, force=True)
+    settlement.claim(trade_ids=[trade.pk], force=True)
     assert settlement.trades_settle_due() == 0  # not due yet
     Trade.objects.filter(pk=trade.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
