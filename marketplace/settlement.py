@@ -29,7 +29,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.selectors import consent_is_valid
@@ -69,17 +69,16 @@ def _pending_amounts(trade_ids: list[int]) -> dict[int, int]:
     return {row["trade_id"]: row["total"] for row in rows}
 
 
-def claim(*, trade_ids: list[int] | None = None, force: bool = False, limit: int | None = None) -> list[int]:
-    """Claim due trades and batch the new ones; returns the ids of the batches to drive."""
+def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> list[int]:
+    """Claim due trades (new ones are due at once) and batch the new ones per organisation;
+    returns the ids of the batches to drive. A claimed trade is not due again until
+    SETTLEMENT_RETRY_AFTER_SECONDS have passed, so two workers never drive it at once."""
     now = timezone.now()
     with transaction.atomic(durable=True):
         trades = Trade.objects.select_for_update(skip_locked=True).filter(status__in=IN_PROGRESS)
         if trade_ids is not None:
             trades = trades.filter(pk__in=trade_ids)
-        if force:  # the first run right after the trades commit; any retry waits its turn
-            trades = trades.filter(Q(attempts=0) | Q(next_attempt_at__lte=now))
-        else:
-            trades = trades.filter(next_attempt_at__lte=now)
+        trades = trades.filter(next_attempt_at__lte=now)
         claimed = list(trades.order_by("pk")[: limit or settings.SETTLEMENT_BATCH_SIZE])
         if not claimed:
             return []
@@ -214,17 +213,16 @@ def batch_settle(*, batch_id: int) -> None:
         logger.warning("settlement batch %s: payment provider unavailable; the sweep will retry", batch_id)
 
 
-def trades_settle(*, trade_ids: list[int], force: bool = True) -> int:
+def trades_settle(*, trade_ids: list[int]) -> int:
     """Claim these trades (those not already claimed elsewhere), settle them; count settled."""
-    for batch_id in claim(trade_ids=trade_ids, force=force):
+    for batch_id in claim(trade_ids=trade_ids):
         batch_settle(batch_id=batch_id)
     return Trade.objects.filter(pk__in=trade_ids, status=S.SETTLED).count()
 
 
-def trade_settle(*, trade_id: int, force: bool = False) -> str:
+def trade_settle(*, trade_id: int) -> str:
     """Drive one trade as far as it goes now (if no other worker has it); returns its status."""
-    for batch_id in claim(trade_ids=[trade_id], force=force):
-        batch_settle(batch_id=batch_id)
+    trades_settle(trade_ids=[trade_id])
     return Trade.objects.get(pk=trade_id).status
 
 

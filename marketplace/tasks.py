@@ -7,7 +7,8 @@ from marketplace import services, settlement
 
 @shared_task(acks_late=True)
 def trades_settle(trade_ids: list[int]) -> int:
-    return settlement.trades_settle(trade_ids=trade_ids)
+    """Queued when trades commit: settles every due trade, batched per buyer, these included."""
+    return settlement.trades_settle_due()
 
 
 @shared_task(acks_late=True)

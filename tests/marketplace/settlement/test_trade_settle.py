@@ -34,7 +34,7 @@ def test_a_trade_is_charged_once_credited_and_delivered(buyer, stripe_api, setti
     settings.PLATFORM_FEE_BPS = 1500
     trade = bought(buyer, floor=2000)
 
-    assert settlement.trade_settle(trade_id=trade.pk, force=True) == Trade.Status.SETTLED
+    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
 
     trade.refresh_from_db()
     line = TradeLine.objects.get(trade=trade)
@@ -54,7 +54,7 @@ def test_a_trade_is_charged_once_credited_and_delivered(buyer, stripe_api, setti
         "settled",
     ]
     # settling again changes nothing
-    assert settlement.trade_settle(trade_id=trade.pk, force=True) == Trade.Status.SETTLED
+    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
     assert len(intents_at_stripe(stripe_api, buyer)) == 1
     assert LedgerTransaction.objects.filter(kind="settlement").count() == 1
 
@@ -67,7 +67,7 @@ def test_two_workers_settling_the_same_trade_settle_and_charge_it_once(buyer, st
     def work():
         try:
             barrier.wait()
-            results.append(settlement.trade_settle(trade_id=trade.pk, force=True))
+            results.append(settlement.trade_settle(trade_id=trade.pk))
         finally:
             connection.close()
 
@@ -96,7 +96,7 @@ def test_consent_revoked_before_settlement_nothing_is_charged(buyer, stripe_api)
     trade = bought(buyer)
     revoke_all(trade.lines.get().seller_id)
 
-    settlement.trade_settle(trade_id=trade.pk, force=True)
+    settlement.trade_settle(trade_id=trade.pk)
 
     trade.refresh_from_db()
     assert trade.status == Trade.Status.VOIDED
@@ -109,7 +109,7 @@ def test_consent_revoked_between_authorisation_and_delivery_is_never_delivered_n
     buyer, stripe_api
 ):
     trade = bought(buyer)
-    (batch_id,) = settlement.claim(trade_ids=[trade.pk], force=True)
+    (batch_id,) = settlement.claim(trade_ids=[trade.pk])
     batch = SettlementBatch.objects.get(pk=batch_id)
     settlement._authorise(batch)
     assert Trade.objects.get(pk=trade.pk).status == Trade.Status.PAID
@@ -129,7 +129,7 @@ def test_consent_revoked_between_authorisation_and_delivery_is_never_delivered_n
 
 def test_consent_revoked_after_settlement_reaches_the_buyer(buyer):
     trade = bought(buyer)
-    settlement.trade_settle(trade_id=trade.pk, force=True)
+    settlement.trade_settle(trade_id=trade.pk)
     seller_id = trade.lines.get().seller_id
 
     revoke_all(seller_id)
@@ -145,7 +145,7 @@ def test_a_declined_card_fails_the_trade_without_delivery(buyer_with_card, strip
     buyer = buyer_with_card("4000000000000341")  # attaches, then declines every charge
     trade = bought(buyer)
 
-    settlement.trade_settle(trade_id=trade.pk, force=True)
+    settlement.trade_settle(trade_id=trade.pk)
 
     trade.refresh_from_db()
     assert trade.status == Trade.Status.PAYMENT_FAILED and trade.status_reason
@@ -184,7 +184,7 @@ def test_the_sweep_redrives_a_trade_whose_message_was_lost(buyer):
 
     trade = bought(buyer)
     # the task was lost after the claim: the trade sits claimed with a future retry time
-    settlement.claim(trade_ids=[trade.pk], force=True)
+    settlement.claim(trade_ids=[trade.pk])
     assert settlement.trades_settle_due() == 0  # not due yet
     Trade.objects.filter(pk=trade.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
 
