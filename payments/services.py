@@ -567,6 +567,8 @@ def _apply_dispute(
         _check_currency(payment.currency, _get(txn, "currency"), what=f"Balance transaction {txn['id']}")
         moved = int(txn["amount"])
         key = f"dispute:{dispute.pk}:{txn['id']}"
+        if LedgerTransaction.objects.filter(idempotency_key=key).exists():
+            continue  # posted by an earlier event (building its lines again would move the books)
         if moved < 0:
             lines, booked = postings.loss_lines(payment, -moved, A.DISPUTES, books)
             postings.post(K.DISPUTE, payment.reference, key, lines, f"chargeback {data['id']}")
@@ -957,8 +959,11 @@ def settlement_credit(
             )
         key = f"payment:{locked.pk}:settlement"
         if locked.settled_at is not None:
-            done = {(s.seller_id, s.gross) for s in locked.settlement_shares.all()}
-            if done != set(seller_shares):
+            done = {(s.seller_id, s.gross, s.fee) for s in locked.settlement_shares.all()}
+            asked = {
+                (seller, amount, money.fee_split(amount, fee_bps).fee) for seller, amount in seller_shares
+            }
+            if done != asked:
                 raise Conflict("already_settled", "This payment was settled with other shares.")
             return LedgerTransaction.objects.get(idempotency_key=key)
         if locked.status != PS.CAPTURED:
