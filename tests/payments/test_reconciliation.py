@@ -1,0 +1,111 @@
+"""Reconciliation matches Stripe's balance transactions one to one with ledger postings: nothing
+to report on a clean run; planted mismatches are each reported once, to moderators."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from payments import ledger, postings, services
+from payments.models import Payment, ReconciliationIssue, Refund
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NOW = timedelta(0)
+K = ReconciliationIssue.Kind
+
+
+@pytest.fixture
+def busy_books(buyer, paid_seller, stripe_sandbox):
+    """Captures, a partial capture, refunds, a payout, a reversal and a won dispute."""
+    seller = paid_seller()
+    first = services.payment_charge_off_session(reference="t:1", organisation_id=buyer.pk, amount=30_00)
+    services.settlement_credit(
+        reference="t:1", payment=first, seller_shares=[(seller.pk, 30_00)], fee_bps=1000
+    )
+    services.payout_sweep()
+    services.payment_refund(payment_id=first.pk, amount=5_00)  # after payout: a transfer reversal
+    second = services.payment_authorise(reference="t:2", organisation_id=buyer.pk, amount=20_00)
+    services.payment_capture(payment_id=second.pk, amount=12_00)
+    services.payment_refund(payment_id=second.pk, amount=2_00)
+    return seller
+
+
+def test_a_clean_run_reports_nothing(busy_books, stripe_api, connect_api):
+    run = services.reconciliation_run(grace=NOW)
+
+    at_stripe = len(stripe_api.v1.balance_transactions.list({"limit": 100}).data) + len(
+        connect_api.v1.balance_transactions.list({"limit": 100}).data
+    )
+    assert run.issues == 0 and not ReconciliationIssue.objects.exists()
+    assert run.balance_transactions == at_stripe == run.matched == 7
+
+
+def charge_outside_our_books(stripe_api, amount: int) -> str:
+    outsider = stripe_api.v1.customers.create({"email": "outsider@example.test"})
+    intent = stripe_api.v1.payment_intents.create(
+        {
+            "amount": amount,
+            "currency": "eur",
+            "customer": outsider.id,
+            "payment_method": "pm_card_visa",
+            "confirm": True,
+        }
+    )
+    return next(
+        c.id for c in stripe_api.v1.charges.list({"limit": 100}).data if c.payment_intent == intent.id
+    )
+
+
+def test_planted_mismatches_are_reported_once(busy_books, buyer, stripe_api, client, moderator):
+    # 1. money moved at Stripe that our books never heard of
+    unknown_charge = charge_outside_our_books(stripe_api, 4_44)
+    # 2. a posting for a refund Stripe never made
+    payment = Payment.objects.get(reference="t:2")
+    ghost = Refund.objects.create(
+        payment=payment, amount=1_00, currency="EUR", status="succeeded", stripe_refund_id="re_ghost"
+    )
+    lines, _owed = postings.loss_lines(payment, 1_00, "refunds", None)
+    postings.post("refund", payment.reference, f"refund:{ghost.pk}", lines, "planted")
+    # 3. a capture booked for another amount than Stripe moved
+    charged = charge_outside_our_books(stripe_api, 7_00)
+    wrong = Payment.objects.create(
+        reference="t:3",
+        organisation=buyer,
+        customer=payment.customer,
+        amount=7_00,
+        payment_method_id="pm_x",
+        status="captured",
+        amount_captured=7_00,
+        stripe_charge_id=charged,
+    )
+    postings.post_capture(wrong, 6_99)
+
+    run = services.reconciliation_run(grace=NOW)
+    again = services.reconciliation_run(grace=NOW)
+
+    issues = {(i.kind, i.stripe_object_id) for i in ReconciliationIssue.objects.all()}
+    assert issues == {
+        (K.MISSING_IN_LEDGER, unknown_charge),
+        (K.MISSING_AT_STRIPE, "re_ghost"),
+        (K.AMOUNT_MISMATCH, charged),
+    }
+    assert run.issues == again.issues == 3
+    assert ReconciliationIssue.objects.count() == 3  # a finding stays one open issue across runs
+    mismatch = ReconciliationIssue.objects.get(kind=K.AMOUNT_MISMATCH)
+    assert (mismatch.stripe_amount, mismatch.ledger_amount) == (7_00, 6_99)
+
+    client.force_login(moderator)
+    page = client.get("/admin/payments/reconciliationissue/")
+    assert page.status_code == 200 and b"re_ghost" in page.content
+    services.reconciliation_issue_resolve(
+        issue_id=mismatch.pk, moderator=moderator, resolution="planted in a test"
+    )
+    assert ReconciliationIssue.objects.filter(resolved_at__isnull=True).count() == 2
+    assert ledger.unbalanced_transactions() == []
+
+
+def test_what_is_younger_than_the_grace_period_waits(busy_books, stripe_api):
+    charge_outside_our_books(stripe_api, 1_00)
+    assert services.reconciliation_run(grace=timedelta(minutes=15)).issues == 0
+    assert services.reconciliation_run(grace=NOW).issues == 1
