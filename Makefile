@@ -5,6 +5,7 @@
 #   make lint           ruff check, ruff format --check, makemigrations --check
 #   make bench-consent  consent benchmark (bench/consent.py)
 #   make bench-segments segment sizing benchmark (bench/segments.py)
+#   make bench-settle   settlement benchmark (bench/settle.py)
 #
 # Variables: PYTHON (interpreter that creates .venv), PYTEST_ARGS, RUN_SECONDS, RUN_PORT,
 # STRIPE_PORT, COURTIER_RUN_DIR, DATABASE_URL, CELERY_BROKER_URL (see scripts/run.py).
@@ -21,7 +22,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint format bench-consent bench-segments clean-run
+.PHONY: help venv run test lint format bench-consent bench-segments bench-settle clean-run
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -60,6 +61,9 @@ bench-segments: venv
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	$(VPY) bench/segments.py
+
+bench-settle: venv
+	$(VPY) bench/settle.py
 
 # Forget make run's local state (SQLite database, broker messages, beat schedule, logs, demo key).
 clean-run:

@@ -202,6 +202,20 @@ class SellerProfile(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        # Segment sizing lists these vocabularies in full (listings.selectors): unknown values
+        # would silently drop out of counts, so the database refuses them.
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(**{f"{field}__in": [*choices.values, ""]}), name=f"profile_{field}_known"
+            )
+            for field, choices in (
+                ("age_band", taxonomy.AgeBand),
+                ("gender", taxonomy.Gender),
+                ("region", taxonomy.Region),
+                ("mobile_os", taxonomy.MobileOS),
+                ("mobile_operator", taxonomy.MobileOperator),
+            )
+        ]
         indexes = [
             models.Index(fields=["age_band"], name="profile_age_band"),
             models.Index(fields=["gender"], name="profile_gender"),

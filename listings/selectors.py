@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BigIntegerField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models import BigIntegerField, BooleanField, ExpressionWrapper, F, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts import taxonomy
@@ -38,33 +39,54 @@ class SegmentCriteria:
     affinities: list[str] = field(default_factory=list)
 
 
+# Key columns of profile_audience_covering, in index order, with their vocabularies.
+_AUDIENCE_KEYS = (
+    ("region", "regions", taxonomy.Region.values),
+    ("age_band", "age_bands", taxonomy.AgeBand.values),
+    ("gender", "genders", taxonomy.Gender.values),
+    ("mobile_os", "mobile_os", taxonomy.MobileOS.values),
+    ("mobile_operator", "mobile_operators", taxonomy.MobileOperator.values),
+)
+
+
 def segment_members(criteria: SegmentCriteria, at: datetime | None = None) -> QuerySet[SellerProfile]:
     """Profiles matching the criteria whose sellers consent, now, to every wanted category for the
-    purpose and offer those categories. One table, one covering index (profile_audience_covering)."""
+    purpose and offer those categories. One table, one covering index (profile_audience_covering).
+
+    PostgreSQL before 18 has no skip scan: when a later key column of the index is constrained
+    but an earlier one is not, the earlier one is listed in full (its vocabulary, which the
+    database enforces, plus ''), so the index reads only the matching entries. The bit tests
+    are one SQL condition, evaluated on the index's INCLUDE columns.
+    """
     wanted = taxonomy.pairs_mask(criteria.categories, [criteria.purpose])
-    members = SellerProfile.objects.filter(sellable_mask__gt=0, sellable_until__gt=at or timezone.now())
-    for field_name, values in (
-        ("region", criteria.regions),
-        ("age_band", criteria.age_bands),
-        ("gender", criteria.genders),
-        ("mobile_os", criteria.mobile_os),
-        ("mobile_operator", criteria.mobile_operators),
-    ):
-        if values:
-            members = members.filter(**{f"{field_name}__in": values})
-    members = members.alias(sellable=_bits("sellable_mask", wanted)).filter(sellable=wanted)
+    bits, params = ["sellable_mask & %s = %s"], [wanted, wanted]
     if criteria.interests:
         mask = taxonomy.mask_of(criteria.interests, taxonomy.INTEREST_CODES)
-        members = members.alias(interest_hits=_bits("interests_mask", mask))
-        members = (
-            members.filter(interest_hits=mask)
-            if criteria.interests_match == "all"
-            else members.filter(interest_hits__gt=0)
-        )
+        if criteria.interests_match == "all":
+            bits.append("interests_mask & %s = %s")
+            params += [mask, mask]
+        else:
+            bits.append("interests_mask & %s <> 0")
+            params.append(mask)
     if criteria.affinities:
-        mask = taxonomy.mask_of(criteria.affinities, taxonomy.AFFINITY_CODES)
-        members = members.alias(affinity_hits=_bits("affinities_mask", mask)).filter(affinity_hits__gt=0)
-    return members
+        bits.append("affinities_mask & %s <> 0")
+        params.append(taxonomy.mask_of(criteria.affinities, taxonomy.AFFINITY_CODES))
+    chosen = [list(getattr(criteria, attribute)) for _name, attribute, _vocabulary in _AUDIENCE_KEYS]
+    last = max((i for i, values in enumerate(chosen) if values), default=-1)
+    if not (chosen[0] or chosen[1]):
+        last = -1  # gender / OS / operator only: broad; a (parallel) full index scan serves it best
+    keys = {
+        f"{name}__in": values or [*vocabulary, ""]
+        for i, ((name, _attribute, vocabulary), values) in enumerate(zip(_AUDIENCE_KEYS, chosen, strict=True))
+        if values or i < last
+    }
+    return SellerProfile.objects.filter(
+        # columns unqualified: the condition is valid inside a subquery too
+        RawSQL(" AND ".join(bits), params, output_field=BooleanField()),
+        sellable_mask__gt=0,
+        sellable_until__gt=at or timezone.now(),
+        **keys,
+    )
 
 
 def rounded_count(count: int) -> int:
