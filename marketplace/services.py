@@ -15,7 +15,8 @@ from django.utils import timezone
 from accounts import taxonomy
 from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.hooks import CONSENT_ENDING_REASONS
-from accounts.models import BuyerOrganisation, ConsentGrant, User
+from accounts.models import BuyerOrganisation, ConsentGrant
+from accounts.selectors import consent_valid_q
 from listings import services as listing_services
 from listings.models import Listing
 from listings.selectors import SegmentCriteria, segment_members
@@ -129,13 +130,8 @@ def bid_place(
                 f"This listing is offered for: {', '.join(listing.purposes)}.",
                 field="purpose",
             )
-        # Sellers never belong to an organisation (a database constraint), so a buyer cannot own
-        # the listing's data; the check stays as a guard should members ever sell.
-        if User.objects.filter(pk=listing.seller_id, organisation_id=organisation.pk).exists():
-            raise Forbidden("own_data", "An organisation cannot buy its own members' data.")
-        if listing_services.listing_missing_consent(listing):
-            raise Conflict("listing_not_open", "This listing is not open for bids.")
         now = timezone.now()
+        _check_seller_side(listing, organisation, now)
         common = {
             "organisation": organisation,
             "listing": listing,
@@ -170,14 +166,41 @@ def bid_place(
                 "below_floor", "Bids start at the listing's floor price.", field="amount_cents"
             )
         try:
-            with transaction.atomic():
-                bid = Bid.objects.create(kind=Bid.Kind.AUCTION, amount_cents=amount_cents, **common)
+            # no savepoint: on a duplicate the Conflict leaves and rolls back the whole transaction
+            bid = Bid.objects.create(kind=Bid.Kind.AUCTION, amount_cents=amount_cents, **common)
         except IntegrityError:
             raise Conflict(
                 "bid_exists", "Your organisation already has an open bid here: raise or cancel it."
             ) from None
         BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=amount_cents)
+    _no_trade_yet(bid)
     return bid
+
+
+def _no_trade_yet(bid: Bid) -> None:
+    """Record that an open bid has no trade, so reading bid.trade costs no query."""
+    Bid.trade.related.set_cached_value(bid, None)
+
+
+def _check_seller_side(listing: Listing, organisation: BuyerOrganisation, at: datetime) -> None:
+    """Refuse a bid on a listing whose consent no longer holds at `at` (listing_missing_consent's
+    rule: every category x every purpose), or whose seller is a member of the organisation.
+
+    One query for both: the seller's consent grants valid at `at`, each with the seller's
+    organisation. A listing stays active up to a sweep interval after its consent expires; this
+    closes that window. (Sellers have no organisation, a database constraint: the second rule is
+    a guard should members ever sell.)
+    """
+    rows = list(
+        ConsentGrant.objects.filter(seller_id=listing.seller_id)
+        .filter(consent_valid_q(at))
+        .values_list("category", "purpose", "seller__organisation_id")
+    )
+    held = {(category, purpose) for category, purpose, _o in rows}
+    if any((c, p) not in held for c in listing.categories for p in listing.purposes):
+        raise Conflict("listing_not_open", "This listing is not open for bids.")
+    if rows[0][2] == organisation.pk:
+        raise Forbidden("own_data", "An organisation cannot buy its own members' data.")
 
 
 def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tuple[Listing | None, Bid]:
@@ -200,6 +223,7 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
     (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
     if bid.status != Bid.Status.OPEN:
         raise Conflict("bid_not_open", f"This bid is {bid.status}.")
+    _no_trade_yet(bid)
     if listing is not None and (
         listing.status != Listing.Status.ACTIVE
         or (listing.auction_ends_at is not None and timezone.now() >= listing.auction_ends_at)

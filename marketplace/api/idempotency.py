@@ -12,10 +12,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -37,14 +38,39 @@ def _error(code: str, detail: str, status: int) -> Response:
     return Response({"code": code, "detail": detail}, status=status)
 
 
+@contextmanager
+def _bookkeeping():
+    """A transaction for one write to the key's row, committed without waiting for the WAL flush.
+
+    The claim becomes durable with the view's own transaction, which commits after it (the WAL
+    is flushed in order). A stored response lost to a database crash in the flush interval leaves
+    the key in flight until IDEMPOTENCY_IN_FLIGHT_SECONDS, then a retry runs again: the service's
+    own rules (one open bid per listing, a sold listing) refuse a duplicate. Inside a caller's
+    transaction (tests) this is a plain savepoint, which keeps that transaction usable on a clash.
+    """
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
+
+
 def _claim(organisation, key: str, method_path: str, fingerprint: str) -> IdempotencyRecord | Response:
     """Our claim on the key, or the response to give instead (a replay, 409 or 422)."""
+    fields = {
+        "organisation": organisation,
+        "key": key,
+        "method_path": method_path,
+        "request_hash": fingerprint,
+    }
     for _attempt in range(3):
         try:
-            with transaction.atomic(durable=True):
-                return IdempotencyRecord.objects.create(
-                    organisation=organisation, key=key, method_path=method_path, request_hash=fingerprint
-                )
+            with _bookkeeping():
+                return IdempotencyRecord.objects.create(**fields)
         except IntegrityError:
             pass
         record = IdempotencyRecord.objects.filter(organisation=organisation, key=key).first()
@@ -95,9 +121,10 @@ def idempotent(view_method):
         if response.status_code >= 500:
             IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
         else:
-            IdempotencyRecord.objects.filter(pk=claimed.pk).update(
-                response_status=response.status_code, response_body=response.data
-            )
+            with _bookkeeping():
+                IdempotencyRecord.objects.filter(pk=claimed.pk).update(
+                    response_status=response.status_code, response_body=response.data
+                )
         return response
 
     return wrapper

@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.models import BuyerOrganisation
+from accounts.models import BuyerOrganisation, User
 from listings.models import Listing
 from marketplace import services
 from marketplace.models import Bid, BidEvent, IdempotencyRecord, Trade
@@ -331,6 +331,17 @@ def test_bids_on_closed_listings_get_409(client, api_client_for):
         "cancel after end": (409, "auction_closed"),
     }
     assert list(Bid.objects.values_list("pk", "status", "amount_cents")) == before
+
+
+def test_an_organisation_cannot_bid_on_its_own_members_data(client, buyer):
+    listing = active_listing(floor=1000)
+    # sellers have no organisation (a database constraint); were one to join as a member...
+    User.objects.filter(pk=listing.seller_id).update(role=User.Role.BUYER, organisation=buyer)
+
+    response = client.post(BIDS, {"listing": str(listing.public_id), "amount_cents": 1500}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (403, "own_data")
+    assert nothing_written()
 
 
 def test_one_open_bid_per_organisation_and_listing(client):

@@ -1,0 +1,608 @@
+"""Benchmark placing bids over HTTP against a bare DRF endpoint (`make bench-bids`).
+
+gunicorn (2 sync workers, persistent PostgreSQL connections, DEBUG off, no whitenoise; settings
+in bench/bids_settings.py) serves the real site on a loopback port. 16 concurrent clients place
+sealed bids (POST /api/v1/bids/; with --idempotency-key each carries its own Idempotency-Key)
+on 10,000 active auction listings, each client with its own verified organisation and API key.
+In the same run, alternating with the bids in slices so that both see the same machine, the
+same 16 clients POST to /bench/bare-bids/: the same API-key authentication and permission, then
+one INSERT into a table shaped like marketplace_bid (bench/bids_urls.py).
+
+Each client walks the listings from its own offset and each slice uses fresh organisations, so
+no organisation ever bids twice on one listing (one open bid per organisation and listing): every
+request should answer 201; anything else is counted and reported. After the run the bench checks
+that the database holds exactly one bid per 201.
+
+Data: a database of its own (BENCH_DATABASE_URL, default courtier_bench_bids); 10,000 sellers
+with consent and one active auction listing each are loaded once into `<name>_seed` with
+set-based SQL (no consent events or data profiles: placing a bid reads neither), and every run
+clones it. The load generator is wrk with a Lua script when wrk is installed (it costs the
+server's CPUs least), else a Python client with one thread per client (`--client`).
+
+p99 is the highest p99 of the slices with wrk (wrk cannot merge histograms), exact with Python.
+
+The last line printed is always:
+    bids_per_s=<int> p99_ms=<1 decimal> bare_per_s=<int> ratio=<2 decimals>
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+
+import environ  # noqa: E402
+import psycopg2  # noqa: E402
+from psycopg2 import sql  # noqa: E402
+
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench_bids"
+BIDS_PATH = "/api/v1/bids/"
+BARE_PATH = "/bench/bare-bids/"
+FLOOR_CENTS = 100
+
+# ---------------------------------------------------------------------------------------------
+# Database plumbing (psycopg2 on the maintenance database; Django on the bench database)
+# ---------------------------------------------------------------------------------------------
+
+
+def db_config() -> dict:
+    return environ.Env.db_url_config(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
+
+
+def connect(cfg: dict, dbname: str = "postgres"):
+    conn = psycopg2.connect(
+        dbname=dbname,
+        user=cfg.get("USER") or None,
+        password=cfg.get("PASSWORD") or None,
+        host=cfg.get("HOST") or None,
+        port=cfg.get("PORT") or None,
+    )
+    conn.autocommit = True
+    return conn
+
+
+def query(conn, statement: str, params=None) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall() if cur.description else []
+
+
+def drop_database(admin, name: str) -> None:
+    query(admin, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def use_database(name: str) -> None:
+    from django.db import connection
+
+    connection.close()
+    connection.settings_dict["NAME"] = name
+
+
+def configure_django(cfg: dict) -> None:
+    from django.conf import settings
+
+    settings.DATABASES["default"].update(
+        {k: cfg[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT") if k in cfg}
+    )
+    settings.DATABASES["default"]["CONN_MAX_AGE"] = None
+    import django
+
+    django.setup()
+
+
+# ---------------------------------------------------------------------------------------------
+# Seed: sellers, consents, listings (set-based SQL), the bare table
+# ---------------------------------------------------------------------------------------------
+
+SEED_SQL = """
+INSERT INTO accounts_user (password, last_login, is_superuser, email, full_name, role, pseudonym,
+                           preferred_language, email_verified_at, phone_verified_at, erased_at,
+                           is_active, is_staff, date_joined, organisation_id)
+SELECT '!', NULL, false, 'bench-bids-seller-' || n || '@bench.invalid', '', 'seller',
+       gen_random_uuid(), 'en', now(), now(), NULL, true, false, now(), NULL
+FROM generate_series(1, %(listings)s) AS n;
+
+INSERT INTO accounts_consentgrant (seller_id, category, purpose, window_days, granted_at, expires_at,
+                                   ended_at, status, renewed_from_id, reminder_sent_at)
+SELECT u.id, c.category, 'targeted_advertising', 365, now() - interval '1 day',
+       now() + interval '364 days', NULL, 'active', NULL, NULL
+FROM accounts_user u CROSS JOIN (VALUES ('demographics'), ('location')) AS c(category)
+WHERE u.role = 'seller';
+
+INSERT INTO listings_listing (public_id, seller_id, categories_mask, purposes_mask, licence_days,
+                              pricing_mode, floor_price_cents, currency, auction_ends_at, status,
+                              status_reason, suggested_price_cents, created_at, updated_at)
+SELECT gen_random_uuid(), u.id, 3, 1, 30, 'auction', %(floor)s, 'EUR', now() + interval '1 day',
+       'active', '', NULL, now(), now()
+FROM accounts_user u WHERE u.role = 'seller' ORDER BY u.id;
+
+CREATE TABLE bench_bare_bid (
+    id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+    public_id uuid NOT NULL UNIQUE,
+    organisation_id bigint NOT NULL,
+    kind varchar(8) NOT NULL,
+    listing uuid NOT NULL,
+    amount_cents bigint NOT NULL CHECK (amount_cents > 0),
+    currency varchar(3) NOT NULL,
+    amount_set_at timestamptz NOT NULL,
+    purpose varchar(32) NOT NULL,
+    licence_days smallint NOT NULL CHECK (licence_days >= 0),
+    status varchar(10) NOT NULL,
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX bench_bare_bid_ranking ON bench_bare_bid (listing, status, amount_cents DESC, amount_set_at);
+CREATE INDEX bench_bare_bid_organisation ON bench_bare_bid (organisation_id, created_at DESC);
+CREATE TABLE bench_bids_meta (listings integer NOT NULL);
+INSERT INTO bench_bids_meta VALUES (%(listings)s);
+"""
+
+
+def seed_listings(cfg: dict, seed: str) -> int | None:
+    try:
+        conn = connect(cfg, seed)
+    except psycopg2.OperationalError:
+        return None
+    try:
+        if not query(conn, "SELECT to_regclass('bench_bids_meta') IS NOT NULL")[0][0]:
+            return None
+        rows = query(conn, "SELECT listings FROM bench_bids_meta")
+        return rows[0][0] if rows else None
+    finally:
+        conn.close()
+
+
+def build_seed(cfg: dict, admin, seed: str, listings: int) -> None:
+    from django.core.management import call_command
+
+    t0 = time.perf_counter()
+    drop_database(admin, seed)
+    query(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(seed)))
+    use_database(seed)
+    call_command("migrate", interactive=False, verbosity=0)
+    use_database("postgres")
+    conn = connect(cfg, seed)
+    try:
+        query(conn, SEED_SQL, {"listings": listings, "floor": FLOOR_CENTS})
+        query(conn, "VACUUM ANALYZE")
+    finally:
+        conn.close()
+    print(
+        f"seed: {listings} sellers with consent and an active auction listing in {seed} "
+        f"({time.perf_counter() - t0:.1f}s)",
+        flush=True,
+    )
+
+
+def prepare_clone(cfg: dict, admin, name: str, seed: str) -> None:
+    drop_database(admin, name)
+    query(admin, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(seed)))
+    conn = connect(cfg, name)
+    try:
+        query(conn, "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day'")
+        query(conn, "VACUUM ANALYZE listings_listing")
+        query(conn, "CHECKPOINT")
+    finally:
+        conn.close()
+
+
+def create_buyers(count: int) -> list[str]:
+    """`count` verified organisations with one API key each; returns the plaintext keys."""
+    from accounts import services
+    from accounts.models import BuyerOrganisation
+
+    run = uuid.uuid4().hex[:8]
+    keys = []
+    for n in range(count):
+        organisation = BuyerOrganisation.objects.create(
+            legal_name=f"Bench buyer {n}",
+            registration_number=f"bench-{run}-{n}",
+            country="FR",
+            website="https://bench.invalid",
+            contact_name="Bench",
+            contact_email=f"bench{n}@bench.invalid",
+            verification_status=BuyerOrganisation.Verification.VERIFIED,
+        )
+        _key, plaintext = services.api_key_create(organisation=organisation, name="bench")
+        keys.append(plaintext)
+    return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(cfg: dict, name: str, port: int, workers: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.bids_settings",
+        "BENCH_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
+        "BENCH_DB_NAME": name,
+        "PYTHONPATH": str(ROOT),
+    }
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    process = subprocess.Popen(
+        [
+            gunicorn,
+            "config.wsgi:application",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--backlog",
+            "1024",
+            "--log-level",
+            "warning",
+            "--chdir",
+            str(ROOT),
+        ],
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "gunicorn died at start"
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not answer /healthz within 30 s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def post(port: int, path: str, key: str, body: dict, idempotency_key: str | None = None) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
+    if idempotency_key:
+        headers["Idempotency-Key"] = idempotency_key
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, json.dumps(body), headers)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Load generators: one slice = `clients` concurrent clients on one path for `seconds`
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Slice:
+    path: str
+    seconds: float
+    requests: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)
+    socket_errors: int = 0
+
+    @property
+    def created(self) -> int:
+        return self.statuses.get(201, 0)
+
+
+WRK_SCRIPT = r"""
+local counter = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("id", counter)
+  table.insert(threads, thread)
+  counter = counter + 1
+end
+
+function init(args)
+  local keys = {}
+  for line in io.lines(args[1]) do keys[#keys + 1] = line end
+  listings = {}
+  for line in io.lines(args[2]) do listings[#listings + 1] = line end
+  key = keys[id + 1]
+  n = #listings
+  pos = id * math.floor(n / #keys)
+  sent = 0
+  idempotency = args[3] == "1"
+  run = args[4]
+  statuses = {}
+end
+
+function request()
+  pos = pos % n + 1
+  sent = sent + 1
+  local body = '{"listing":"' .. listings[pos] .. '","amount_cents":' .. (100 + sent % 900) .. '}'
+  local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Api-Key " .. key}
+  if idempotency then headers["Idempotency-Key"] = run .. "-" .. id .. "-" .. sent end
+  return wrk.format("POST", nil, headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, latency:percentile(50),
+    latency:percentile(99), e.connect + e.read + e.write + e.timeout, e.status))
+  for _, t in ipairs(threads) do
+    for status, count in pairs(t:get("statuses")) do io.write(string.format("STATUS %d %d\n", status, count)) end
+  end
+end
+"""
+
+
+def run_wrk(
+    port: int, piece: Slice, keys: list[str], listings_file: Path, workdir: Path, idempotency: bool
+) -> None:
+    keys_file = workdir / f"keys-{uuid.uuid4().hex[:6]}.txt"
+    keys_file.write_text("\n".join(keys) + "\n")
+    script = workdir / "bids.lua"
+    script.write_text(WRK_SCRIPT)
+    output = subprocess.run(
+        [
+            "wrk",
+            f"-t{len(keys)}",
+            f"-c{len(keys)}",
+            f"-d{piece.seconds:g}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}{piece.path}",
+            "--",
+            str(keys_file),
+            str(listings_file),
+            "1" if idempotency and piece.path == BIDS_PATH else "0",
+            uuid.uuid4().hex[:8],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in output.splitlines():
+        parts = line.split()
+        if parts[:1] == ["RESULT"]:
+            requests, p50_us, p99_us, socket_errors, _status_errors = map(int, parts[1:])
+            piece.requests, piece.p50_ms, piece.p99_ms = requests, p50_us / 1000, p99_us / 1000
+            piece.socket_errors = socket_errors
+        elif parts[:1] == ["STATUS"]:
+            status, count = int(parts[1]), int(parts[2])
+            piece.statuses[status] = piece.statuses.get(status, 0) + count
+
+
+def run_python(port: int, piece: Slice, keys: list[str], listings: list[str], idempotency: bool) -> None:
+    stop_at = time.monotonic() + piece.seconds
+    lock = threading.Lock()
+    run = uuid.uuid4().hex[:8]
+
+    def client(number: int, key: str) -> None:
+        position = number * (len(listings) // len(keys))
+        sent = 0
+        latencies, statuses = [], {}
+        while time.monotonic() < stop_at:
+            position = (position + 1) % len(listings)
+            sent += 1
+            body = {"listing": listings[position], "amount_cents": FLOOR_CENTS + sent % 900}
+            idem = f"{run}-{number}-{sent}" if idempotency and piece.path == BIDS_PATH else None
+            started = time.perf_counter()
+            status, _ = post(port, piece.path, key, body, idem)
+            latencies.append((time.perf_counter() - started) * 1000)
+            statuses[status] = statuses.get(status, 0) + 1
+        with lock:
+            piece.latencies_ms += latencies
+            for status, count in statuses.items():
+                piece.statuses[status] = piece.statuses.get(status, 0) + count
+
+    threads = [threading.Thread(target=client, args=(n, k)) for n, k in enumerate(keys)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    piece.requests = len(piece.latencies_ms)
+    ordered = sorted(piece.latencies_ms)
+    if ordered:
+        piece.p50_ms = ordered[len(ordered) // 2]
+        piece.p99_ms = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def p99_of(pieces: list[Slice]) -> float:
+    latencies = sorted(x for p in pieces for x in p.latencies_ms)
+    if latencies:  # the Python client keeps every latency: exact
+        return latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return max(p.p99_ms for p in pieces)  # wrk: the worst slice
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--listings", type=int, default=10_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0, help="per endpoint, split into slices")
+    parser.add_argument("--slices", type=int, default=3, help="alternating slices per endpoint")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument(
+        "--idempotency-key", dest="idempotency", action="store_true", help="send one with every bid"
+    )
+    parser.add_argument("--keep", action="store_true", help="reuse the seed database if it matches")
+    parser.add_argument("--profile", action="store_true", help="py-spy record the workers (needs py-spy)")
+    args = parser.parse_args(argv)
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+
+    cfg = db_config()
+    name = cfg["NAME"]
+    seed = f"{name}_seed"
+    configure_django(cfg)
+    admin = connect(cfg)
+    if not args.keep or seed_listings(cfg, seed) != args.listings:
+        build_seed(cfg, admin, seed, args.listings)
+    else:
+        print(f"seed: reusing {seed} ({args.listings} listings)", flush=True)
+    use_database("postgres")
+    prepare_clone(cfg, admin, name, seed)
+    use_database(name)
+
+    from django.db import connection
+
+    from listings.models import Listing
+
+    listings = [str(u) for u in Listing.objects.order_by("pk").values_list("public_id", flat=True)]
+    slice_seconds = args.seconds / args.slices
+    # fresh organisations for every bid slice (and the warm-up): one bid per organisation and listing
+    key_sets = [create_buyers(args.clients) for _ in range(args.slices + 1)]
+    connection.close()
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-bids-"))
+    listings_file = workdir / "listings.txt"
+    listings_file.write_text("\n".join(listings) + "\n")
+    port = free_port()
+    server = start_gunicorn(cfg, name, port, args.workers)
+    profiler = None
+    try:
+        warm_keys = key_sets[0]
+        for n in range(4 * args.workers):  # import everything and connect every worker
+            key = warm_keys[n % len(warm_keys)]
+            status, body = post(
+                port, BIDS_PATH, key, {"listing": listings[-1 - n], "amount_cents": FLOOR_CENTS}
+            )
+            assert status == 201, (status, body)
+            status, body = post(port, BARE_PATH, key, {"listing": listings[n], "amount_cents": FLOOR_CENTS})
+            assert status == 201, (status, body)
+        warm_bids = 4 * args.workers
+        if args.profile:
+            worker_pids = [
+                int(p)
+                for p in subprocess.run(
+                    ["pgrep", "-P", str(server.pid)], capture_output=True, text=True
+                ).stdout.split()
+            ]
+            profiler = [
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).with_name("py-spy")),
+                        "record",
+                        "--pid",
+                        str(pid),
+                        "--rate",
+                        "200",
+                        "--format",
+                        "raw",
+                        "--output",
+                        str(ROOT / "bench" / "out" / f"bids_worker_{pid}.txt"),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for pid in worker_pids
+            ]
+        print(
+            f"load: {client}, {args.clients} clients, {args.slices} x ({slice_seconds:g}s bids, "
+            f"{slice_seconds:g}s bare), gunicorn {args.workers} sync workers on :{port}, "
+            f"Idempotency-Key {'on' if args.idempotency else 'off'}",
+            flush=True,
+        )
+        bids, bare = [], []
+        for number in range(args.slices):
+            for path, pieces in ((BIDS_PATH, bids), (BARE_PATH, bare)):
+                piece = Slice(path, slice_seconds)
+                keys = key_sets[number + 1]
+                if client == "wrk":
+                    run_wrk(port, piece, keys, listings_file, workdir, args.idempotency)
+                else:
+                    run_python(port, piece, keys, listings, args.idempotency)
+                pieces.append(piece)
+                print(
+                    f"  {path:<20} {piece.requests / piece.seconds:8.1f} req/s  p50 {piece.p50_ms:6.1f} ms  "
+                    f"p99 {piece.p99_ms:6.1f} ms  statuses {dict(sorted(piece.statuses.items()))}"
+                    + (f"  socket errors {piece.socket_errors}" if piece.socket_errors else ""),
+                    flush=True,
+                )
+    finally:
+        if profiler:
+            for process in profiler:
+                process.send_signal(signal.SIGINT)
+            for process in profiler:
+                process.wait(timeout=60)
+        stop(server)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    created_bids = sum(p.created for p in bids)
+    created_bare = sum(p.created for p in bare)
+    conn = connect(cfg, name)
+    try:
+        ((db_bids,),) = query(conn, "SELECT count(*) FROM marketplace_bid WHERE status = 'open'")
+        ((db_bare,),) = query(conn, "SELECT count(*) FROM bench_bare_bid")
+    finally:
+        conn.close()
+    # wrk stops reading when a slice ends: each client may leave one request the server completes
+    in_flight = args.clients * args.slices
+    for stored, answered, what in ((db_bids, created_bids, "bids"), (db_bare, created_bare, "bare rows")):
+        if not 0 <= stored - answered - warm_bids <= in_flight:
+            raise SystemExit(
+                f"verification failed: {stored} {what} stored for {answered} answered 201 (+{warm_bids} warm-up)"
+            )
+    refused = {s: c for p in bids for s, c in p.statuses.items() if s != 201}
+    print(
+        f"verified: {db_bids - warm_bids} bids and {db_bare - warm_bids} bare rows stored for {created_bids} and "
+        f"{created_bare} answered 201 (the rest completed after their slice ended); "
+        f"bids not created: {refused or 'none'}",
+        flush=True,
+    )
+    admin.close()
+
+    total = sum(p.seconds for p in bids)
+    bids_per_s = created_bids / total
+    bare_per_s = created_bare / sum(p.seconds for p in bare)
+    print(
+        f"bids_per_s={bids_per_s:.0f} p99_ms={p99_of(bids):.1f} bare_per_s={bare_per_s:.0f} "
+        f"ratio={bids_per_s / bare_per_s:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""URLs for `make bench-bids`: the whole site plus one bench-only endpoint, /bench/bare-bids/.
+
+The bare endpoint is what the bid endpoint is measured against: DRF with the same API-key
+authentication and verified-buyer permission, then one INSERT into `bench_bare_bid` (a table
+shaped like marketplace_bid, created by bench/bids.py with raw SQL) through a raw cursor. No
+validation beyond parsing, no lock, no lookup, no transaction block: the floor for a bid.
+"""
+
+import uuid
+
+from django.db import connection
+from django.urls import include, path
+from django.utils import timezone
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.authentication import ApiKeyAuthentication
+from accounts.api.permissions import IsVerifiedBuyer
+
+INSERT = (
+    "INSERT INTO bench_bare_bid (public_id, organisation_id, kind, listing, amount_cents, currency, "
+    "amount_set_at, purpose, licence_days, status, created_at) "
+    "VALUES (%s, %s, 'auction', %s, %s, 'EUR', %s, 'targeted_advertising', 30, 'open', %s)"
+)
+
+
+class BareBidView(APIView):
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsVerifiedBuyer]
+
+    def post(self, request):
+        public_id, now = uuid.uuid4(), timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                INSERT,
+                [
+                    public_id,
+                    request.user.organisation.pk,
+                    uuid.UUID(str(request.data["listing"])),
+                    int(request.data["amount_cents"]),
+                    now,
+                    now,
+                ],
+            )
+        return Response({"id": str(public_id)}, status=201)
+
+
+urlpatterns = [
+    path("bench/bare-bids/", BareBidView.as_view()),
+    path("", include("config.urls")),
+]
