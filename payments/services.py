@@ -188,7 +188,12 @@ def payment_method_save(
     api = client().v1
     try:
         if setup_intent_id:
-            intent = api.setup_intents.retrieve(setup_intent_id)
+            try:
+                intent = api.setup_intents.retrieve(setup_intent_id)
+            except stripe.InvalidRequestError as exc:
+                raise InvalidInput(
+                    "setup_intent_unknown", "No such SetupIntent.", field="setup_intent"
+                ) from exc
             if _id_of(_get(intent, "customer")) != customer.stripe_customer_id:
                 raise InvalidInput("setup_intent_unknown", "No such SetupIntent.", field="setup_intent")
             if _get(intent, "status") != "succeeded":
