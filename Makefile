@@ -68,3 +68,8 @@ bench-settle: venv
 # Forget make run's local state (SQLite database, broker messages, beat schedule, logs, demo key).
 clean-run:
 	rm -rf .run db.sqlite3
+
+#   make bench-bids     bids over HTTP vs a bare DRF insert (bench/bids.py; wrk if installed)
+.PHONY: bench-bids
+bench-bids: venv
+	$(VPY) bench/bids.py $(BENCH_ARGS)

@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = db_config()
     name = cfg["NAME"]
+    if "bench" not in name:
+        raise SystemExit(f"refusing to drop and recreate {name!r}: a bench database name contains 'bench'")
     seed = f"{name}_seed"
     configure_django(cfg)
     admin = connect(cfg)
