@@ -13,6 +13,8 @@ Environment:
   COURTIER_RUN_DIR        state directory (broker, beat schedule, logs, demo key); default .run
   RUN_HOST, RUN_PORT      web server address; default 127.0.0.1:8000
   STRIPE_PORT             localstripe port on loopback; default 8420
+  STRIPE_CONNECT_PORT     the Connect sandbox (payments.connect_sandbox) on loopback; default 8421
+  STRIPE_API_KEY          a real sk_test_… key uses Stripe's test mode instead of the sandbox
   RUN_SECONDS             stop everything cleanly after this many seconds (exit 0)
   RUN_SMOKE=1             same as --smoke: check the web server, the API, the worker (a real task
                           through the broker) and localstripe; exit 1 unless all passed
@@ -146,7 +148,7 @@ def banner(base: str, stripe_base: str, run_dir: Path, pool: str) -> str:
         f"  Seller UI   {base}/",
         f"  API docs    {base}/api/docs/",
         f"  Admin       {base}/admin/",
-        f"  Stripe      {stripe_base}  (localstripe sandbox, loopback)",
+        f"  Stripe      {stripe_base}  (localstripe sandbox, loopback; Connect sandbox on the next port)",
         f"  Worker      celery -Q {QUEUES} (pool {pool}); beat every 60 s",
         f"  State       {run_dir}  (logs in {run_dir / 'log'})",
     ]
@@ -282,8 +284,11 @@ def main() -> int:
         "PYTHONUNBUFFERED": "1",
         "SITE_URL": os.environ.get("SITE_URL", base),
     }
-    env.setdefault("STRIPE_API_BASE", stripe_base)
-    env.setdefault("STRIPE_API_KEY", "sk_test_courtier_local")
+    connect_port = int(os.environ.get("STRIPE_CONNECT_PORT", str(stripe_port + 1)))
+    if env.setdefault("STRIPE_API_KEY", "sk_test_courtier_local") == "sk_test_courtier_local":
+        env.setdefault("STRIPE_API_BASE", stripe_base)
+        env.setdefault("STRIPE_CONNECT_API_BASE", f"http://127.0.0.1:{connect_port}")
+        env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_courtier_local")
     if uses_sqlite():
         env.setdefault("CONN_MAX_AGE", "0")
     pool = os.environ.get("CELERY_POOL") or ("solo" if uses_sqlite() else "prefork")
@@ -310,6 +315,25 @@ def main() -> int:
             ],
         ),
         Child("beat", [*celery, "beat", "--loglevel=INFO"]),
+        Child(
+            "connect",
+            [
+                PY,
+                "-m",
+                "payments.connect_sandbox",
+                "connect",
+                "--port",
+                str(connect_port),
+                "--data",
+                str(run_dir / "connect-sandbox.json"),
+                "--localstripe",
+                stripe_base,
+                "--webhook-url",
+                f"{base}/webhooks/stripe/",
+                "--webhook-secret",
+                env.get("STRIPE_WEBHOOK_SECRET", "whsec_courtier_local"),
+            ],
+        ),
     ]
     smoke = Smoke(base, stripe_base, run_dir, env) if args.smoke else None
     if smoke:

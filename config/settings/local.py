@@ -37,7 +37,9 @@ SILENCED_SYSTEM_CHECKS = ["models.W040"]  # SQLite ignores the covering index's 
 STRIPE_SANDBOX_KEY = "sk_test_courtier_local"
 STRIPE_API_KEY = env("STRIPE_API_KEY", default=STRIPE_SANDBOX_KEY)
 _stripe_sandbox = STRIPE_API_KEY == STRIPE_SANDBOX_KEY
-STRIPE_API_BASE = env("STRIPE_API_BASE", default="http://127.0.0.1:8420" if _stripe_sandbox else "https://api.stripe.com")
+STRIPE_API_BASE = env(
+    "STRIPE_API_BASE", default="http://127.0.0.1:8420" if _stripe_sandbox else "https://api.stripe.com"
+)
 STRIPE_CONNECT_API_BASE = env(
     "STRIPE_CONNECT_API_BASE", default="http://127.0.0.1:8421" if _stripe_sandbox else STRIPE_API_BASE
 )
