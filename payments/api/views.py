@@ -26,32 +26,34 @@ class CardOutputSerializer(serializers.Serializer):
     exp_year = serializers.IntegerField(source="card_exp_year", allow_null=True)
 
 
-class SetupIntentCreateView(APIView):
-    class OutputSerializer(serializers.Serializer):
-        setup_intent = serializers.CharField(source="setup_intent_id")
-        client_secret = serializers.CharField()
-        status = serializers.CharField()
+class SetupIntentOutputSerializer(serializers.Serializer):
+    setup_intent = serializers.CharField(source="setup_intent_id")
+    client_secret = serializers.CharField()
+    status = serializers.CharField()
 
+
+class PaymentMethodInputSerializer(serializers.Serializer):
+    payment_method = serializers.RegexField(r"^pm_\w{1,250}$", required=False)
+    setup_intent = serializers.RegexField(r"^seti_\w{1,250}$", required=False)
+
+    def validate(self, data):
+        if bool(data.get("payment_method")) == bool(data.get("setup_intent")):
+            raise serializers.ValidationError("Give either payment_method or setup_intent.")
+        return data
+
+
+class SetupIntentCreateView(APIView):
     @extend_schema(
         request=None,
-        responses={201: OutputSerializer},
+        responses={201: SetupIntentOutputSerializer},
         summary="Start saving a card: confirm the returned client secret with Stripe.js",
     )
     def post(self, request):
         intent = services.payment_method_setup_intent_create(organisation_id=request.user.organisation.pk)
-        return Response(self.OutputSerializer(intent).data, status=201)
+        return Response(SetupIntentOutputSerializer(intent).data, status=201)
 
 
 class PaymentMethodView(APIView):
-    class InputSerializer(serializers.Serializer):
-        payment_method = serializers.RegexField(r"^pm_\w{1,250}$", required=False)
-        setup_intent = serializers.RegexField(r"^seti_\w{1,250}$", required=False)
-
-        def validate(self, data):
-            if bool(data.get("payment_method")) == bool(data.get("setup_intent")):
-                raise serializers.ValidationError("Give either payment_method or setup_intent.")
-            return data
-
     @extend_schema(responses=CardOutputSerializer, summary="Your organisation's saved card")
     def get(self, request):
         customer = selectors.customer_of_organisation(organisation_id=request.user.organisation.pk)
@@ -60,12 +62,12 @@ class PaymentMethodView(APIView):
         return Response(CardOutputSerializer(customer).data)
 
     @extend_schema(
-        request=InputSerializer,
+        request=PaymentMethodInputSerializer,
         responses=CardOutputSerializer,
         summary="Save a card as the default: a confirmed SetupIntent, or a payment method id",
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = PaymentMethodInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = services.payment_method_save(
             organisation_id=request.user.organisation.pk,
