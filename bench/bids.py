@@ -14,12 +14,16 @@ request should answer 201; anything else is counted and reported. After the run 
 that the database holds exactly one bid per 201.
 
 Data: a database of its own (BENCH_DATABASE_URL, default courtier_bench_bids); 10,000 sellers
-with consent and one active auction listing each are loaded once into `<name>_seed` with
-set-based SQL (no consent events or data profiles: placing a bid reads neither), and every run
-clones it. The load generator is wrk with a Lua script when wrk is installed (it costs the
+with a profile (sellable for the listing, as audience_refresh leaves it), consent and one active
+auction listing each are loaded once into `<name>_seed` with set-based SQL (no consent events:
+placing a bid reads none), and every run clones it. The load generator is wrk with a Lua script when wrk is installed (it costs the
 server's CPUs least), else a Python client with one thread per client (`--client`).
 
 p99 is the highest p99 of the slices with wrk (wrk cannot merge histograms), exact with Python.
+Wall-clock figures move with whatever else runs on the machine, so each slice also reports the
+CPU time per request of the gunicorn workers and of the PostgreSQL backends serving them (read
+from /proc; the server must be local), and a `cpu_ms_per_bid=… cpu_ms_per_bare=… cpu_ratio=…`
+line precedes the last: the ratio a machine doing nothing else would approach.
 
 The last line printed is always:
     bids_per_s=<int> p99_ms=<1 decimal> bare_per_s=<int> ratio=<2 decimals>
@@ -127,6 +131,14 @@ SELECT u.id, c.category, 'targeted_advertising', 365, now() - interval '1 day',
 FROM accounts_user u CROSS JOIN (VALUES ('demographics'), ('location')) AS c(category)
 WHERE u.role = 'seller';
 
+INSERT INTO accounts_sellerprofile (seller_id, age_band, gender, region, mobile_os, mobile_operator,
+                                    interests_mask, affinities_mask, audience_optin_mask, sellable_mask,
+                                    sellable_until, birth_date_encrypted, postcode_encrypted,
+                                    phone_encrypted, updated_at)
+SELECT u.id, '', '', 'FR-IDF', 'android', 'orange', 0, 0, 0, %(sellable_mask)s, now() + interval '364 days',
+       NULL, NULL, NULL, now()
+FROM accounts_user u WHERE u.role = 'seller';
+
 INSERT INTO listings_listing (public_id, seller_id, categories_mask, purposes_mask, licence_days,
                               pricing_mode, floor_price_cents, currency, auction_ends_at, status,
                               status_reason, suggested_price_cents, created_at, updated_at)
@@ -150,8 +162,8 @@ CREATE TABLE bench_bare_bid (
 );
 CREATE INDEX bench_bare_bid_ranking ON bench_bare_bid (listing, status, amount_cents DESC, amount_set_at);
 CREATE INDEX bench_bare_bid_organisation ON bench_bare_bid (organisation_id, created_at DESC);
-CREATE TABLE bench_bids_meta (listings integer NOT NULL);
-INSERT INTO bench_bids_meta VALUES (%(listings)s);
+CREATE TABLE bench_bids_meta (listings integer NOT NULL, version integer NOT NULL);
+INSERT INTO bench_bids_meta VALUES (%(listings)s, 2);
 """
 
 
@@ -163,7 +175,13 @@ def seed_listings(cfg: dict, seed: str) -> int | None:
     try:
         if not query(conn, "SELECT to_regclass('bench_bids_meta') IS NOT NULL")[0][0]:
             return None
-        rows = query(conn, "SELECT listings FROM bench_bids_meta")
+        if not query(
+            conn,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 'bench_bids_meta' "
+            "AND column_name = 'version'",
+        )[0][0]:
+            return None
+        rows = query(conn, "SELECT listings FROM bench_bids_meta WHERE version = 2")
         return rows[0][0] if rows else None
     finally:
         conn.close()
@@ -180,7 +198,10 @@ def build_seed(cfg: dict, admin, seed: str, listings: int) -> None:
     use_database("postgres")
     conn = connect(cfg, seed)
     try:
-        query(conn, SEED_SQL, {"listings": listings, "floor": FLOOR_CENTS})
+        from accounts import taxonomy
+
+        sellable = taxonomy.pairs_mask(["demographics", "location"], ["targeted_advertising"])
+        query(conn, SEED_SQL, {"listings": listings, "floor": FLOOR_CENTS, "sellable_mask": sellable})
         query(conn, "VACUUM ANALYZE")
     finally:
         conn.close()
@@ -236,13 +257,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(cfg: dict, name: str, port: int, workers: int) -> subprocess.Popen:
+def start_gunicorn(cfg: dict, name: str, port: int, workers: int, experiments: list[str]) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.bids_settings",
         "BENCH_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
         "BENCH_DB_NAME": name,
         "PYTHONPATH": str(ROOT),
+        "BENCH_EXPERIMENT": ",".join(experiments),
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     process = subprocess.Popen(
@@ -316,6 +338,8 @@ class Slice:
     p99_ms: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     socket_errors: int = 0
+    app_cpu_s: float = 0.0  # CPU of the gunicorn workers during the slice
+    db_cpu_s: float = 0.0  # CPU of the PostgreSQL backends serving them
 
     @property
     def created(self) -> int:
@@ -444,6 +468,32 @@ def run_python(port: int, piece: Slice, keys: list[str], listings: list[str], id
         piece.p99_ms = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
 
 
+BACKENDS_SQL = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
+
+
+def children(pid: int) -> list[int]:
+    return [
+        int(p)
+        for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    ]
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these (local) processes so far; 0 for any that is gone or remote."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_ms(seconds: float, piece: Slice) -> float:
+    return 1000 * seconds / max(piece.requests, 1)
+
+
 def p99_of(pieces: list[Slice]) -> float:
     latencies = sorted(x for p in pieces for x in p.latencies_ms)
     if latencies:  # the Python client keeps every latency: exact
@@ -461,11 +511,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listings", type=int, default=10_000)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30.0, help="per endpoint, split into slices")
-    parser.add_argument("--slices", type=int, default=3, help="alternating slices per endpoint")
+    parser.add_argument("--slices", type=int, default=6, help="alternating slices per endpoint")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--client", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument(
         "--idempotency-key", dest="idempotency", action="store_true", help="send one with every bid"
+    )
+    parser.add_argument(
+        "--experiment",
+        action="append",
+        default=[],
+        choices=["lock-joins-profile"],
+        help="time a candidate change in the server without editing the app (bench/bids_urls.py)",
     )
     parser.add_argument("--keep", action="store_true", help="reuse the seed database if it matches")
     parser.add_argument("--profile", action="store_true", help="py-spy record the workers (needs py-spy)")
@@ -503,7 +560,7 @@ def main(argv: list[str] | None = None) -> None:
     listings_file = workdir / "listings.txt"
     listings_file.write_text("\n".join(listings) + "\n")
     port = free_port()
-    server = start_gunicorn(cfg, name, port, args.workers)
+    server = start_gunicorn(cfg, name, port, args.workers, args.experiment)
     profiler = None
     try:
         warm_keys = key_sets[0]
@@ -516,13 +573,9 @@ def main(argv: list[str] | None = None) -> None:
             status, body = post(port, BARE_PATH, key, {"listing": listings[n], "amount_cents": FLOOR_CENTS})
             assert status == 201, (status, body)
         warm_bids = 4 * args.workers
+        worker_pids = children(server.pid)
+        backend_pids = [pid for (pid,) in query(admin, BACKENDS_SQL, [name])]
         if args.profile:
-            worker_pids = [
-                int(p)
-                for p in subprocess.run(
-                    ["pgrep", "-P", str(server.pid)], capture_output=True, text=True
-                ).stdout.split()
-            ]
             profiler = [
                 subprocess.Popen(
                     [
@@ -545,7 +598,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"load: {client}, {args.clients} clients, {args.slices} x ({slice_seconds:g}s bids, "
             f"{slice_seconds:g}s bare), gunicorn {args.workers} sync workers on :{port}, "
-            f"Idempotency-Key {'on' if args.idempotency else 'off'}",
+            f"Idempotency-Key {'on' if args.idempotency else 'off'}, experiments: {args.experiment or 'none'}",
             flush=True,
         )
         bids, bare = [], []
@@ -553,14 +606,18 @@ def main(argv: list[str] | None = None) -> None:
             for path, pieces in ((BIDS_PATH, bids), (BARE_PATH, bare)):
                 piece = Slice(path, slice_seconds)
                 keys = key_sets[number + 1]
+                app_before, db_before = cpu_seconds(worker_pids), cpu_seconds(backend_pids)
                 if client == "wrk":
                     run_wrk(port, piece, keys, listings_file, workdir, args.idempotency)
                 else:
                     run_python(port, piece, keys, listings, args.idempotency)
+                piece.app_cpu_s = cpu_seconds(worker_pids) - app_before
+                piece.db_cpu_s = cpu_seconds(backend_pids) - db_before
                 pieces.append(piece)
                 print(
                     f"  {path:<20} {piece.requests / piece.seconds:8.1f} req/s  p50 {piece.p50_ms:6.1f} ms  "
-                    f"p99 {piece.p99_ms:6.1f} ms  statuses {dict(sorted(piece.statuses.items()))}"
+                    f"p99 {piece.p99_ms:6.1f} ms  cpu/req app {cpu_ms(piece.app_cpu_s, piece):4.1f} ms "
+                    f"db {cpu_ms(piece.db_cpu_s, piece):4.1f} ms  statuses {dict(sorted(piece.statuses.items()))}"
                     + (f"  socket errors {piece.socket_errors}" if piece.socket_errors else ""),
                     flush=True,
                 )
@@ -597,6 +654,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     admin.close()
 
+    bid_cpu = sum(p.app_cpu_s + p.db_cpu_s for p in bids) / max(sum(p.requests for p in bids), 1)
+    bare_cpu = sum(p.app_cpu_s + p.db_cpu_s for p in bare) / max(sum(p.requests for p in bare), 1)
+    if bid_cpu and bare_cpu:  # steadier than wall clock on a shared machine
+        print(
+            f"cpu_ms_per_bid={1000 * bid_cpu:.2f} cpu_ms_per_bare={1000 * bare_cpu:.2f} "
+            f"cpu_ratio={bare_cpu / bid_cpu:.2f} (workers + their PostgreSQL backends)",
+            flush=True,
+        )
     total = sum(p.seconds for p in bids)
     bids_per_s = created_bids / total
     bare_per_s = created_bare / sum(p.seconds for p in bare)
