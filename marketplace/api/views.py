@@ -287,7 +287,10 @@ class TradeRecordsView(ListAPIView):
 
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(RecordSerializer(_records(request, page), many=True).data)
+        records = _records(request, page)
+        if page and not records and not (self.paginator.has_next or self.paginator.has_previous):
+            raise Gone()  # every grant's consent ended, the sweep has not revoked them yet
+        return self.get_paginated_response(RecordSerializer(records, many=True).data)
 
 
 class AccessGrantOutputSerializer(serializers.Serializer):

@@ -265,6 +265,13 @@ def test_consent_that_ended_before_the_sweep_ran_is_never_served(api_client_for)
         AccessGrant.objects.get(pk=grants[seller.pk].pk).status == AccessGrant.Status.ACTIVE
     )  # no sweep yet
     assert not AccessLog.objects.filter(grant=grants[seller.pk]).exists()
+    # a trade whose every record lost its consent answers 410 as a whole
+    ConsentGrant.objects.filter(pk=consent_of(other, "location").pk).update(
+        granted_at=past - timedelta(days=90), expires_at=past
+    )
+    gone = client.get(f"/api/v1/trades/{trade.public_id}/records/")
+    assert (gone.status_code, gone.json()["code"]) == (410, "gone")
+    assert AccessLog.objects.count() == 1
 
 
 @pytest.mark.parametrize(
