@@ -4,7 +4,8 @@
 writes a PaymentEvent in the same transaction (the outbox); `services.payment_outcomes_deliver`
 then calls the handlers once per event, after commit, in order per payment, and a beat sweep
 re-delivers whatever a lost message or a failing handler left behind. Delivery is at least once:
-handlers must be idempotent (by `event_id`) and run in their own transaction.
+handlers must be idempotent (by `event_id`). They are called outside any payments transaction
+and open their own (they may take their own locks, e.g. marketplace's Trade).
 """
 
 from __future__ import annotations

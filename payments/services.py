@@ -1468,7 +1468,12 @@ def payments_resume_pending() -> int:
 
 
 def payment_outcomes_deliver(*, limit: int = 500) -> int:
-    """Tell the registered handlers about status changes not yet delivered, in order per payment."""
+    """Tell the registered handlers about status changes not yet delivered, in order per payment.
+
+    Handlers run outside any transaction of ours (they open their own); an event is marked
+    delivered only after every handler returned, so a failure means it comes again (at least
+    once), and the payment's later events wait for it.
+    """
     delivered = 0
     blocked: set[int] = set()
     pending = list(
@@ -1479,38 +1484,35 @@ def payment_outcomes_deliver(*, limit: int = 500) -> int:
     for event_id, payment_id in pending:
         if payment_id in blocked:
             continue
+        event = (
+            PaymentEvent.objects.select_related("payment")
+            .filter(pk=event_id, delivered_at__isnull=True)
+            .first()
+        )
+        if event is None:
+            continue  # another worker delivered it meanwhile
+        payment = event.payment
+        outcome = handlers.PaymentOutcome(
+            event_id=event.pk,
+            payment_id=payment.pk,
+            reference=payment.reference,
+            previous_status=event.from_status,
+            status=event.to_status,
+            amount=payment.amount,
+            amount_captured=payment.amount_captured,
+            amount_refunded=payment.amount_refunded,
+            currency=payment.currency,
+            reason=event.reason,
+        )
         try:
-            with transaction.atomic(durable=True):
-                event = (
-                    PaymentEvent.objects.select_for_update(skip_locked=True)
-                    .select_related("payment")
-                    .filter(pk=event_id, delivered_at__isnull=True)
-                    .first()
-                )
-                if event is None:
-                    blocked.add(payment_id)  # another worker has it: keep this payment's order
-                    continue
-                payment = event.payment
-                handlers.run_payment_outcome_handlers(
-                    handlers.PaymentOutcome(
-                        event_id=event.pk,
-                        payment_id=payment.pk,
-                        reference=payment.reference,
-                        previous_status=event.from_status,
-                        status=event.to_status,
-                        amount=payment.amount,
-                        amount_captured=payment.amount_captured,
-                        amount_refunded=payment.amount_refunded,
-                        currency=payment.currency,
-                        reason=event.reason,
-                    )
-                )
-                event.delivered_at = _now()
-                event.save(update_fields=["delivered_at"])
-                delivered += 1
+            handlers.run_payment_outcome_handlers(outcome)
         except Exception:
-            logger.exception("payment outcome %s: a handler failed; will retry", event_id)
+            logger.exception("payment outcome %s: a handler failed; it will be delivered again", event_id)
             blocked.add(payment_id)
+            continue
+        delivered += PaymentEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(
+            delivered_at=_now()
+        )
     return delivered
 
 
