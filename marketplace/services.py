@@ -391,9 +391,9 @@ def _audience_floors(
     Eligible: segment members (valid consent now for every wanted category x the purpose) who
     either opted in to audience bundles for every wanted category (floor: their cheapest active
     listing covering the categories, the purpose and at least the licence, else their
-    valuation), or have one such active listing (floor: its price). A seller who only lists categories piecemeal never
-    agreed to a bundle at a modelled price. Sensitive categories always need the seller's own
-    audience opt-in, whatever their listings.
+    valuation), or have one such active listing (floor: its price). A seller who only lists
+    categories piecemeal never agreed to a bundle at a modelled price. Sensitive categories
+    always need the seller's own audience opt-in, whatever their listings.
     """
     wanted = taxonomy.mask_of(criteria.categories, taxonomy.CATEGORY_CODES)
     sensitive = taxonomy.mask_of(

@@ -588,3 +588,17 @@ def test_unusable_keys_get_400(client, key):
 
     assert response.status_code == 400 and response.json()["code"] == "idempotency_key_invalid"
     assert nothing_written()
+
+
+def test_old_idempotency_keys_are_purged(buyer):
+    old = IdempotencyRecord.objects.create(
+        organisation=buyer, key="old", method_path=f"POST {BIDS}", request_hash="h", response_status=201
+    )
+    IdempotencyRecord.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    recent = IdempotencyRecord.objects.create(
+        organisation=buyer, key="recent", method_path="x", request_hash="h"
+    )
+
+    assert services.idempotency_records_purge() == 1
+
+    assert list(IdempotencyRecord.objects.values_list("pk", flat=True)) == [recent.pk]
