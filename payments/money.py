@@ -44,6 +44,18 @@ def fee_split(price: int, fee_bps: int) -> Split:
     return Split(price=price, fee=fee, seller_share=price - fee)
 
 
+def allocate(total: int, weights: list[int]) -> list[int]:
+    """Split `total` pro rata of `weights` exactly (largest remainder, ties to the first)."""
+    weight_sum = sum(weights)
+    if weight_sum <= 0:
+        raise ValueError("weights must have a positive sum")
+    shares = [total * w // weight_sum for w in weights]
+    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
+    for i in remainders[: total - sum(shares)]:
+        shares[i] += 1
+    return shares
+
+
 def format_amount(amount: int, currency: str) -> str:
     sign = "-" if amount < 0 else ""
     units, cents = divmod(abs(amount), 100)

@@ -39,24 +39,12 @@ from collections.abc import Iterable
 
 from django.db.models import Sum
 
-from payments import ledger
+from payments import ledger, money
 from payments.ledger import Line
 from payments.models import LedgerAccount, LedgerTransaction, Payment, Payout, SettlementShare
 
 A = LedgerAccount.Purpose
 K = LedgerTransaction.Kind
-
-
-def allocate(total: int, weights: list[int]) -> list[int]:
-    """Split `total` pro rata of `weights` exactly (largest remainder, ties to the first)."""
-    weight_sum = sum(weights)
-    if weight_sum <= 0:
-        raise ValueError("weights must have a positive sum")
-    shares = [total * w // weight_sum for w in weights]
-    remainders = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % weight_sum), i))
-    for i in remainders[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 class SellerBooks:
@@ -163,7 +151,7 @@ def loss_lines(
     weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
     if sum(weights) <= 0:
         return [Line(platform(expense, currency), amount), cash], {}
-    parts = allocate(amount, weights)
+    parts = money.allocate(amount, weights)
     lines = [Line(platform(expense, currency), amount), cash]
     owed: dict[int, int] = {}
     recovered = 0
@@ -191,7 +179,7 @@ def gain_lines(payment: Payment, amount: int, expense: str, books: SellerBooks |
     weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
     if sum(weights) <= 0:
         return [cash, Line(platform(expense, currency), -amount)]
-    parts = allocate(amount, weights)
+    parts = money.allocate(amount, weights)
     lines = [cash, Line(platform(expense, currency), -amount)]
     given = 0
     for share, part in zip(shares, parts, strict=False):

@@ -14,6 +14,7 @@ import logging
 import os
 import pickle
 import socket
+import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -48,6 +49,12 @@ def _dump(store: resources.Store) -> None:
 
 resources.Store.try_load_from_disk = _load
 resources.Store.dump_to_disk = _dump
+
+# Stripe's Idempotency-Key semantics, which localstripe lacks (the same key replays the answer).
+sys.path.insert(0, str(ROOT))
+from payments.connect_sandbox import IdempotencyCache  # noqa: E402
+
+server.app.middlewares.append(IdempotencyCache().middleware)
 
 
 def _sockets(port: int) -> list[socket.socket]:

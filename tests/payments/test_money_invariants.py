@@ -20,7 +20,7 @@ import pytest
 from django.db.models import Sum
 
 from accounts.errors import ServiceError
-from payments import ledger, postings, services
+from payments import ledger, money, services
 from payments.models import (
     Dispute,
     LedgerAccount,
@@ -54,11 +54,11 @@ def expected_net(seller_id: int) -> int:
         weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
         index = [s.seller_id for s in shares].index(seller_id)
         for refund in payment.refunds.filter(status="succeeded", kind="refund"):
-            net -= postings.allocate(refund.amount, weights)[index]
+            net -= money.allocate(refund.amount, weights)[index]
         for dispute in payment.disputes.all():
-            net -= postings.allocate(dispute.amount, weights)[index]
+            net -= money.allocate(dispute.amount, weights)[index]
             if dispute.status == Dispute.Status.WON:
-                net += postings.allocate(dispute.amount, weights)[index]
+                net += money.allocate(dispute.amount, weights)[index]
     sent = (
         Payout.objects.filter(seller_id=seller_id, transfer_id__isnull=False).aggregate(t=Sum("amount"))["t"]
         or 0
