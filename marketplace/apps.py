@@ -7,6 +7,8 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
-        from marketplace import services
+        from marketplace import services, settlement
+        from payments.handlers import register_payment_outcome_handler
 
         hooks.register_consent_change_handler(services.on_consent_change)
+        register_payment_outcome_handler(settlement.on_payment_outcome)

@@ -250,3 +250,70 @@ def trades_settle_due(*, batch_size: int | None = None) -> int:
         batch_settle(batch_id=batch_id)
         settled += Trade.objects.filter(batch_id=batch_id, status=S.SETTLED).count()
     return settled
+
+
+# --- Outcomes reported later by payments (webhooks: 3-D Secure done, refunds, chargebacks) -----
+
+BATCH_PREFIX = "settlement-batch:"
+OUTCOME_TRADE_STATUS = {
+    "refunded": S.REFUNDED,
+    "dispute_lost": S.REFUNDED,  # charged back: the money went back to the buyer
+    "disputed": S.DISPUTED,
+    "captured": S.SETTLED,  # a dispute closed in our favour
+}
+
+
+def on_payment_outcome(outcome) -> None:
+    """Registered with payments.handlers; idempotent (a redelivered outcome finds nothing to do).
+
+    A payment that became authorised or failed later (the buyer completed 3-D Secure, say)
+    re-drives its trades now. A refund or a lost chargeback ends the trades' licences: access is
+    revoked and the buyer gets a deletion notice; a dispute marks them disputed until it closes.
+    """
+    from marketplace.tasks import trades_settle
+
+    if not outcome.reference.startswith(BATCH_PREFIX):
+        return
+    batch_id = int(outcome.reference.removeprefix(BATCH_PREFIX))
+    if outcome.status in ("authorised", "failed", "canceled"):
+        due = list(
+            Trade.objects.filter(batch_id=batch_id, status=S.PENDING_PAYMENT).values_list("pk", flat=True)
+        )
+        if due:
+            Trade.objects.filter(pk__in=due).update(next_attempt_at=timezone.now())
+            trades_settle.delay(due)
+        return
+    target = OUTCOME_TRADE_STATUS.get(outcome.status)
+    if target is None:
+        return
+    with transaction.atomic(durable=True):
+        for trade in lock_objects.trades(Trade.objects.filter(batch_id=batch_id)):
+            if target not in Trade.TRANSITIONS[trade.status]:
+                continue  # already there, or not settled: nothing to do
+            trade_transition(trade, target, f"payment {outcome.status}")
+            if target == S.REFUNDED:
+                _end_access(trade, reason="refunded")
+
+
+def _end_access(trade: Trade, *, reason: str) -> None:
+    """Requires: the trade locked. Revokes its active grants; one deletion notice per seller."""
+    from marketplace.models import DeletionNotice
+
+    now = timezone.now()
+    grants = lock_objects.access_grants(
+        AccessGrant.objects.filter(trade_line__trade=trade, status=AccessGrant.Status.ACTIVE)
+    )
+    for grant in grants:
+        grant.status, grant.revoked_at, grant.revoked_reason = AccessGrant.Status.REVOKED, now, reason
+        grant.save(update_fields=["status", "revoked_at", "revoked_reason"])
+    DeletionNotice.objects.bulk_create(
+        DeletionNotice(
+            organisation_id=grant.organisation_id,
+            seller_id=grant.seller_id,
+            categories_mask=grant.categories_mask,
+            reason=reason,
+            created_at=now,
+            deadline=now + timedelta(days=settings.DELETION_NOTICE_DAYS),
+        )
+        for grant in grants
+    )

@@ -191,3 +191,23 @@ def test_the_sweep_redrives_a_trade_whose_message_was_lost(buyer):
     assert settlement.trades_settle_due() == 1
 
     assert Trade.objects.get(pk=trade.pk).status == Trade.Status.SETTLED
+
+
+def test_a_full_refund_ends_the_licence_and_tells_the_buyer_to_delete(buyer):
+    from payments import services as payment_services
+    from payments.tasks import payment_outcomes_deliver
+
+    trade = bought(buyer)
+    settlement.trade_settle(trade_id=trade.pk)
+    trade.refresh_from_db()
+    payment = Payment.objects.get(reference=trade.batch.payment_reference)
+
+    payment_services.payment_refund(payment_id=payment.pk, reason="requested_by_customer")
+    payment_outcomes_deliver()  # what the worker does after commit (tasks are not eager here)
+    payment_outcomes_deliver()  # delivered twice: nothing more happens
+
+    trade.refresh_from_db()
+    assert trade.status == Trade.Status.REFUNDED
+    assert AccessGrant.objects.get(trade_line__trade=trade).status == "revoked"
+    assert DeletionNotice.objects.filter(organisation=buyer, reason="refunded").count() == 1
+    assert ledger.seller_payable(trade.lines.get().seller_id) == 0
