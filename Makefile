@@ -6,6 +6,7 @@
 #   make bench-consent  consent benchmark (bench/consent.py)
 #   make bench-segments segment sizing benchmark (bench/segments.py)
 #   make bench-settle   settlement benchmark (bench/settle.py)
+#   make bench-ledger   ledger benchmark (bench/ledger.py)
 #
 # Variables: PYTHON (interpreter that creates .venv), PYTEST_ARGS, RUN_SECONDS, RUN_PORT,
 # STRIPE_PORT, COURTIER_RUN_DIR, DATABASE_URL, CELERY_BROKER_URL (see scripts/run.py).
@@ -22,7 +23,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint format bench-consent bench-segments bench-settle clean-run
+.PHONY: help venv run test lint format bench-consent bench-segments bench-settle bench-ledger clean-run
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -64,6 +65,9 @@ bench-segments: venv
 
 bench-settle: venv
 	$(VPY) bench/settle.py
+
+bench-ledger: venv
+	$(VPY) bench/ledger.py
 
 # Forget make run's local state (SQLite database, broker messages, beat schedule, logs, demo key).
 clean-run:

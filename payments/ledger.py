@@ -11,8 +11,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
+from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput
 from payments import money
@@ -83,10 +84,76 @@ def ledger_post(
         totals[line.account.currency] += line.amount
     if any(totals.values()):
         raise InvalidInput("ledger_unbalanced", f"Entries do not balance: {dict(totals)}.")
+    if connection.vendor == "postgresql":
+        posted = _insert_pg(kind, reference, idempotency_key, memo, reverses, lines)
+    else:
+        posted = _insert_orm(kind, reference, idempotency_key, memo, reverses, lines)
+    if posted is not None:
+        return posted, True
+    existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is None:  # the first posting with this key is still being committed: wait for it
+        existing = LedgerTransaction.objects.select_for_update().get(idempotency_key=idempotency_key)
+    if existing.kind != kind or existing.reference != reference:
+        raise Conflict(
+            "idempotency_key_reused", "This idempotency key was used for another ledger transaction."
+        )
+    return existing, False
+
+
+# One statement: the transaction row and its entries, or nothing when the key exists already.
+_POST_SQL = """
+WITH posted AS (
+    INSERT INTO payments_ledgertransaction (kind, reference, idempotency_key, reverses_id, memo, created_at)
+    VALUES (%s, %s, %s, %s, %s, %s)
+    ON CONFLICT (idempotency_key) DO NOTHING
+    RETURNING id
+), entries AS (
+    INSERT INTO payments_ledgerentry (transaction_id, account_id, amount, currency)
+    SELECT posted.id, e.account_id, e.amount, e.currency
+    FROM posted, unnest(%s::bigint[], %s::bigint[], %s::varchar[]) AS e(account_id, amount, currency)
+)
+SELECT id FROM posted
+"""
+
+
+def _insert_pg(kind, reference, key, memo, reverses, lines) -> LedgerTransaction | None:
+    """The hot path (every capture, settlement, payout): one round trip, no savepoint."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _POST_SQL,
+            [
+                kind,
+                reference,
+                key,
+                reverses.pk if reverses else None,
+                memo,
+                now,
+                [line.account.pk for line in lines],
+                [line.amount for line in lines],
+                [line.account.currency for line in lines],
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return LedgerTransaction(
+        pk=row[0],
+        kind=kind,
+        reference=reference,
+        idempotency_key=key,
+        memo=memo,
+        reverses=reverses,
+        created_at=now,
+    )
+
+
+def _insert_orm(kind, reference, key, memo, reverses, lines) -> LedgerTransaction | None:
+    """Other databases (SQLite for make run): the same rows through the ORM."""
     try:
         with transaction.atomic():
             posted = LedgerTransaction.objects.create(
-                kind=kind, reference=reference, idempotency_key=idempotency_key, memo=memo, reverses=reverses
+                kind=kind, reference=reference, idempotency_key=key, memo=memo, reverses=reverses
             )
             LedgerEntry.objects.bulk_create(
                 LedgerEntry(
@@ -98,15 +165,8 @@ def ledger_post(
                 for line in lines
             )
     except IntegrityError:
-        existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
-        if existing is None:
-            raise
-        if existing.kind != kind or existing.reference != reference:
-            raise Conflict(
-                "idempotency_key_reused", "This idempotency key was used for another ledger transaction."
-            ) from None
-        return existing, False
-    return posted, True
+        return None
+    return posted
 
 
 def ledger_reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> LedgerTransaction:
