@@ -176,7 +176,8 @@ def sellers_data(*, categories_by_seller: dict[int, list[str]]) -> dict[int, dic
             for field in taxonomy.CATEGORY_FIELDS[category]:
                 if field == "life_events":
                     values[field] = [
-                        {"kind": e.kind, "details": plain(e.details_encrypted) or ""} for e in events.get(seller_id, [])
+                        {"kind": e.kind, "details": plain(e.details_encrypted) or ""}
+                        for e in events.get(seller_id, [])
                     ]
                 elif field in ("birth_date", "postcode", "phone"):
                     values[field] = plain(getattr(profile, f"{field}_encrypted", None))

@@ -36,4 +36,5 @@ def marketplace_housekeeping() -> dict[str, int]:
     return {
         "access_grants_expired": services.access_grants_expire(),
         "deletion_notices_overdue": services.deletion_notices_flag_overdue(),
+        "idempotency_records_purged": services.idempotency_records_purge(),
     }

@@ -147,7 +147,9 @@ class SegmentCriteriaSerializer(serializers.Serializer):
     )
 
     def validate(self, data):
-        unknown = set(self.initial_data) - set(self.fields)
+        # nested in another serializer there is no initial_data: the parent passes it on
+        initial = getattr(self, "initial_data", None) or {}
+        unknown = set(initial) - set(self.fields)
         if unknown:
             raise serializers.ValidationError({name: "Unknown criterion." for name in sorted(unknown)})
         return data
