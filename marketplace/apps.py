@@ -7,8 +7,10 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
-        from marketplace import services, settlement
+        from listings.valuation import register_clearing_price_provider
+        from marketplace import selectors, services, settlement
         from payments.handlers import register_payment_outcome_handler
 
         hooks.register_consent_change_handler(services.on_consent_change)
         register_payment_outcome_handler(settlement.on_payment_outcome)
+        register_clearing_price_provider(selectors.clearing_prices)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet
 from django.utils import timezone
 
+from accounts import taxonomy
 from accounts.models import BuyerOrganisation, ConsentGrant, User
 from accounts.selectors import consent_valid_q
 from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade, TradeLine
@@ -92,3 +93,21 @@ def seller_sales(*, seller: User) -> QuerySet[TradeLine]:
         .annotate(reads=Count("access_grant__reads"), last_read=Max("access_grant__reads__read_at"))
         .order_by("-trade__created_at", "-pk")
     )
+
+
+def clearing_prices(category: str, window: timedelta) -> list[int]:
+    """Per-record prices paid for `category` in settled trades of the last `window`, each line's
+    price shared equally among its categories. Registered with listings.valuation."""
+    bit = taxonomy.mask_of([category], taxonomy.CATEGORY_CODES)
+    lines = (
+        TradeLine.objects.filter(
+            status=TradeLine.Status.DELIVERED,
+            trade__status=Trade.Status.SETTLED,
+            trade__updated_at__gte=timezone.now() - window,
+        )
+        .alias(has=ExpressionWrapper(F("categories_mask").bitand(bit), output_field=BigIntegerField()))
+        .filter(has=bit)
+        .order_by("-trade__updated_at")
+        .values_list("price_cents", "categories_mask")[:1000]
+    )
+    return [price // max(1, bin(mask).count("1")) for price, mask in lines]

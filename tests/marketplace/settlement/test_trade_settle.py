@@ -211,3 +211,17 @@ def test_a_full_refund_ends_the_licence_and_tells_the_buyer_to_delete(buyer):
     assert AccessGrant.objects.get(trade_line__trade=trade).status == "revoked"
     assert DeletionNotice.objects.filter(organisation=buyer, reason="refunded").count() == 1
     assert ledger.seller_payable(trade.lines.get().seller_id) == 0
+
+
+def test_settled_prices_feed_the_valuation(buyer):
+    from django.core.cache import cache
+
+    from listings import valuation
+
+    cache.clear()
+    trade = bought(buyer, floor=3000)  # demographics + location: 1,500 each
+    settlement.trade_settle(trade_id=trade.pk)
+
+    factors = valuation.category_valuation("location")["factors"]
+
+    assert factors["median_clearing_price_cents_30d"] == 1500 and factors["trades_in_30d"] == 1
