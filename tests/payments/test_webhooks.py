@@ -225,7 +225,10 @@ def test_localstripe_delivers_to_the_endpoint_and_a_worker_processes_it(
 
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            stored = StripeEvent.objects.filter(type="payment_intent.succeeded").first()
+            # only this payment's event: localstripe may still deliver an earlier test's events
+            stored = StripeEvent.objects.filter(
+                type="payment_intent.succeeded", payload__data__object__id=payment.stripe_payment_intent_id
+            ).first()
             if stored and stored.status in (ES.SUCCEEDED, ES.FAILED):
                 break
             time.sleep(0.2)
