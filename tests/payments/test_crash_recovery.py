@@ -17,12 +17,12 @@ S = Payment.Status
 
 
 @contextlib.contextmanager
-def database_fails_once(statement_prefix: str):
-    """The first query starting with `statement_prefix` fails as if the database went away."""
+def database_fails_once(statement_part: str):
+    """The first query containing `statement_part` fails as if the database went away."""
     state = {"armed": True}
 
     def wrapper(execute, sql, params, many, context):
-        if state["armed"] and sql.lstrip().startswith(statement_prefix):
+        if state["armed"] and statement_part in sql:
             state["armed"] = False
             raise OperationalError("simulated: the database went away before our commit")
         return execute(sql, params, many, context)
@@ -32,7 +32,7 @@ def database_fails_once(statement_prefix: str):
     assert not state["armed"], "the failure was never triggered"
 
 
-LEDGER_INSERT = 'INSERT INTO "payments_ledgertransaction"'
+LEDGER_INSERT = "INSERT INTO payments_ledgertransaction"  # payments.ledger posts in one statement
 
 
 def stripe_counts(stripe_api) -> tuple[int, int, int]:
