@@ -715,20 +715,15 @@ def payment_authorise(
     """Authorise `amount` on the organisation's saved card (captured later). Idempotent by
     reference: calling again returns the same payment (finishing it if it was left pending),
     even a failed one, unless `new_attempt` asks to try again after a failure."""
-    payment = _payment_open(
+    return _payment_start(
+        mode=Payment.Mode.AUTHORISE,
         reference=reference,
         organisation_id=organisation_id,
         amount=amount,
         currency=currency,
-        mode=Payment.Mode.AUTHORISE,
         payment_method_id=payment_method_id,
         new_attempt=new_attempt,
     )
-    if payment.status == PS.REQUIRES_ACTION and payment.stripe_payment_intent_id:
-        return payment_sync(payment_id=payment.pk)  # the buyer may have authenticated since
-    if payment.status != PS.PENDING:
-        return payment
-    return _payment_send(payment)
 
 
 def payment_charge_off_session(
@@ -741,15 +736,20 @@ def payment_charge_off_session(
     new_attempt: bool = False,
 ) -> Payment:
     """Charge the saved card at once, the buyer not present. Idempotent by reference."""
-    payment = _payment_open(
+    return _payment_start(
+        mode=Payment.Mode.OFF_SESSION,
         reference=reference,
         organisation_id=organisation_id,
         amount=amount,
         currency=currency,
-        mode=Payment.Mode.OFF_SESSION,
         payment_method_id=payment_method_id,
         new_attempt=new_attempt,
     )
+
+
+def _payment_start(*, mode: str, **terms: Any) -> Payment:
+    """Open (or find) the payment for the reference, then send it to Stripe if it is pending."""
+    payment = _payment_open(mode=mode, **terms)
     if payment.status == PS.REQUIRES_ACTION and payment.stripe_payment_intent_id:
         return payment_sync(payment_id=payment.pk)  # the buyer may have authenticated since
     if payment.status != PS.PENDING:
