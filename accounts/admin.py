@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
@@ -15,6 +18,7 @@ from accounts.models import (
     ConsentGrant,
     LifeEvent,
     OrganisationVerificationEvent,
+    ReceiptTemplate,
     SellerProfile,
     User,
 )
@@ -257,6 +261,18 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     search_fields = ["receipt_id", "seller__pseudonym"]
     date_hierarchy = "occurred_at"
     list_select_related = ["seller", "grant"]
+    exclude = ["receipt", "template"]
+    readonly_fields = ["issued_receipt"]
+
+    @admin.display(description=_("receipt as issued"))
+    def issued_receipt(self, event: ConsentEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(event.full_receipt, indent=2, ensure_ascii=False))
+
+
+@admin.register(ReceiptTemplate)
+class ReceiptTemplateAdmin(ReadOnlyAdmin):
+    list_display = ["id", "digest", "created_at"]
+    search_fields = ["digest"]
 
 
 @admin.register(OrganisationVerificationEvent)

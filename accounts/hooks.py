@@ -6,13 +6,27 @@ These are explicit calls made by accounts' services inside their transactions, n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
-# Called inside the transaction that changes consent, with the ids of the grants concerned and
-# the reason: "granted" | "renewed" (old and new grant) | "revoked" | "expired" | "erasure".
+
+class ConsentChange(NamedTuple):
+    """One grant concerned by a consent change, as the handlers need it (no re-read)."""
+
+    grant_id: int
+    seller_id: int
+    category: str
+    purpose: str
+
+    @classmethod
+    def of(cls, grant: Any) -> ConsentChange:
+        return cls(grant.pk, grant.seller_id, grant.category, grant.purpose)
+
+
+# Called inside the transaction that changes consent, with the grants concerned and the reason:
+# "granted" | "renewed" (old and new grant) | "revoked" | "expired" | "erasure".
 # The last three end consent: handlers must stop whatever depended on it in that transaction.
-ConsentChangeHandler = Callable[[list[int], str], None]
+ConsentChangeHandler = Callable[[Sequence[ConsentChange], str], None]
 _consent_change_handlers: list[ConsentChangeHandler] = []
 CONSENT_ENDING_REASONS = frozenset({"revoked", "expired", "erasure"})
 
@@ -26,12 +40,12 @@ def register_consent_change_handler(handler: ConsentChangeHandler) -> None:
         _consent_change_handlers.append(handler)
 
 
-def run_consent_change_handlers(grant_ids: Iterable[int], reason: str) -> None:
-    ids = list(grant_ids)
-    if not ids:
+def run_consent_change_handlers(changes: Iterable[ConsentChange], reason: str) -> None:
+    changes = list(changes)
+    if not changes:
         return
     for handler in _consent_change_handlers:
-        handler(ids, reason)
+        handler(changes, reason)
 
 
 def register_export_section(name: str, section: ExportSection) -> None:

@@ -1,12 +1,15 @@
 """Consent receipts: Kantara Consent Receipt v1.1 fields, with the ISO/IEC TS 27560 event terms.
 
 `receipt_template` holds everything a receipt says that depends only on the event kind, the
-category and the purpose; `receipt_for` adds the per-event fields. The expiry sweep builds its
-receipts in SQL from the same template (accounts.services), so both paths say the same thing.
+category and the purpose; it is stored once per distinct body (`template_id`) and events keep
+only `event_fields`. The expiry sweep writes the same fields in SQL and references the same
+templates (accounts.services), so both paths issue the same receipts.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -73,21 +76,17 @@ def receipt_template(kind: str, category: str, purpose: str, method: str | None 
     }
 
 
-def receipt_for(
+def event_fields(
     *,
-    kind: str,
-    category: str,
-    purpose: str,
     subject_pseudonym: uuid.UUID,
     grant_id: int,
     at: datetime,
     window_start: datetime,
     window_end: datetime,
-    method: str | None = None,
     receipt_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
+    """The per-event part of a receipt (the rest is its template)."""
     return {
-        **receipt_template(kind, category, purpose, method),
         "consentReceiptID": str(receipt_id or uuid.uuid4()),
         "consentTimestamp": int(at.timestamp()),
         "piiPrincipalId": str(subject_pseudonym),
@@ -95,3 +94,20 @@ def receipt_for(
         "windowStart": window_start.isoformat(),
         "windowEnd": window_end.isoformat(),
     }
+
+
+def receipt_for(
+    *, kind: str, category: str, purpose: str, method: str | None = None, **fields
+) -> dict[str, Any]:
+    """A whole receipt: the template, then the per-event fields (see `event_fields`)."""
+    return {**receipt_template(kind, category, purpose, method), **event_fields(**fields)}
+
+
+def template_id(kind: str, category: str, purpose: str, method: str | None = None) -> int:
+    """The stored template row for this receipt template, created on first use."""
+    from accounts.models import ReceiptTemplate
+
+    body = receipt_template(kind, category, purpose, method)
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    template, _created = ReceiptTemplate.objects.get_or_create(digest=digest, defaults={"body": body})
+    return template.pk

@@ -40,7 +40,7 @@ def consent_active_for(*, seller: User) -> QuerySet[ConsentGrant]:
 
 
 def consent_events_for(*, seller: User) -> QuerySet[ConsentEvent]:
-    return ConsentEvent.objects.filter(seller=seller).order_by("occurred_at", "pk")
+    return ConsentEvent.objects.filter(seller=seller).select_related("template").order_by("occurred_at", "pk")
 
 
 def life_events_for(*, seller: User) -> QuerySet[LifeEvent]:
@@ -138,7 +138,7 @@ def seller_export(*, seller: User) -> dict[str, Any]:
                 "kind": e.kind,
                 "occurred_at": _iso(e.occurred_at),
                 "receipt_id": str(e.receipt_id),
-                "receipt": e.receipt,
+                "receipt": e.full_receipt,
             }
             for e in consent_events_for(seller=seller)
         ],

@@ -451,24 +451,21 @@ def _check_window(window_days: int) -> None:
 def _record_event(
     grant: ConsentGrant, seller: User, kind: str, at: datetime, method: str | None = None
 ) -> ConsentEvent:
-    receipt = receipts.receipt_for(
-        kind=kind,
-        category=grant.category,
-        purpose=grant.purpose,
+    fields = receipts.event_fields(
         subject_pseudonym=seller.pseudonym,
         grant_id=grant.pk,
         at=at,
         window_start=grant.granted_at,
         window_end=grant.expires_at,
-        method=method,
     )
     return ConsentEvent.objects.create(
         grant=grant,
         seller=seller,
         kind=kind,
         occurred_at=at,
-        receipt_id=receipt["consentReceiptID"],
-        receipt=receipt,
+        receipt_id=fields["consentReceiptID"],
+        template_id=receipts.template_id(kind, grant.category, grant.purpose, method),
+        receipt=fields,
     )
 
 
@@ -516,7 +513,7 @@ def consent_grant(
                 "Consent for this category and purpose is already active: renew or revoke it.",
             ) from None
         _record_event(grant, seller, ConsentEvent.Kind.GRANTED, now)
-        hooks.run_consent_change_handlers([grant.pk], "granted")
+        hooks.run_consent_change_handlers([hooks.ConsentChange.of(grant)], "granted")
     return grant
 
 
@@ -542,7 +539,7 @@ def _end_grants_locked(grants: list[ConsentGrant], status: str, at: datetime, re
         grant.ended_at = at
         grant.save(update_fields=["status", "ended_at"])
         _record_event(grant, grant.seller, ConsentEvent.Kind.REVOKED, at, method=reason)
-    hooks.run_consent_change_handlers([g.pk for g in grants], reason)
+    hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, grants), reason)
 
 
 def consent_revoke(*, seller: User, grant_id: int) -> ConsentGrant:
@@ -575,56 +572,62 @@ def consent_renew(*, seller: User, grant_id: int, window_days: int) -> ConsentGr
             renewed_from=old,
         )
         _record_event(grant, seller, ConsentEvent.Kind.RENEWED, now)
-        hooks.run_consent_change_handlers([old.pk, grant.pk], "renewed")
+        hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, (old, grant)), "renewed")
     return grant
 
 
 _EXPIRE_SQL = """
-WITH due AS (
-    SELECT id FROM accounts_consentgrant
-    WHERE status = 'active' AND expires_at <= %(now)s
-    ORDER BY expires_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), expired AS (
+WITH expired AS (
     UPDATE accounts_consentgrant g SET status = 'expired', ended_at = g.expires_at
-    FROM due WHERE g.id = due.id AND g.status = 'active'
+    WHERE g.id = ANY(ARRAY(
+        SELECT id FROM accounts_consentgrant
+        WHERE status = 'active' AND expires_at <= %(now)s
+        ORDER BY expires_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED))
+      AND g.status = 'active'
     RETURNING g.id, g.seller_id, g.category, g.purpose, g.granted_at, g.expires_at
-), receipts AS (
-    SELECT e.*, gen_random_uuid() AS receipt_id FROM expired e
+), events AS (
+    INSERT INTO accounts_consentevent (grant_id, seller_id, kind, occurred_at, receipt_id, template_id, receipt)
+    SELECT r.id, r.seller_id, 'expired', r.expires_at, r.receipt_id,
+           (%(templates)s::jsonb ->> (r.category || ':' || r.purpose))::bigint,
+           jsonb_build_object(
+               'consentReceiptID', r.receipt_id,
+               'consentTimestamp', floor(extract(epoch FROM r.expires_at))::bigint,
+               'piiPrincipalId', u.pseudonym,
+               'grantId', r.id,
+               'windowStart', r.granted_at,
+               'windowEnd', r.expires_at)
+    FROM (SELECT e.*, gen_random_uuid() AS receipt_id FROM expired e) r
+    JOIN accounts_user u ON u.id = r.seller_id
 )
-INSERT INTO accounts_consentevent (grant_id, seller_id, kind, occurred_at, receipt_id, receipt)
-SELECT r.id, r.seller_id, 'expired', r.expires_at, r.receipt_id,
-       (%(templates)s::jsonb -> (r.category || ':' || r.purpose)) || jsonb_build_object(
-           'consentReceiptID', r.receipt_id::text,
-           'consentTimestamp', floor(extract(epoch FROM r.expires_at))::bigint,
-           'piiPrincipalId', u.pseudonym::text,
-           'grantId', r.id,
-           'windowStart', to_json(r.granted_at) #>> '{}',
-           'windowEnd', to_json(r.expires_at) #>> '{}')
-FROM receipts r JOIN accounts_user u ON u.id = r.seller_id
-RETURNING grant_id
+SELECT id, seller_id, category, purpose FROM expired
 """
+# The claim is an array so that the update is always a primary-key lookup (a join on the claimed
+# rows becomes a merge join walking the whole key from ~20,000 rows a batch). jsonb_build_object
+# renders uuids and (UTC) timestamps itself, exactly as to_json does. The events CTE runs to
+# completion although the final SELECT does not read it.
 
 
 def _expiry_templates_json() -> str:
+    """{"category:purpose": receipt template id} for expiry events, created on first use."""
     return json.dumps(
         {
-            f"{category}:{purpose}": receipts.receipt_template("expired", category, purpose)
+            f"{category}:{purpose}": receipts.template_id("expired", category, purpose)
             for category in DataCategory.values
             for purpose in Purpose.values
         }
     )
 
 
-def _expire_batch_sql(now: datetime, limit: int, templates: str) -> list[int]:
+def _expire_batch_sql(now: datetime, limit: int, templates: str) -> list[hooks.ConsentChange]:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
         cursor.execute(_EXPIRE_SQL, {"now": now, "limit": limit, "templates": templates})
-        return [row[0] for row in cursor.fetchall()]
+        return [hooks.ConsentChange(*row) for row in cursor.fetchall()]
 
 
-def _expire_batch_orm(now: datetime, limit: int) -> list[int]:
+def _expire_batch_orm(now: datetime, limit: int) -> list[hooks.ConsentChange]:
     grants = list(
         ConsentGrant.objects.select_for_update(skip_locked=True)
         .select_related("seller")
@@ -635,7 +638,7 @@ def _expire_batch_orm(now: datetime, limit: int) -> list[int]:
         grant.status, grant.ended_at = ConsentGrant.Status.EXPIRED, grant.expires_at
         _record_event(grant, grant.seller, ConsentEvent.Kind.EXPIRED, grant.expires_at)
     ConsentGrant.objects.bulk_update(grants, ["status", "ended_at"])
-    return [g.pk for g in grants]
+    return [hooks.ConsentChange.of(g) for g in grants]
 
 
 def consent_expire_due(*, now: datetime | None = None, batch_size: int | None = None) -> int:
@@ -652,12 +655,12 @@ def consent_expire_due(*, now: datetime | None = None, batch_size: int | None = 
     while True:
         with transaction.atomic(durable=True):
             if connection.vendor == "postgresql":
-                ids = _expire_batch_sql(now, limit, templates)
+                expired = _expire_batch_sql(now, limit, templates)
             else:
-                ids = _expire_batch_orm(now, limit)
-            hooks.run_consent_change_handlers(ids, "expired")
-        total += len(ids)
-        if len(ids) < limit:
+                expired = _expire_batch_orm(now, limit)
+            hooks.run_consent_change_handlers(expired, "expired")
+        total += len(expired)
+        if len(expired) < limit:
             return total
 
 

@@ -391,7 +391,7 @@ def consent_receipt(request, receipt_id):
     event = selectors.consent_events_for(seller=request.user).filter(receipt_id=receipt_id).first()
     if event is None:
         raise Http404
-    return JsonResponse(event.receipt, json_dumps_params={"indent": 2, "ensure_ascii": False})
+    return JsonResponse(event.full_receipt, json_dumps_params={"indent": 2, "ensure_ascii": False})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import os
-import re
 import sys
 import threading
 import time
@@ -410,18 +409,24 @@ def verify_sweep(due: int) -> None:
     ((events, distinct_grants, good_receipts),) = fetchall(
         """
         SELECT count(*), count(DISTINCT e.grant_id),
-               count(*) FILTER (WHERE e.receipt ->> 'consentReceiptID' = e.receipt_id::text
-                                  AND e.receipt ->> 'piiPrincipalId' = u.pseudonym::text
-                                  AND (e.receipt ->> 'grantId')::bigint = g.id
-                                  AND e.receipt ->> 'eventType' = 'expired'
-                                  AND (e.receipt ->> 'consentTimestamp')::bigint
+               count(*) FILTER (WHERE r.doc ->> 'consentReceiptID' = e.receipt_id::text
+                                  AND r.doc ->> 'piiPrincipalId' = u.pseudonym::text
+                                  AND (r.doc ->> 'grantId')::bigint = g.id
+                                  AND r.doc ->> 'eventType' = 'expired'
+                                  AND r.doc -> 'services' -> 0 -> 'purposes' -> 0 ->> 'purposeCode' = g.purpose
+                                  AND r.doc -> 'services' -> 0 -> 'purposes' -> 0 -> 'piiCategoryCode'
+                                      ? g.category
+                                  AND (r.doc ->> 'consentTimestamp')::bigint
                                       = floor(extract(epoch FROM g.expires_at))
-                                  AND (e.receipt ->> 'windowStart')::timestamptz = g.granted_at
-                                  AND (e.receipt ->> 'windowEnd')::timestamptz = g.expires_at
+                                  AND (r.doc ->> 'windowStart')::timestamptz = g.granted_at
+                                  AND (r.doc ->> 'windowEnd')::timestamptz = g.expires_at
                                   AND e.occurred_at = g.expires_at AND e.seller_id = g.seller_id)
         FROM accounts_consentevent e
         JOIN accounts_consentgrant g ON g.id = e.grant_id
         JOIN accounts_user u ON u.id = g.seller_id
+        -- the receipt as issued: its template (when it has one) followed by its own fields
+        LEFT JOIN accounts_receipttemplate t ON t.id = e.template_id
+        CROSS JOIN LATERAL (SELECT coalesce(t.body, '{}'::jsonb) || e.receipt AS doc) r
         WHERE e.kind = 'expired'
         """
     )
@@ -461,177 +466,39 @@ def time_bare(now: datetime) -> Timing:
 # Experiments: candidate changes measured on a fresh clone, without touching accounts/
 # ---------------------------------------------------------------------------------------------
 
-# SQL changes, applied in this order to services._EXPIRE_SQL (None: the SQL no longer matches).
-
-
-def lean_receipt_sql(text: str) -> str | None:
-    """Same receipts, byte for byte, with less work per row.
-
-    jsonb_build_object renders uuid and timestamptz values itself (timestamps exactly as
-    to_json does), so the ::text casts and the to_json() #>> '{}' round trips through json text
-    are overhead.
-    """
-    for old, new in [
-        ("r.receipt_id::text", "r.receipt_id"),
-        ("u.pseudonym::text", "u.pseudonym"),
-        ("to_json(r.granted_at) #>> '{}'", "r.granted_at"),
-        ("to_json(r.expires_at) #>> '{}'", "r.expires_at"),
-    ]:
-        if old not in text:
-            return None
-        text = text.replace(old, new)
-    return text
-
-
-ANY_ARRAY_CLAIM = """WITH expired AS (
-    UPDATE accounts_consentgrant g SET status = 'expired', ended_at = g.expires_at
-    WHERE g.id = ANY(ARRAY(
-        SELECT id FROM accounts_consentgrant
-        WHERE status = 'active' AND expires_at <= %(now)s
-        ORDER BY expires_at
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED))
-      AND g.status = 'active'
-    RETURNING"""
-
-
-def any_array_sql(text: str) -> str | None:
-    """Claim into an array and update `WHERE id = ANY(...)`: always a primary-key index scan.
-
-    `UPDATE ... FROM due WHERE g.id = due.id` leaves the join to the planner. From about 20,000
-    rows per batch on 1M grants it picks a merge join that walks the whole primary key on every
-    batch, and the threshold moves with the table size.
-    """
-    match = re.search(
-        r"WITH due AS \(.*?FROM due WHERE g\.id = due\.id AND g\.status = 'active'\s*RETURNING", text, re.S
-    )
-    if match is None:
-        return None
-    return text[: match.start()] + ANY_ARRAY_CLAIM + text[match.end() :]
-
-
-def receipt_by_reference_sql(text: str) -> str | None:
-    """A model change, not a drop-in: the event keeps a reference to its receipt template.
-
-    The per-event fields are stored; the ~1.1 kB per (kind, category, purpose) part of the
-    receipt is not. Measures what building and storing ~1.4 kB of JSON per event costs.
-    """
-    old = "(%(templates)s::jsonb -> (r.category || ':' || r.purpose)) || jsonb_build_object("
-    if old not in text:
-        return None
-    return text.replace(
-        old,
-        "jsonb_build_object('receiptTemplate', 'expired:' || r.category || ':' || r.purpose, "
-        "'eventType', 'expired', ",
-    )
-
-
-# Schema changes, made on the clone before the sweep runs (statements to execute).
-
-
-def lz4_receipts() -> list[str]:
-    ((has_lz4,),) = fetchall(
-        "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
-    )
-    return [
-        f"ALTER TABLE accounts_consentevent ALTER COLUMN receipt SET COMPRESSION {'lz4' if has_lz4 else 'pglz'}",
-        # Compress receipts (~1.4 kB, mostly the template) inline rather than only in rows over
-        # ~2 kB: less heap, WAL and buffer traffic per event.
-        "ALTER TABLE accounts_consentevent SET (toast_tuple_target = 128)",
-    ]
-
-
-def event_seller_fk_dropped() -> list[str]:
-    # The event's seller is its grant's seller, and the grant foreign key already holds. A
-    # composite key (grant_id, seller_id) -> grant (id, seller_id) would keep one check per row.
-    rows = fetchall(
-        "SELECT c.conname FROM pg_constraint c JOIN pg_attribute a "
-        "ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1] "
-        "WHERE c.conrelid = 'accounts_consentevent'::regclass AND c.contype = 'f' "
-        "AND a.attname = 'seller_id'"
-    )
-    return [f'ALTER TABLE accounts_consentevent DROP CONSTRAINT "{name}"' for (name,) in rows]
-
-
-def event_seller_index_dropped() -> list[str]:
-    # The single-column index Django adds for the seller foreign key duplicates the leading
-    # column of consent_event_seller (seller, occurred_at).
-    rows = fetchall(
-        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] "
-        "WHERE i.indrelid = 'accounts_consentevent'::regclass AND i.indnatts = 1 "
-        "AND a.attname = 'seller_id' AND i.indpred IS NULL"
-    )
-    return [f'DROP INDEX "{name}"' for (name,) in rows]
-
-
-SQL_CHANGES: dict[str, Callable[[str], str | None]] = {
-    "lean-receipt": lean_receipt_sql,
-    "any-array": any_array_sql,
-    "receipt-by-reference": receipt_by_reference_sql,
-}
-SCHEMA_CHANGES: dict[str, Callable[[], list[str]]] = {
-    "lz4-receipts": lz4_receipts,
-    "no-event-seller-fk": event_seller_fk_dropped,
-    "no-event-seller-index": event_seller_index_dropped,
-}
-# Runtime changes, for the duration of the sweep: bounds, not proposals.
+# The changes measured here before (lean receipts, the array claim, receipts by template
+# reference, one composite foreign key, no duplicate seller index, inline compression) are now in
+# accounts (migration 0005, services._EXPIRE_SQL); one bound remains.
 RUNTIME_CHANGES = {
     # The consent-change handlers (listings, marketplace) must run; this shows what the sweep
     # would cost if they were free.
     "no-handlers": "accounts.hooks consent-change handlers emptied",
 }
-EXPERIMENT_ALIASES = {
-    "services": "lean-receipt+any-array",
-    "all": "lean-receipt+any-array+lz4-receipts+no-event-seller-fk+no-event-seller-index",
-}
 
 
 def parse_experiment(value: str) -> list[str]:
-    """Parse --experiment: change names (or aliases) joined by '+'."""
-    parts = [p for v in value.split("+") for p in EXPERIMENT_ALIASES.get(v, v).split("+")]
-    unknown = [
-        p for p in parts if p not in SQL_CHANGES and p not in SCHEMA_CHANGES and p not in RUNTIME_CHANGES
-    ]
+    """Parse --experiment: change names joined by '+'."""
+    parts = value.split("+")
+    unknown = [p for p in parts if p not in RUNTIME_CHANGES]
     if unknown:
-        known = ", ".join([*SQL_CHANGES, *SCHEMA_CHANGES, *RUNTIME_CHANGES, *EXPERIMENT_ALIASES])
-        raise argparse.ArgumentTypeError(f"unknown change {unknown[0]!r} (known: {known})")
+        raise argparse.ArgumentTypeError(
+            f"unknown change {unknown[0]!r} (known: {', '.join(RUNTIME_CHANGES)})"
+        )
     return parts
 
 
-def run_experiment(
-    changes: list[str], now: datetime, batch_size: int, workers: int, due: int
-) -> Timing | None:
-    from accounts import hooks, services
+def run_experiment(changes: list[str], now: datetime, batch_size: int, workers: int, due: int) -> Timing:
+    from accounts import hooks
 
-    label = "+".join(changes)
-    original = candidate = services._EXPIRE_SQL
-    for name, transform in SQL_CHANGES.items():
-        if name in changes:
-            candidate = transform(candidate)
-            if candidate is None:
-                print(f"experiment {label}: not applicable, services._EXPIRE_SQL no longer matches {name}")
-                return None
-    for name, statements in SCHEMA_CHANGES.items():
-        if name in changes:
-            for statement in statements():
-                execute(statement)
-    handlers = getattr(hooks, "_consent_change_handlers", None)
-    if "no-handlers" in changes and handlers is None:
-        print(f"experiment {label}: not applicable, accounts.hooks has no _consent_change_handlers")
-        return None
-    saved = list(handlers or [])
-    services._EXPIRE_SQL = candidate
-    if "no-handlers" in changes:
-        handlers.clear()
+    handlers = hooks._consent_change_handlers
+    saved = list(handlers)
+    handlers.clear()
     try:
         timing = time_sweep(now, batch_size, workers)
     finally:
-        services._EXPIRE_SQL = original
-        if handlers is not None:
-            handlers[:] = saved
+        handlers[:] = saved
     note = f", {workers} concurrent sweeps" if workers > 1 else ""
-    print(f"experiment {label}: {timing.describe()}, batch size {batch_size}{note}", flush=True)
+    print(f"experiment {'+'.join(changes)}: {timing.describe()}, batch size {batch_size}{note}", flush=True)
     verify_sweep(due)
     return timing
 
@@ -665,9 +532,7 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         type=parse_experiment,
         metavar="CHANGE[+CHANGE...]",
-        help="also time the sweep with candidate changes (repeatable); accounts/ is not modified. "
-        f"Changes: {', '.join([*SQL_CHANGES, *SCHEMA_CHANGES, *RUNTIME_CHANGES])}; aliases: "
-        + ", ".join(f"{k}={v}" for k, v in EXPERIMENT_ALIASES.items()),
+        help=f"also time the sweep with a bound applied (repeatable): {', '.join(RUNTIME_CHANGES)}",
     )
     args = parser.parse_args(argv)
     if args.grants < COMBOS_PER_SELLER * DUE_EVERY or args.repeat < 1 or args.workers < 1:

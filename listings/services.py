@@ -4,7 +4,7 @@ cascade, and the derived audience masks that segment sizing reads."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from accounts import taxonomy
 from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
-from accounts.hooks import CONSENT_ENDING_REASONS
+from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import ConsentGrant, SellerProfile, User
 from accounts.selectors import consent_valid_q, seller_badges
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
+from config.lookups import Ids
 from listings.models import Listing, ListingEvent
 
 S = Listing.Status
@@ -289,23 +290,20 @@ def listing_update_terms(
 # ---------------------------------------------------------------------------------------------
 
 
-def on_consent_change(grant_ids: list[int], reason: str) -> None:
+def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
     """Registered with accounts.hooks. Runs inside the consent transaction (grants locked).
 
     When consent ends, every live listing that needs the ended category × purpose is paused
     (withdrawn on erasure) in this same transaction, then the sellers' audience masks refresh.
     """
-    grants = list(
-        ConsentGrant.objects.filter(pk__in=grant_ids).values_list("seller_id", "category", "purpose")
-    )
-    seller_ids = sorted({seller_id for seller_id, _c, _p in grants})
+    seller_ids = sorted({change.seller_id for change in changes})
     if reason in CONSENT_ENDING_REASONS:
         ended: dict[int, int] = defaultdict(int)
-        for seller_id, category, purpose in grants:
-            ended[seller_id] |= taxonomy.pair_bit(category, purpose)
+        for change in changes:
+            ended[change.seller_id] |= taxonomy.pair_bit(change.category, change.purpose)
         live = list(
             Listing.objects.select_for_update(of=("self",))
-            .filter(seller_id__in=seller_ids, status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
+            .filter(seller_id__any=Ids(seller_ids), status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
             .order_by("pk")
         )
         target = S.WITHDRAWN if reason == "erasure" else S.PAUSED
@@ -317,14 +315,14 @@ def on_consent_change(grant_ids: list[int], reason: str) -> None:
                 _transition_locked(listing, target, actor=None, reason=f"consent {reason}")
         if reason == "erasure":
             for listing in Listing.objects.select_for_update(of=("self",)).filter(
-                seller_id__in=seller_ids, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED]
+                seller_id__any=Ids(seller_ids), status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED]
             ):
                 _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure")
         # only sellers whose audience offer depended on the ended consent need a refresh
         seller_ids = [
             seller_id
             for seller_id, mask in SellerProfile.objects.filter(
-                seller_id__in=seller_ids, sellable_mask__gt=0
+                seller_id__any=Ids(seller_ids), sellable_mask__gt=0
             ).values_list("seller_id", "sellable_mask")
             if mask & ended[seller_id]
         ]
@@ -341,14 +339,14 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
     at = at or timezone.now()
     offered: dict[int, int] = defaultdict(int)
     all_purposes = list(Purpose.values)
-    for seller_id, optin in SellerProfile.objects.filter(seller_id__in=seller_ids).values_list(
+    for seller_id, optin in SellerProfile.objects.filter(seller_id__any=Ids(seller_ids)).values_list(
         "seller_id", "audience_optin_mask"
     ):
         offered[seller_id] |= taxonomy.pairs_mask(
             taxonomy.codes_of(optin, taxonomy.CATEGORY_CODES), all_purposes
         )
     for seller_id, categories, purposes in Listing.objects.filter(
-        seller_id__in=seller_ids, status=S.ACTIVE
+        seller_id__any=Ids(seller_ids), status=S.ACTIVE
     ).values_list("seller_id", "categories_mask", "purposes_mask"):
         offered[seller_id] |= taxonomy.pairs_mask(
             taxonomy.codes_of(categories, taxonomy.CATEGORY_CODES),
@@ -357,7 +355,7 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
     sellable: dict[int, int] = defaultdict(int)
     until: dict[int, datetime] = {}
     for seller_id, category, purpose, expires_at in (
-        ConsentGrant.objects.filter(seller_id__in=seller_ids, status=ConsentGrant.Status.ACTIVE)
+        ConsentGrant.objects.filter(seller_id__any=Ids(seller_ids), status=ConsentGrant.Status.ACTIVE)
         .filter(consent_valid_q(at))
         .values_list("seller_id", "category", "purpose", "expires_at")
     ):
@@ -365,7 +363,7 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
         if offered[seller_id] & bit:
             sellable[seller_id] |= bit
             until[seller_id] = min(until.get(seller_id, expires_at), expires_at)
-    profiles = list(SellerProfile.objects.filter(seller_id__in=seller_ids).only("pk"))
+    profiles = list(SellerProfile.objects.filter(seller_id__any=Ids(seller_ids)).only("pk"))
     for profile in profiles:
         profile.sellable_mask = sellable[profile.pk]
         profile.sellable_until = until.get(profile.pk)

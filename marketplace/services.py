@@ -4,6 +4,7 @@ grants, revocation reaching buyers, deletion notices. Settlement is in marketpla
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -14,9 +15,10 @@ from django.utils import timezone
 
 from accounts import taxonomy
 from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
-from accounts.hooks import CONSENT_ENDING_REASONS
+from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import BuyerOrganisation, ConsentGrant
 from accounts.selectors import consent_valid_q
+from config.lookups import Ids
 from listings import services as listing_services
 from listings.models import Listing
 from listings.selectors import SegmentCriteria, segment_members
@@ -495,7 +497,7 @@ def audience_bids_sweep(*, now: datetime | None = None) -> int:
 # ---------------------------------------------------------------------------------------------
 
 
-def on_consent_change(grant_ids: list[int], reason: str) -> None:
+def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
     """Registered with accounts.hooks; runs in the consent transaction after listings' handler.
 
     When consent for a category × purpose ends: open bids on the seller's listings that need it
@@ -505,10 +507,8 @@ def on_consent_change(grant_ids: list[int], reason: str) -> None:
     if reason not in CONSENT_ENDING_REASONS:
         return
     ended: dict[int, set[tuple[str, str]]] = defaultdict(set)
-    for seller_id, category, purpose in ConsentGrant.objects.filter(pk__in=grant_ids).values_list(
-        "seller_id", "category", "purpose"
-    ):
-        ended[seller_id].add((category, purpose))
+    for change in changes:
+        ended[change.seller_id].add((change.category, change.purpose))
     seller_ids = list(ended)
 
     def hit(seller_id: int, categories_mask: int, purposes: list[str]) -> bool:
@@ -516,7 +516,7 @@ def on_consent_change(grant_ids: list[int], reason: str) -> None:
         return any((c, p) in ended[seller_id] for c in categories for p in purposes)
 
     open_bids = lock_objects.bids(
-        Bid.objects.filter(listing__seller_id__in=seller_ids, status=Bid.Status.OPEN).select_related(
+        Bid.objects.filter(listing__seller_id__any=Ids(seller_ids), status=Bid.Status.OPEN).select_related(
             "listing"
         )
     )
@@ -526,7 +526,7 @@ def on_consent_change(grant_ids: list[int], reason: str) -> None:
 
     lines = lock_objects.trade_lines(
         TradeLine.objects.filter(
-            seller_id__in=seller_ids, status=TradeLine.Status.PENDING, trade__status__in=Trade.UNSETTLED
+            seller_id__any=Ids(seller_ids), status=TradeLine.Status.PENDING, trade__status__in=Trade.UNSETTLED
         ).select_related("trade")
     )
     for line in lines:
@@ -536,7 +536,7 @@ def on_consent_change(grant_ids: list[int], reason: str) -> None:
 
     now = timezone.now()
     grants = lock_objects.access_grants(
-        AccessGrant.objects.filter(seller_id__in=seller_ids, status=AccessGrant.Status.ACTIVE)
+        AccessGrant.objects.filter(seller_id__any=Ids(seller_ids), status=AccessGrant.Status.ACTIVE)
     )
     notices: dict[tuple[int, int], int] = defaultdict(int)
     for grant in grants:

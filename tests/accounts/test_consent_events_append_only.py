@@ -45,3 +45,20 @@ def test_orm_update_and_delete_fail(event):
         event.kind = "expired"
         event.save()
     assert ConsentEvent.objects.get(pk=event.pk).kind == "granted"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE accounts_receipttemplate SET body = '{}'::jsonb WHERE id = %s",
+        "DELETE FROM accounts_receipttemplate WHERE id = %s",
+    ],
+)
+def test_receipt_templates_are_append_only_too(event, statement):
+    """An issued receipt is its template plus its own fields: neither part can change."""
+    issued = event.full_receipt
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(statement, [event.template_id])
+    assert ConsentEvent.objects.select_related("template").get(pk=event.pk).full_receipt == issued
+    assert issued["services"][0]["purposes"][0]["purposeCode"] == Purpose.MARKET_RESEARCH

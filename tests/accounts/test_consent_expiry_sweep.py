@@ -52,7 +52,7 @@ def test_sweep_expires_due_grants_once_with_a_receipt_each():
     grant = ConsentGrant.objects.select_related("seller").get(pk=due[0])
     assert grant.ended_at == grant.expires_at
     assert not consent_is_valid(grant.seller, grant.category, grant.purpose)
-    receipt = events.get(grant=grant).receipt
+    receipt = events.get(grant=grant).full_receipt
     expected = receipts.receipt_for(
         kind="expired",
         category=grant.category,

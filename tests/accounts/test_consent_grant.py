@@ -76,7 +76,7 @@ def test_renewal_starts_a_new_window_and_ends_the_old_one(seller):
 def test_receipt_has_kantara_and_iso_27560_fields(seller):
     grant = services.consent_grant(seller=seller, category=DEMO, purpose=ADS, window_days=180)
 
-    receipt = ConsentEvent.objects.get(grant=grant).receipt
+    receipt = ConsentEvent.objects.get(grant=grant).full_receipt
 
     for field in (
         "version",
@@ -109,7 +109,7 @@ def test_sensitive_category_needs_its_own_explicit_grant(seller):
     grant = services.consent_grant(
         seller=seller, category=DataCategory.LIFE_EVENTS, purpose=ADS, window_days=30, explicit_sensitive=True
     )
-    receipt = ConsentEvent.objects.get(grant=grant).receipt
+    receipt = ConsentEvent.objects.get(grant=grant).full_receipt
     assert receipt["sensitive"] is True and receipt["spiCat"]
 
 

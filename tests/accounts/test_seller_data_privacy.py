@@ -89,7 +89,7 @@ def test_erasure_makes_the_canary_unreadable_everywhere(seller):
     assert ConsentGrant.objects.get(seller=user).status == "revoked"
     kinds = list(ConsentEvent.objects.filter(seller=user).values_list("kind", flat=True))
     assert kinds == ["granted", "revoked"]
-    receipt = ConsentEvent.objects.filter(seller=user).last().receipt
+    receipt = ConsentEvent.objects.filter(seller=user).last().full_receipt
     assert receipt["piiPrincipalId"] == str(user.pseudonym) and "erasure" in receipt["collectionMethod"]
     export = selectors.seller_export(seller=user)
     assert export["profile"]["postcode"] is None and CANARY not in json.dumps(export)
@@ -130,11 +130,12 @@ def test_export_contains_every_stored_field(seller):
     )
     exported("life_events", LifeEvent, skip={"id", "seller"})
     exported("consent_grants", ConsentGrant, skip={"seller"}, rename={"renewed_from": "renewed_from"})
-    exported("consent_events", ConsentEvent, skip={"id", "seller"})
+    exported("consent_events", ConsentEvent, skip={"id", "seller", "template"})  # template: in receipt
     assert (
         export["profile"]["postcode"] == "75011" and export["life_events"][0]["details"] == f"loan {CANARY}"
     )
     assert len(export["consent_events"]) == 2 and export["consent_events"][0]["receipt"]["consentReceiptID"]
+    assert export["consent_events"][0]["receipt"]["services"][0]["purposes"][0]["purposeCode"] == "ad_measurement"
     assert "pbkdf2" not in json.dumps(export) and "md5$" not in json.dumps(export)
 
 

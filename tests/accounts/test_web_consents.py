@@ -198,7 +198,7 @@ def test_receipt_json_is_the_sellers_own_only(seller_client, seller):
     theirs = seller_client.get(reverse("seller-consent-receipt", args=[other_event.receipt_id]))
 
     assert mine.status_code == 200
-    assert json.loads(mine.content) == event.receipt
+    assert json.loads(mine.content) == event.full_receipt
     assert theirs.status_code == 404
     page = seller_client.get(reverse("seller-consents")).content.decode()
     assert reverse("seller-consent-receipt", args=[event.receipt_id]) in page
