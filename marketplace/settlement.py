@@ -17,8 +17,10 @@ transactions, never under a lock:
 4. capture exactly the delivered lines (cancel the authorisation when none is), credit each
    seller's share less the platform fee in the ledger → settled.
 
-Every step is idempotent (keys derived from the batch), so a lost message or a killed worker only
-delays a trade: the beat sweep re-drives trades whose next_attempt_at has passed.
+The batches of one claim go through each step together (every authorisation, then every
+delivery, then every capture), so the buyers' access comes first. Every step is idempotent (keys
+derived from the batch), so a lost message or a killed worker only delays a trade: the beat
+sweep re-drives trades whose next_attempt_at has passed.
 """
 
 from __future__ import annotations
@@ -29,14 +31,15 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import ConsentGrant
 from accounts.selectors import consent_valid_q
 from marketplace import lock_objects, payments_port
 from marketplace.models import AccessGrant, SettlementBatch, Trade, TradeLine
-from marketplace.services import trade_transition
+from marketplace.services import trade_transition, trades_transition
 
 logger = logging.getLogger(__name__)
 S = Trade.Status
@@ -104,9 +107,9 @@ def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> li
         for (organisation_id, currency, _fee), group in fresh.items():
             _void_lines_without_consent(group)
             amounts = _pending_amounts([t.pk for t in group])
-            for trade in group:
-                if not amounts.get(trade.pk):
-                    trade_transition(trade, S.VOIDED, "no line kept its consent")
+            trades_transition(
+                [t for t in group if not amounts.get(t.pk)], S.VOIDED, "no line kept its consent"
+            )
             kept = [t for t in group if amounts.get(t.pk)]
             if not kept:
                 continue
@@ -129,14 +132,13 @@ def _authorise(batch: SettlementBatch) -> None:
         return
     outcome = payments_port.authorise(batch=batch)  # a Stripe call: no lock held
     with transaction.atomic(durable=True):
-        for trade in _batch_trades(batch, S.PENDING_PAYMENT):
-            if outcome.authorised:
-                trade_transition(trade, S.PAID, "payment authorised")
-            elif outcome.final:
-                trade_transition(trade, S.PAYMENT_FAILED, outcome.reason[:200])
-            else:  # e.g. requires_action: the buyer is told through the API; retried by the sweep
-                trade.status_reason = outcome.reason[:200]
-                trade.save(update_fields=["status_reason"])
+        trades = _batch_trades(batch, S.PENDING_PAYMENT)
+        if outcome.authorised:
+            trades_transition(trades, S.PAID, "payment authorised")
+        elif outcome.final:
+            trades_transition(trades, S.PAYMENT_FAILED, outcome.reason[:200])
+        else:  # e.g. requires_action: the buyer is told through the API; retried by the sweep
+            Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status_reason=outcome.reason[:200])
 
 
 def _deliver(batch: SettlementBatch) -> None:
@@ -174,11 +176,14 @@ def _deliver(batch: SettlementBatch) -> None:
         for line in lines:
             if line.pk in kept:
                 delivered[line.trade_id] += 1
+        by_count: dict[int, list[Trade]] = defaultdict(list)
         for trade in trades.values():
-            if delivered[trade.pk]:
-                trade_transition(trade, S.DELIVERED, f"access granted for {delivered[trade.pk]} records")
+            by_count[delivered[trade.pk]].append(trade)
+        for count, group in sorted(by_count.items()):
+            if count:
+                trades_transition(group, S.DELIVERED, f"access granted for {count} records")
             else:
-                trade_transition(trade, S.VOIDED, "no line kept its consent")
+                trades_transition(group, S.VOIDED, "no line kept its consent")
 
 
 def _capture_and_credit(batch: SettlementBatch) -> None:
@@ -203,37 +208,46 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
         payments_port.credit_sellers(
             batch=batch, seller_shares=sorted(shares.items()), fee_bps=trades[0].fee_bps
         )
-        charged = _delivered_amounts([t.pk for t in trades])
-        for trade in trades:
-            trade.charged_cents = charged.get(trade.pk, 0)
-            trade.save(update_fields=["charged_cents"])
-            trade_transition(trade, S.SETTLED, "captured and credited")
-
-
-def _delivered_amounts(trade_ids: list[int]) -> dict[int, int]:
-    rows = (
-        TradeLine.objects.filter(trade_id__in=trade_ids, status=TradeLine.Status.DELIVERED)
-        .values("trade_id")
-        .annotate(total=Sum("price_cents"))
-    )
-    return {row["trade_id"]: row["total"] for row in rows}
+        delivered = (
+            TradeLine.objects.filter(trade=OuterRef("pk"), status=TradeLine.Status.DELIVERED)
+            .values("trade")
+            .annotate(total=Sum("price_cents"))
+            .values("total")
+        )
+        Trade.objects.filter(pk__in=[t.pk for t in trades]).update(
+            charged_cents=Coalesce(Subquery(delivered), 0)
+        )
+        trades_transition(trades, S.SETTLED, "captured and credited")
 
 
 def batch_settle(*, batch_id: int) -> None:
     """Drive one batch as far as it goes now."""
-    batch = SettlementBatch.objects.get(pk=batch_id)
-    try:
-        _authorise(batch)
-        _deliver(batch)
-        _capture_and_credit(batch)
-    except payments_port.PaymentUnavailable:
-        logger.warning("settlement batch %s: payment provider unavailable; the sweep will retry", batch_id)
+    _settle_batches([batch_id])
+
+
+def _settle_batches(batch_ids: list[int]) -> None:
+    """Drive batches as far as they go now, phase by phase: every authorisation, then every
+    delivery, then every capture. A claim holds one batch per buyer organisation; the access
+    grants (what a buyer waits for) come after len(batches) authorisations rather than after
+    as many full settlements, and each capture and ledger credit follows its delivery."""
+    batches = list(SettlementBatch.objects.filter(pk__in=batch_ids).order_by("pk"))
+    for phase in (_authorise, _deliver, _capture_and_credit):
+        reachable = []
+        for batch in batches:
+            try:
+                phase(batch)
+            except payments_port.PaymentUnavailable:
+                logger.warning(
+                    "settlement batch %s: payment provider unavailable; the sweep will retry", batch.pk
+                )
+            else:
+                reachable.append(batch)
+        batches = reachable
 
 
 def trades_settle(*, trade_ids: list[int]) -> int:
     """Claim these trades (those not already claimed elsewhere), settle them; count settled."""
-    for batch_id in claim(trade_ids=trade_ids):
-        batch_settle(batch_id=batch_id)
+    _settle_batches(claim(trade_ids=trade_ids))
     return Trade.objects.filter(pk__in=trade_ids, status=S.SETTLED).count()
 
 
@@ -245,11 +259,9 @@ def trade_settle(*, trade_id: int) -> str:
 
 def trades_settle_due(*, batch_size: int | None = None) -> int:
     """The sweep: claim every due in-progress trade (batched per organisation) and drive it."""
-    settled = 0
-    for batch_id in claim(limit=batch_size):
-        batch_settle(batch_id=batch_id)
-        settled += Trade.objects.filter(batch_id=batch_id, status=S.SETTLED).count()
-    return settled
+    batch_ids = claim(limit=batch_size)
+    _settle_batches(batch_ids)
+    return Trade.objects.filter(batch_id__in=batch_ids, status=S.SETTLED).count()
 
 
 # --- Outcomes reported later by payments (webhooks: 3-D Secure done, refunds, chargebacks) -----

@@ -8,7 +8,7 @@ the negated sum of its entries.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -55,6 +55,32 @@ def ledger_account(purpose: str, currency: str = "EUR", *, seller_id: int | None
         },
     )
     return account
+
+
+def seller_accounts(purpose: str, currency: str, seller_ids: Sequence[int]) -> dict[int, LedgerAccount]:
+    """{seller id: that seller's account for the purpose}: one query, plus one per missing account."""
+    found = {
+        account.seller_id: account
+        for account in LedgerAccount.objects.filter(
+            purpose=purpose, currency=currency, seller_id__in=seller_ids
+        )
+    }
+    for seller_id in seller_ids:
+        if seller_id not in found:
+            found[seller_id] = ledger_account(purpose, currency, seller_id=seller_id)
+    return found
+
+
+def balances(accounts: Iterable[LedgerAccount]) -> dict[int, int]:
+    """{account id: signed sum of its entries (debit positive)} in one query, 0 for no entries."""
+    ids = [account.pk for account in accounts]
+    totals = dict(
+        LedgerEntry.objects.filter(account_id__in=ids)
+        .values("account_id")
+        .annotate(total=Sum("amount"))
+        .values_list("account_id", "total")
+    )
+    return {pk: totals.get(pk, 0) for pk in ids}
 
 
 def ledger_post(

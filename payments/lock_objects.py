@@ -21,10 +21,8 @@ def payment(payment_id: int) -> Payment:
 
 def seller_accounts(seller_ids: Iterable[int], currency: str) -> list[LedgerAccount]:
     """Create (if needed) and lock the sellers' payable accounts, in pk order."""
-    ids = [
-        ledger.ledger_account(LedgerAccount.Purpose.SELLER_PAYABLE, currency, seller_id=s).pk
-        for s in set(seller_ids)
-    ]
+    accounts = ledger.seller_accounts(LedgerAccount.Purpose.SELLER_PAYABLE, currency, sorted(set(seller_ids)))
+    ids = [account.pk for account in accounts.values()]
     return list(LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
 
 

@@ -60,19 +60,19 @@ class SellerBooks:
         self.receivable: dict[int, LedgerAccount] = {}
         self.available: dict[int, int] = {}  # payable less payouts still waiting for their transfer
         self.owed: dict[int, int] = {}  # receivable balance
-        for seller_id in sorted(set(seller_ids)):
-            self.payable[seller_id] = ledger.ledger_account(A.SELLER_PAYABLE, currency, seller_id=seller_id)
-            self.receivable[seller_id] = ledger.ledger_account(
-                A.SELLER_RECEIVABLE, currency, seller_id=seller_id
-            )
-            in_flight = (
-                Payout.objects.filter(
-                    seller_id=seller_id, currency=currency, status=Payout.Status.PENDING
-                ).aggregate(total=Sum("amount"))["total"]
-                or 0
-            )
-            self.available[seller_id] = -ledger.account_balance(self.payable[seller_id]) - in_flight
-            self.owed[seller_id] = ledger.account_balance(self.receivable[seller_id])
+        ids = sorted(set(seller_ids))
+        self.payable = ledger.seller_accounts(A.SELLER_PAYABLE, currency, ids)
+        self.receivable = ledger.seller_accounts(A.SELLER_RECEIVABLE, currency, ids)
+        balances = ledger.balances([*self.payable.values(), *self.receivable.values()])
+        in_flight = dict(
+            Payout.objects.filter(seller_id__in=ids, currency=currency, status=Payout.Status.PENDING)
+            .values("seller_id")
+            .annotate(total=Sum("amount"))
+            .values_list("seller_id", "total")
+        )
+        for seller_id in ids:
+            self.available[seller_id] = -balances[self.payable[seller_id].pk] - in_flight.get(seller_id, 0)
+            self.owed[seller_id] = balances[self.receivable[seller_id].pk]
 
     def credit(self, seller_id: int, amount: int) -> list[Line]:
         """Lines giving the seller `amount`: clear what they owe first, the rest becomes payable."""

@@ -181,7 +181,8 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://courtier")}
 # --- Marketplace ---------------------------------------------------------------------------
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)  # 15 % of each sale
 DELETION_NOTICE_DAYS = env.int("DELETION_NOTICE_DAYS", default=30)
-SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=50)
+# trades one claim takes (grouped per buyer: one authorisation and capture per group)
+SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
 PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default=SECRET_KEY)
 

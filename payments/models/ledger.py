@@ -83,7 +83,9 @@ class LedgerTransaction(models.Model):
 class LedgerEntry(models.Model):
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
     # indexed by ledger_entry_account (account, amount), which also serves balances
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     amount = models.BigIntegerField(help_text=_("minor units; debit > 0, credit < 0"))
     currency = models.CharField(max_length=3)
 
