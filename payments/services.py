@@ -264,7 +264,7 @@ def _payment_transition(payment: Payment, to: str, reason: str = "") -> bool:
     )
     payment.status = to
     payment.updated_at = _now()
-    payment.save()
+    payment.save(update_fields=["status", "updated_at"])  # every other field is saved where it changes
     _on_commit_task("payment_outcomes_deliver")
     return True
 
