@@ -82,13 +82,6 @@ def _pending_amounts(trade_ids: list[int]) -> dict[int, int]:
     return {row["trade_id"]: row["total"] for row in rows}
 
 
-def any_due(trade_ids: list[int]) -> bool:
-    """Whether any of these trades waits for a claim now (not claimed, or its retry is due)."""
-    return Trade.objects.filter(
-        pk__in=trade_ids, status__in=IN_PROGRESS, next_attempt_at__lte=timezone.now()
-    ).exists()
-
-
 def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> list[int]:
     """Claim due trades (new ones are due at once) and batch the new ones per organisation;
     returns the ids of the batches to drive. A claimed trade is not due again until

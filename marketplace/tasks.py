@@ -8,10 +8,9 @@ from marketplace import services, settlement
 @shared_task(acks_late=True)
 def trades_settle(trade_ids: list[int]) -> int:
     """Queued when trades commit: settles every due trade, batched per buyer, these included.
-    After a burst most of these messages find their trades already claimed by an earlier one:
-    they cost one primary-key lookup, not a claim."""
-    if not settlement.any_due(trade_ids):
-        return 0
+    (After a burst, most of these find their trades claimed already; their claim then takes the
+    next due ones at once, which is why they do not skip ahead: skipping costs each worker a walk
+    through the queue before its next claim, and halved the bench's drain rate.)"""
     return settlement.trades_settle_due()
 
 
