@@ -104,6 +104,27 @@ def test_sealed_bid_then_raise_then_cancel_then_bid_again(client, buyer):
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.ACTIVE
 
 
+def test_bid_representation_is_what_the_serializer_fields_render(client, queued):  # noqa: F811
+    """BidOutputSerializer renders bids by hand for speed; its declared fields (the OpenAPI
+    schema) must say the same thing, for open, won (with a trade) and audience bids."""
+    from rest_framework import serializers
+
+    from marketplace.api.views import BidOutputSerializer
+
+    sealed = active_listing(floor=1000)
+    fixed = active_listing(pricing_mode="fixed", floor=700)
+    client.post(BIDS, {"listing": str(sealed.public_id), "amount_cents": 1000}, format="json")
+    client.post(BIDS, {"listing": str(fixed.public_id)}, format="json")
+    client.post(AUDIENCE, audience_body(), format="json")
+
+    bids = list(Bid.objects.select_related("listing", "trade").order_by("pk"))
+    assert [b.kind for b in bids] == ["auction", "buy_now", "audience"]
+    for bid in bids:
+        by_hand = BidOutputSerializer(bid).data
+        by_fields = serializers.Serializer.to_representation(BidOutputSerializer(bid), bid)
+        assert json.loads(json.dumps(by_hand)) == json.loads(json.dumps(by_fields)), bid.kind
+
+
 def test_a_bid_may_name_one_of_the_listings_purposes(client):
     listing = active_listing(floor=1000)
     Listing.objects.filter(pk=listing.pk).update(purposes_mask=0b11)  # + ad_measurement
