@@ -42,12 +42,18 @@ class Bid(models.Model):
     }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Both foreign keys are indexed by the leading column of bid_organisation and bid_ranking.
     organisation = models.ForeignKey(
-        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="bids"
+        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="bids", db_index=False
     )
     kind = models.CharField(max_length=8, choices=Kind.choices)
     listing = models.ForeignKey(
-        "listings.Listing", null=True, blank=True, on_delete=models.PROTECT, related_name="bids"
+        "listings.Listing",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="bids",
+        db_index=False,
     )
     # listing bids: the price of the whole listing; audience bids: the maximum price per record
     amount_cents = models.BigIntegerField()
