@@ -345,6 +345,7 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
         offered[seller_id] |= taxonomy.pairs_mask(
             taxonomy.codes_of(optin, taxonomy.CATEGORY_CODES), all_purposes
         )
+    with_profile = list(offered)  # every key so far is a seller with a profile
     for seller_id, categories, purposes in Listing.objects.filter(
         seller_id__any=Ids(seller_ids), status=S.ACTIVE
     ).values_list("seller_id", "categories_mask", "purposes_mask"):
@@ -363,10 +364,12 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
         if offered[seller_id] & bit:
             sellable[seller_id] |= bit
             until[seller_id] = min(until.get(seller_id, expires_at), expires_at)
-    profiles = list(SellerProfile.objects.filter(seller_id__any=Ids(seller_ids)).only("pk"))
-    for profile in profiles:
-        profile.sellable_mask = sellable[profile.pk]
-        profile.sellable_until = until.get(profile.pk)
+    profiles = [
+        SellerProfile(
+            seller_id=seller_id, sellable_mask=sellable[seller_id], sellable_until=until.get(seller_id)
+        )
+        for seller_id in with_profile
+    ]
     SellerProfile.objects.bulk_update(profiles, ["sellable_mask", "sellable_until"], batch_size=500)
     return len(profiles)
 
