@@ -17,8 +17,8 @@ transactions, never under a lock:
 4. capture exactly the delivered lines (cancel the authorisation when none is), credit each
    seller's share less the platform fee in the ledger → settled.
 
-The batches of one claim go through each step together (every authorisation, then every
-delivery, then every capture), so the buyers' access comes first. Every step is idempotent (keys
+The batches of one claim are each authorised and delivered in turn, then captured, so the
+buyers' access comes first. Every step is idempotent (keys
 derived from the batch), so a lost message or a killed worker only delays a trade: the beat
 sweep re-drives trades whose next_attempt_at has passed.
 """
@@ -226,23 +226,24 @@ def batch_settle(*, batch_id: int) -> None:
 
 
 def _settle_batches(batch_ids: list[int]) -> None:
-    """Drive batches as far as they go now, phase by phase: every authorisation, then every
-    delivery, then every capture. A claim holds one batch per buyer organisation; the access
-    grants (what a buyer waits for) come after len(batches) authorisations rather than after
-    as many full settlements, and each capture and ledger credit follows its delivery."""
+    """Drive batches as far as they go now: each batch authorised and delivered in turn, then
+    every capture. A claim holds one batch per buyer organisation; a buyer's access waits for
+    the batches before theirs to be authorised and delivered, not captured and credited."""
     batches = list(SettlementBatch.objects.filter(pk__in=batch_ids).order_by("pk"))
-    for phase in (_authorise, _deliver, _capture_and_credit):
-        reachable = []
-        for batch in batches:
-            try:
-                phase(batch)
-            except payments_port.PaymentUnavailable:
-                logger.warning(
-                    "settlement batch %s: payment provider unavailable; the sweep will retry", batch.pk
-                )
-            else:
-                reachable.append(batch)
-        batches = reachable
+    delivered = [batch for batch in batches if _drive(batch, _authorise, _deliver)]
+    for batch in delivered:
+        _drive(batch, _capture_and_credit)
+
+
+def _drive(batch: SettlementBatch, *steps) -> bool:
+    """Run the steps on the batch; False when the payment provider could not be reached."""
+    try:
+        for step in steps:
+            step(batch)
+    except payments_port.PaymentUnavailable:
+        logger.warning("settlement batch %s: payment provider unavailable; the sweep will retry", batch.pk)
+        return False
+    return True
 
 
 def trades_settle(*, trade_ids: list[int]) -> int:
