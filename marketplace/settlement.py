@@ -26,6 +26,7 @@ sweep re-drives trades whose next_attempt_at has passed.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -93,6 +94,12 @@ def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> li
             trades = trades.filter(pk__in=trade_ids)
         trades = trades.filter(next_attempt_at__lte=now)
         claimed = list(trades.order_by("pk")[: limit or settings.SETTLEMENT_BATCH_SIZE])
+        # Only the trades of the first few organisations (oldest trade first): the others stay
+        # due, unlocked at commit, for another worker, so workers drive different buyers at once
+        # instead of one worker taking every buyer's batch in turn.
+        organisations = list(dict.fromkeys(t.organisation_id for t in claimed))
+        kept_organisations = set(organisations[: settings.SETTLEMENT_ORGANISATIONS_PER_CLAIM])
+        claimed = [t for t in claimed if t.organisation_id in kept_organisations]
         if not claimed:
             return []
         retry_at = now + timedelta(seconds=settings.SETTLEMENT_RETRY_AFTER_SECONDS)
@@ -259,10 +266,18 @@ def trade_settle(*, trade_id: int) -> str:
 
 
 def trades_settle_due(*, batch_size: int | None = None) -> int:
-    """The sweep: claim every due in-progress trade (batched per organisation) and drive it."""
-    batch_ids = claim(limit=batch_size)
-    _settle_batches(batch_ids)
-    return Trade.objects.filter(batch_id__in=batch_ids, status=S.SETTLED).count()
+    """The sweep: claim due in-progress trades (batched per organisation) and drive them, claim
+    after claim while some are due, for up to SETTLEMENT_DRAIN_SECONDS."""
+    settled = 0
+    deadline = time.monotonic() + settings.SETTLEMENT_DRAIN_SECONDS
+    while True:
+        batch_ids = claim(limit=batch_size)
+        if not batch_ids:
+            return settled
+        _settle_batches(batch_ids)
+        settled += Trade.objects.filter(batch_id__in=batch_ids, status=S.SETTLED).count()
+        if time.monotonic() >= deadline:
+            return settled
 
 
 # --- Outcomes reported later by payments (webhooks: 3-D Secure done, refunds, chargebacks) -----

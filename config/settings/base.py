@@ -183,6 +183,10 @@ PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)  # 15 % of each sal
 DELETION_NOTICE_DAYS = env.int("DELETION_NOTICE_DAYS", default=30)
 # trades one claim takes (grouped per buyer: one authorisation and capture per group)
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
+# buyers one claim takes (the others' trades stay due for another worker), and how long one
+# settlement task keeps claiming while trades are due
+SETTLEMENT_ORGANISATIONS_PER_CLAIM = env.int("SETTLEMENT_ORGANISATIONS_PER_CLAIM", default=4)
+SETTLEMENT_DRAIN_SECONDS = env.float("SETTLEMENT_DRAIN_SECONDS", default=10.0)
 SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
 PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default=SECRET_KEY)
 
