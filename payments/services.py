@@ -16,7 +16,8 @@ See payments/postings.py for the chart of accounts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -100,6 +101,16 @@ def _stripe_message(exc: stripe.StripeError) -> str:
     return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
 
 
+@contextmanager
+def stripe_reachable() -> Iterator[None]:
+    """Turn Stripe being unreachable or failing (network, rate limit, 5xx) into StripeUnavailable:
+    nothing was decided, the step is retried later with the same idempotency key."""
+    try:
+        yield
+    except TRANSIENT_STRIPE_ERRORS as exc:
+        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+
+
 def _on_commit_task(task_name: str, *args: Any) -> None:
     """Queue a payments task after commit; a broker hiccup is logged, and a sweep catches up."""
 
@@ -132,7 +143,7 @@ def stripe_customer_ensure(*, organisation_id: int) -> StripeCustomer:
         customer, _created = StripeCustomer.objects.get_or_create(organisation=organisation)
     if customer.stripe_customer_id:
         return customer
-    try:
+    with stripe_reachable():
         created = client().v1.customers.create(
             {
                 "name": organisation.legal_name,
@@ -141,8 +152,6 @@ def stripe_customer_ensure(*, organisation_id: int) -> StripeCustomer:
             },
             {"idempotency_key": customer.idempotency_key("create")},
         )
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     with transaction.atomic(durable=True):
         customer = StripeCustomer.objects.select_for_update().get(pk=customer.pk)
         if not customer.stripe_customer_id:
@@ -159,7 +168,7 @@ def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str
     own; the SDK still replays its own key when it retries a network error.
     """
     customer = stripe_customer_ensure(organisation_id=organisation_id)
-    try:
+    with stripe_reachable():
         intent = client().v1.setup_intents.create(
             {
                 "customer": customer.stripe_customer_id,
@@ -168,8 +177,6 @@ def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str
                 "metadata": {"courtier_customer_id": str(customer.pk)},
             }
         )
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     return {
         "setup_intent_id": intent["id"],
         "client_secret": intent["client_secret"],
@@ -306,7 +313,7 @@ class IntentSnapshot:
 def _snapshot(intent: Mapping[str, Any], *, with_refunds: bool) -> IntentSnapshot:
     """Complete a PaymentIntent answer with its charge and (if asked) the charge's refunds."""
     charge = _get(intent, "latest_charge")
-    try:
+    with stripe_reachable():
         if isinstance(charge, str):
             charge = client().v1.charges.retrieve(charge)
         refunds: list[Mapping[str, Any]] = []
@@ -314,8 +321,6 @@ def _snapshot(intent: Mapping[str, Any], *, with_refunds: bool) -> IntentSnapsho
             refunds = list(
                 client().v1.refunds.list({"charge": charge["id"], "limit": 100}).auto_paging_iter()
             )
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     return IntentSnapshot(intent=intent, charge=charge, refunds=refunds)
 
 
@@ -1020,7 +1025,7 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
         account, _created = ConnectAccount.objects.get_or_create(seller=seller)
     if account.stripe_account_id:
         return account
-    try:
+    with stripe_reachable():
         created = connect_client().v1.accounts.create(
             {
                 "type": "express",
@@ -1032,8 +1037,6 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
             },
             {"idempotency_key": account.idempotency_key("create")},
         )
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     with transaction.atomic(durable=True):
         account = ConnectAccount.objects.select_for_update().get(pk=account.pk)
         if not account.stripe_account_id:
@@ -1061,7 +1064,7 @@ def connect_onboarding_link_create(*, seller_id: int, refresh_url: str, return_u
     Account Links are single-use and expire within minutes, so each request makes a new one.
     """
     account = connect_account_ensure(seller_id=seller_id)
-    try:
+    with stripe_reachable():
         link = connect_client().v1.account_links.create(
             {
                 "account": account.stripe_account_id,
@@ -1070,8 +1073,6 @@ def connect_onboarding_link_create(*, seller_id: int, refresh_url: str, return_u
                 "type": "account_onboarding",
             }
         )
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     return link["url"]
 
 
@@ -1079,10 +1080,8 @@ def connect_account_sync(*, stripe_account_id: str) -> ConnectAccount:
     """Refresh payouts_enabled and the outstanding requirements from Stripe (account.updated)."""
     if not ConnectAccount.objects.filter(stripe_account_id=stripe_account_id).exists():
         raise UnknownStripeObject("account_unknown", f"No seller has Connect account {stripe_account_id}.")
-    try:
+    with stripe_reachable():
         data = connect_client().v1.accounts.retrieve(stripe_account_id)
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     with transaction.atomic(durable=True):
         account = ConnectAccount.objects.select_for_update().get(stripe_account_id=stripe_account_id)
         _copy_account_state(account, data)
@@ -1214,10 +1213,8 @@ def payout_sync_transfer(*, transfer_id: str, payout_hint: str | None = None) ->
         payout = Payout.objects.filter(pk=int(payout_hint), transfer_id__isnull=True).first()
     if payout is None:
         raise UnknownStripeObject("transfer_unknown", f"No payout made transfer {transfer_id}.")
-    try:
+    with stripe_reachable():
         transfer = connect_client().v1.transfers.retrieve(transfer_id)
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     if _get(transfer, "destination") != payout.connect_account.stripe_account_id:
         raise Conflict("transfer_mismatch", f"Transfer {transfer_id} went to another account.")
     return _payout_record_transfer(payout.pk, transfer)
@@ -1579,14 +1576,12 @@ def _stripe_balance_transactions(since: datetime) -> list[Mapping[str, Any]]:
     """Balance transactions since `since`, newest first (pages stop at the first older one)."""
     cutoff = int(since.timestamp())  # Stripe lists newest first
     seen: dict[str, Mapping[str, Any]] = {}
-    try:
+    with stripe_reachable():
         for api in balance_clients():
             for txn in api.v1.balance_transactions.list({"limit": 100}).auto_paging_iter():
                 if int(txn["created"]) < cutoff:
                     break
                 seen.setdefault(txn["id"], txn)
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     return list(seen.values())
 
 
