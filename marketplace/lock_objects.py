@@ -58,13 +58,15 @@ def listing_for_bid(public_id, at) -> tuple[Listing, set[tuple[str, str]], int |
     listing = listing_by_public_id(public_id)
     if listing is None:
         return None
-    rows = list(
+    pairs = set(
         ConsentGrant.objects.filter(seller_id=listing.seller_id)
         .filter(consent_valid_q(at))
-        .values_list("category", "purpose", "seller__organisation_id")
+        .values_list("category", "purpose")
     )
-    organisation_id = rows[0][2] if rows else User.objects.get(pk=listing.seller_id).organisation_id
-    return listing, {(category, purpose) for category, purpose, _o in rows}, organisation_id
+    organisation_id = (
+        User.objects.filter(pk=listing.seller_id).values_list("organisation_id", flat=True).first()
+    )
+    return listing, pairs, organisation_id
 
 
 def bids(queryset: QuerySet[Bid]) -> list[Bid]:

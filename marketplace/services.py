@@ -231,7 +231,10 @@ def _no_trade_yet(bid: Bid) -> None:
 
 
 def _check_seller_side(
-    listing: Listing, organisation: BuyerOrganisation, consented: set[tuple[str, str]], seller_organisation_id
+    listing: Listing,
+    organisation: BuyerOrganisation,
+    consented: set[tuple[str, str]],
+    seller_organisation_id: int | None,
 ) -> None:
     """Refuse a bid on a listing whose consent no longer holds now (listing_missing_consent's
     rule: every category x every purpose), or whose seller is a member of the organisation.
