@@ -3,9 +3,10 @@ against the local Stripe sandbox, and the latency from a winning bid's commit to
 access grant.
 
 Set-up (not timed): a database of its own (`courtier_bench_settle`), localstripe and the Connect
-sandbox on loopback ports, sellers with profiles and valid consents, N active fixed-price
-listings (SQL), 16 verified buyer organisations with a saved card at the sandbox, and two
-worker processes (`-Q settlement`, prefork, one process each, connections reused).
+sandbox on loopback ports, sellers with profiles and valid consents, N + `--latency-trades`
+active fixed-price listings (SQL), 16 verified buyer organisations with a saved card at the
+sandbox. Two worker processes (`-Q settlement`, prefork, one process each, connections reused)
+start after the backlog is in.
 
 Two measurements, in this order:
 
@@ -15,8 +16,8 @@ Two measurements, in this order:
    buyer. trades_per_s = N / (last access grant − first settlement batch created, i.e. the
    first claim).
    This is settlement capacity: the injection rate of one Python process on this machine (the
-   bid service, ~80 bids/s with the workers competing for the same two cores) would otherwise
-   be what is measured.
+   bid service, ~120-140 bids/s alone, ~80 with the workers competing for the same two cores)
+   would otherwise be what is measured.
 2. Latency: with the workers running, one injector buys `--latency-trades` more listings at a
    steady `--rate` per second; latency per trade = its access grant's start − its trade's
    creation (the winning bid's commit), p50 and p99.
