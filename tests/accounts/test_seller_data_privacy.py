@@ -135,7 +135,10 @@ def test_export_contains_every_stored_field(seller):
         export["profile"]["postcode"] == "75011" and export["life_events"][0]["details"] == f"loan {CANARY}"
     )
     assert len(export["consent_events"]) == 2 and export["consent_events"][0]["receipt"]["consentReceiptID"]
-    assert export["consent_events"][0]["receipt"]["services"][0]["purposes"][0]["purposeCode"] == "ad_measurement"
+    assert (
+        export["consent_events"][0]["receipt"]["services"][0]["purposes"][0]["purposeCode"]
+        == "ad_measurement"
+    )
     assert "pbkdf2" not in json.dumps(export) and "md5$" not in json.dumps(export)
 
 
