@@ -227,11 +227,6 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
         trades_transition(trades, S.SETTLED, "captured and credited")
 
 
-def batch_settle(*, batch_id: int) -> None:
-    """Drive one batch as far as it goes now."""
-    _settle_batches([batch_id])
-
-
 def _settle_batches(batch_ids: list[int]) -> None:
     """Drive batches as far as they go now: each batch authorised and delivered in turn, then
     every capture. A claim holds one batch per buyer organisation; a buyer's access waits for
