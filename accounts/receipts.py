@@ -105,9 +105,18 @@ def receipt_for(
 
 def template_id(kind: str, category: str, purpose: str, method: str | None = None) -> int:
     """The stored template row for this receipt template, created on first use."""
+    return template_ids([(kind, category, purpose, method)])[0]
+
+
+def template_ids(specs: list[tuple[str, str, str, str | None]]) -> list[int]:
+    """`template_id` for each (kind, category, purpose, method): one query for those stored."""
     from accounts.models import ReceiptTemplate
 
-    body = receipt_template(kind, category, purpose, method)
-    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-    template, _created = ReceiptTemplate.objects.get_or_create(digest=digest, defaults={"body": body})
-    return template.pk
+    bodies = [receipt_template(*spec) for spec in specs]
+    digests = [hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest() for body in bodies]
+    stored = dict(ReceiptTemplate.objects.filter(digest__in=digests).values_list("digest", "pk"))
+    for digest, body in zip(digests, bodies, strict=True):
+        if digest not in stored:
+            template, _created = ReceiptTemplate.objects.get_or_create(digest=digest, defaults={"body": body})
+            stored[digest] = template.pk
+    return [stored[digest] for digest in digests]

@@ -611,12 +611,10 @@ SELECT id, seller_id, category, purpose FROM expired
 
 def _expiry_templates_json() -> str:
     """{"category:purpose": receipt template id} for expiry events, created on first use."""
+    pairs = [(category, purpose) for category in DataCategory.values for purpose in Purpose.values]
+    ids = receipts.template_ids([("expired", category, purpose, None) for category, purpose in pairs])
     return json.dumps(
-        {
-            f"{category}:{purpose}": receipts.template_id("expired", category, purpose)
-            for category in DataCategory.values
-            for purpose in Purpose.values
-        }
+        {f"{category}:{purpose}": pk for (category, purpose), pk in zip(pairs, ids, strict=True)}
     )
 
 

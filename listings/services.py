@@ -298,12 +298,13 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
     """
     seller_ids = sorted({change.seller_id for change in changes})
     if reason in CONSENT_ENDING_REASONS:
+        sellers = Ids(seller_ids)
         ended: dict[int, int] = defaultdict(int)
         for change in changes:
             ended[change.seller_id] |= taxonomy.pair_bit(change.category, change.purpose)
         live = list(
             Listing.objects.select_for_update(of=("self",))
-            .filter(seller_id__any=Ids(seller_ids), status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
+            .filter(seller_id__any=sellers, status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
             .order_by("pk")
         )
         target = S.WITHDRAWN if reason == "erasure" else S.PAUSED
@@ -315,14 +316,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
                 _transition_locked(listing, target, actor=None, reason=f"consent {reason}")
         if reason == "erasure":
             for listing in Listing.objects.select_for_update(of=("self",)).filter(
-                seller_id__any=Ids(seller_ids), status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED]
+                seller_id__any=sellers, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED]
             ):
                 _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure")
         # only sellers whose audience offer depended on the ended consent need a refresh
         seller_ids = [
             seller_id
             for seller_id, mask in SellerProfile.objects.filter(
-                seller_id__any=Ids(seller_ids), sellable_mask__gt=0
+                seller_id__any=sellers, sellable_mask__gt=0
             ).values_list("seller_id", "sellable_mask")
             if mask & ended[seller_id]
         ]
@@ -337,9 +338,10 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
     if not seller_ids:
         return 0
     at = at or timezone.now()
+    sellers = Ids(seller_ids)
     offered: dict[int, int] = defaultdict(int)
     all_purposes = list(Purpose.values)
-    for seller_id, optin in SellerProfile.objects.filter(seller_id__any=Ids(seller_ids)).values_list(
+    for seller_id, optin in SellerProfile.objects.filter(seller_id__any=sellers).values_list(
         "seller_id", "audience_optin_mask"
     ):
         offered[seller_id] |= taxonomy.pairs_mask(
@@ -347,7 +349,7 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
         )
     with_profile = list(offered)  # every key so far is a seller with a profile
     for seller_id, categories, purposes in Listing.objects.filter(
-        seller_id__any=Ids(seller_ids), status=S.ACTIVE
+        seller_id__any=sellers, status=S.ACTIVE
     ).values_list("seller_id", "categories_mask", "purposes_mask"):
         offered[seller_id] |= taxonomy.pairs_mask(
             taxonomy.codes_of(categories, taxonomy.CATEGORY_CODES),
@@ -356,7 +358,7 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
     sellable: dict[int, int] = defaultdict(int)
     until: dict[int, datetime] = {}
     for seller_id, category, purpose, expires_at in (
-        ConsentGrant.objects.filter(seller_id__any=Ids(seller_ids), status=ConsentGrant.Status.ACTIVE)
+        ConsentGrant.objects.filter(seller_id__any=sellers, status=ConsentGrant.Status.ACTIVE)
         .filter(consent_valid_q(at))
         .values_list("seller_id", "category", "purpose", "expires_at")
     ):

@@ -554,16 +554,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
     ended: dict[int, set[tuple[str, str]]] = defaultdict(set)
     for change in changes:
         ended[change.seller_id].add((change.category, change.purpose))
-    seller_ids = list(ended)
+    sellers = Ids(ended)
 
     def hit(seller_id: int, categories_mask: int, purposes: list[str]) -> bool:
         categories = taxonomy.codes_of(categories_mask, taxonomy.CATEGORY_CODES)
         return any((c, p) in ended[seller_id] for c in categories for p in purposes)
 
     open_bids = lock_objects.bids(
-        Bid.objects.filter(listing__seller_id__any=Ids(seller_ids), status=Bid.Status.OPEN).select_related(
-            "listing"
-        )
+        Bid.objects.filter(listing__seller_id__any=sellers, status=Bid.Status.OPEN).select_related("listing")
     )
     for bid in open_bids:
         if hit(bid.listing.seller_id, bid.listing.categories_mask, bid.listing.purposes):
@@ -571,7 +569,7 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
 
     lines = lock_objects.trade_lines(
         TradeLine.objects.filter(
-            seller_id__any=Ids(seller_ids), status=TradeLine.Status.PENDING, trade__status__in=Trade.UNSETTLED
+            seller_id__any=sellers, status=TradeLine.Status.PENDING, trade__status__in=Trade.UNSETTLED
         ).select_related("trade")
     )
     for line in lines:
@@ -581,7 +579,7 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
 
     now = timezone.now()
     grants = lock_objects.access_grants(
-        AccessGrant.objects.filter(seller_id__any=Ids(seller_ids), status=AccessGrant.Status.ACTIVE)
+        AccessGrant.objects.filter(seller_id__any=sellers, status=AccessGrant.Status.ACTIVE)
     )
     notices: dict[tuple[int, int], int] = defaultdict(int)
     for grant in grants:
