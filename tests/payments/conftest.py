@@ -30,10 +30,16 @@ API_KEY = "sk_test_courtier_local"
 WEBHOOK_SECRET = "whsec_courtier_test"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (the sockets are held together, then released)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 def http(
@@ -121,7 +127,7 @@ def _wait_until_up(base: str, path: str, process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="session")
 def stripe_sandbox():
-    api_port, connect_port = free_port(), free_port()
+    api_port, connect_port = free_ports(2)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     log_dir = Path(os.environ.get("PAYMENTS_SANDBOX_LOGS", "/tmp"))
     processes = []
