@@ -61,6 +61,7 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench_bids"
 BIDS_PATH = "/api/v1/bids/"
 BARE_PATH = "/bench/bare-bids/"
 FLOOR_CENTS = 100
+HISTORY_BUYERS = 2  # earlier (withdrawn) bids per listing in the seed: a market that has traded
 
 # ---------------------------------------------------------------------------------------------
 # Database plumbing (psycopg2 on the maintenance database; Django on the bench database)
@@ -162,8 +163,37 @@ CREATE TABLE bench_bare_bid (
 );
 CREATE INDEX bench_bare_bid_ranking ON bench_bare_bid (listing, status, amount_cents DESC, amount_set_at);
 CREATE INDEX bench_bare_bid_organisation ON bench_bare_bid (organisation_id, created_at DESC);
+
+-- A market that has been trading: earlier buyers' bids on every listing, since withdrawn, with
+-- their events, and the same rows in the bare table.
+INSERT INTO accounts_buyerorganisation (legal_name, registration_number, country, website,
+                                        contact_name, contact_email, verification_status,
+                                        verification_reason, verification_decided_at, created_at)
+SELECT 'Earlier buyer ' || n, 'bench-history-' || n, 'FR', 'https://bench.invalid', 'Bench',
+       'history' || n || '@bench.invalid', 'verified', '', now(), now()
+FROM generate_series(1, %(history_buyers)s) AS n;
+
+WITH bids AS (
+    INSERT INTO marketplace_bid (public_id, kind, amount_cents, currency, amount_set_at, purpose,
+                                 licence_days, status, status_reason, created_at, listing_id,
+                                 organisation_id)
+    SELECT gen_random_uuid(), 'auction', %(floor)s + o.n, 'EUR', now() - interval '1 day',
+           'targeted_advertising', 30, 'cancelled', '', now() - interval '1 day', l.id, o.id
+    FROM listings_listing l
+    CROSS JOIN (SELECT id, row_number() OVER (ORDER BY id) AS n FROM accounts_buyerorganisation) o
+    RETURNING id, amount_cents, created_at
+)
+INSERT INTO marketplace_bidevent (bid_id, from_status, to_status, amount_cents, reason, occurred_at)
+SELECT id, '', 'open', amount_cents, '', created_at FROM bids;
+
+INSERT INTO bench_bare_bid (public_id, organisation_id, kind, listing, amount_cents, currency,
+                            amount_set_at, purpose, licence_days, status, created_at)
+SELECT gen_random_uuid(), b.organisation_id, b.kind, l.public_id, b.amount_cents, b.currency,
+       b.amount_set_at, b.purpose, b.licence_days, b.status, b.created_at
+FROM marketplace_bid b JOIN listings_listing l ON l.id = b.listing_id;
+
 CREATE TABLE bench_bids_meta (listings integer NOT NULL, version integer NOT NULL);
-INSERT INTO bench_bids_meta VALUES (%(listings)s, 2);
+INSERT INTO bench_bids_meta VALUES (%(listings)s, 3);
 """
 
 
@@ -181,7 +211,7 @@ def seed_listings(cfg: dict, seed: str) -> int | None:
             "AND column_name = 'version'",
         )[0][0]:
             return None
-        rows = query(conn, "SELECT listings FROM bench_bids_meta WHERE version = 2")
+        rows = query(conn, "SELECT listings FROM bench_bids_meta WHERE version = 3")
         return rows[0][0] if rows else None
     finally:
         conn.close()
@@ -201,7 +231,16 @@ def build_seed(cfg: dict, admin, seed: str, listings: int) -> None:
         from accounts import taxonomy
 
         sellable = taxonomy.pairs_mask(["demographics", "location"], ["targeted_advertising"])
-        query(conn, SEED_SQL, {"listings": listings, "floor": FLOOR_CENTS, "sellable_mask": sellable})
+        query(
+            conn,
+            SEED_SQL,
+            {
+                "listings": listings,
+                "floor": FLOOR_CENTS,
+                "sellable_mask": sellable,
+                "history_buyers": HISTORY_BUYERS,
+            },
+        )
         query(conn, "VACUUM ANALYZE")
     finally:
         conn.close()
@@ -554,6 +593,10 @@ def main(argv: list[str] | None = None) -> None:
     slice_seconds = args.seconds / args.slices
     # fresh organisations for every bid slice (and the warm-up): one bid per organisation and listing
     key_sets = [create_buyers(args.clients) for _ in range(args.slices + 1)]
+    # What autovacuum does in production (it is off on these machines' PostgreSQL): statistics
+    # that count the new organisations and keys.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE accounts_buyerorganisation, accounts_apikey")
     connection.close()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-bids-"))
@@ -576,6 +619,7 @@ def main(argv: list[str] | None = None) -> None:
         worker_pids = children(server.pid)
         backend_pids = [pid for (pid,) in query(admin, BACKENDS_SQL, [name])]
         if args.profile:
+            (ROOT / "bench" / "out").mkdir(exist_ok=True)
             profiler = [
                 subprocess.Popen(
                     [
@@ -635,7 +679,7 @@ def main(argv: list[str] | None = None) -> None:
     conn = connect(cfg, name)
     try:
         ((db_bids,),) = query(conn, "SELECT count(*) FROM marketplace_bid WHERE status = 'open'")
-        ((db_bare,),) = query(conn, "SELECT count(*) FROM bench_bare_bid")
+        ((db_bare,),) = query(conn, "SELECT count(*) FROM bench_bare_bid WHERE status = 'open'")
     finally:
         conn.close()
     # wrk stops reading when a slice ends: each client may leave one request the server completes

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import services
@@ -121,3 +122,20 @@ def test_openapi_schema_is_served(client):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     assert "/api/v1/organisation/" in response.content.decode()
+
+
+def test_api_key_authentication_reads_key_and_organisation_in_one_query(organisation):
+    key, plaintext = services.api_key_create(organisation=organisation, name="one query")
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())  # no last-used write
+
+    with CaptureQueriesContext(connection) as queries:
+        found = services.api_key_authenticate(plaintext=plaintext)
+        assert found.organisation == organisation
+        assert found.organisation.verification_status == organisation.verification_status
+    assert len(queries) == 1
+    expected = ApiKey.objects.select_related("organisation").get(pk=key.pk)
+    for field in ApiKey._meta.concrete_fields:
+        assert getattr(found, field.attname) == getattr(expected, field.attname), field.name
+    for field in BuyerOrganisation._meta.concrete_fields:
+        assert getattr(found.organisation, field.attname) == getattr(expected.organisation, field.attname)
+    assert services.api_key_authenticate(plaintext=f"crt_nosuchprefix_{'x' * 32}") is None
