@@ -296,14 +296,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(cfg: dict, name: str, port: int, workers: int, experiments: list[str]) -> subprocess.Popen:
+def start_gunicorn(cfg: dict, name: str, port: int, workers: int) -> subprocess.Popen:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bench.bids_settings",
         "BENCH_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
         "BENCH_DB_NAME": name,
         "PYTHONPATH": str(ROOT),
-        "BENCH_EXPERIMENT": ",".join(experiments),
     }
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     process = subprocess.Popen(
@@ -556,13 +555,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--idempotency-key", dest="idempotency", action="store_true", help="send one with every bid"
     )
-    parser.add_argument(
-        "--experiment",
-        action="append",
-        default=[],
-        choices=["lock-joins-profile"],
-        help="time a candidate change in the server without editing the app (bench/bids_urls.py)",
-    )
     parser.add_argument("--keep", action="store_true", help="reuse the seed database if it matches")
     parser.add_argument("--profile", action="store_true", help="py-spy record the workers (needs py-spy)")
     args = parser.parse_args(argv)
@@ -603,7 +595,7 @@ def main(argv: list[str] | None = None) -> None:
     listings_file = workdir / "listings.txt"
     listings_file.write_text("\n".join(listings) + "\n")
     port = free_port()
-    server = start_gunicorn(cfg, name, port, args.workers, args.experiment)
+    server = start_gunicorn(cfg, name, port, args.workers)
     profiler = None
     try:
         warm_keys = key_sets[0]
@@ -642,7 +634,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"load: {client}, {args.clients} clients, {args.slices} x ({slice_seconds:g}s bids, "
             f"{slice_seconds:g}s bare), gunicorn {args.workers} sync workers on :{port}, "
-            f"Idempotency-Key {'on' if args.idempotency else 'off'}, experiments: {args.experiment or 'none'}",
+            f"Idempotency-Key {'on' if args.idempotency else 'off'}",
             flush=True,
         )
         bids, bare = [], []

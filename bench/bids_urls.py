@@ -6,7 +6,6 @@ shaped like marketplace_bid, created by bench/bids.py with raw SQL) through a ra
 validation beyond parsing, no lock, no lookup, no transaction block: the floor for a bid.
 """
 
-import os
 import uuid
 
 from django.db import connection
@@ -45,45 +44,6 @@ class BareBidView(APIView):
             )
         return Response({"id": str(public_id)}, status=201)
 
-
-def lock_joins_profile() -> None:
-    """Experiment `lock-joins-profile` (BENCH_EXPERIMENT): what bid_place costs if the listing lock
-    (marketplace.lock_objects, not changed here) joined the seller and their profile, so the
-    consent and own-member checks read the locked row instead of a second query. The consent
-    rule becomes the derived one segment sizing and listings_for_buyers already use: the
-    listing's pairs are in sellable_mask and sellable_until is in the future."""
-    from accounts import taxonomy
-    from accounts.errors import Conflict, Forbidden
-    from listings.models import Listing
-    from marketplace import lock_objects, services
-
-    def listing_by_public_id(public_id):
-        return (
-            Listing.objects.select_for_update(of=("self",))
-            .select_related("seller__profile")
-            .filter(public_id=public_id)
-            .first()
-        )
-
-    def check_seller_side(listing, organisation, at):
-        profile = listing.seller.profile
-        needed = taxonomy.pairs_mask(listing.categories, listing.purposes)
-        if (
-            profile.sellable_mask & needed != needed
-            or not profile.sellable_until
-            or profile.sellable_until <= at
-        ):
-            raise Conflict("listing_not_open", "This listing is not open for bids.")
-        if listing.seller.organisation_id == organisation.pk:
-            raise Forbidden("own_data", "An organisation cannot buy its own members' data.")
-
-    lock_objects.listing_by_public_id = listing_by_public_id
-    services._check_seller_side = check_seller_side
-
-
-EXPERIMENTS = {"lock-joins-profile": lock_joins_profile}
-for name in filter(None, os.environ.get("BENCH_EXPERIMENT", "").split(",")):
-    EXPERIMENTS[name]()
 
 urlpatterns = [
     path("bench/bare-bids/", BareBidView.as_view()),
