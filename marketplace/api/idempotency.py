@@ -12,11 +12,10 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -38,41 +37,48 @@ def _error(code: str, detail: str, status: int) -> Response:
     return Response({"code": code, "detail": detail}, status=status)
 
 
-@contextmanager
-def _bookkeeping():
-    """A transaction for one write to the key's row, committed without waiting for the WAL flush.
+_TABLE = IdempotencyRecord._meta.db_table
+_CLAIM_SQL = (
+    f"INSERT INTO {_TABLE} (organisation_id, key, method_path, request_hash, created_at) "
+    "SELECT %s, %s, %s, %s, %s WHERE {commit} "
+    "ON CONFLICT (organisation_id, key) DO NOTHING RETURNING id"
+)
+_STORE_SQL = f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s AND {{commit}}"
+_FIELD = IdempotencyRecord._meta.get_field
 
-    The claim becomes durable with the view's own transaction, which commits after it (the WAL
-    is flushed in order). A stored response lost to a database crash in the flush interval leaves
-    the key in flight until IDEMPOTENCY_IN_FLIGHT_SECONDS, then a retry runs again: the service's
-    own rules (one open bid per listing, a sold listing) refuse a duplicate. Inside a caller's
-    transaction (tests) this is a plain savepoint, which keeps that transaction usable on a clash.
+
+def _bookkeeping(sql: str, params: list) -> tuple | None:
+    """One autocommitted statement on a key's row, committed without waiting for the WAL flush:
+    one round trip (was BEGIN, SET LOCAL, the statement, COMMIT).
+
+    On PostgreSQL `set_config('synchronous_commit', 'off', true)` in the statement is SET LOCAL
+    for the statement's own transaction. The claim becomes durable with the view's transaction,
+    which commits after it (the WAL is flushed in order). A stored response lost to a database
+    crash in the flush interval leaves the key in flight until IDEMPOTENCY_IN_FLIGHT_SECONDS,
+    then a retry runs again: the service's own rules (one open bid per listing, a sold listing)
+    refuse a duplicate. Inside a caller's transaction (tests) the statement runs as it is: the
+    setting would reach that transaction's commit.
     """
-    if connection.in_atomic_block:
-        with transaction.atomic():
-            yield
-        return
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
+    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
+    commit = "set_config('synchronous_commit', 'off', true) IS NOT NULL" if asynchronous else "1 = 1"
+    with connection.cursor() as cursor:
+        cursor.execute(sql.format(commit=commit), params)
+        return cursor.fetchone() if cursor.description else None
 
 
-def _claim(organisation, key: str, method_path: str, fingerprint: str) -> IdempotencyRecord | Response:
-    """Our claim on the key, or the response to give instead (a replay, 409 or 422)."""
-    fields = {
-        "organisation": organisation,
-        "key": key,
-        "method_path": method_path,
-        "request_hash": fingerprint,
-    }
+def _claim(organisation, key: str, method_path: str, fingerprint: str) -> int | Response:
+    """The id of our claim on the key, or the response to give instead (a replay, 409 or 422)."""
+    params = [
+        organisation.pk,
+        key,
+        method_path,
+        fingerprint,
+        _FIELD("created_at").get_db_prep_value(timezone.now(), connection),
+    ]
     for _attempt in range(3):
-        try:
-            with _bookkeeping():
-                return IdempotencyRecord.objects.create(**fields)
-        except IntegrityError:
-            pass
+        claimed = _bookkeeping(_CLAIM_SQL, params)
+        if claimed is not None:
+            return claimed[0]
         record = IdempotencyRecord.objects.filter(organisation=organisation, key=key).first()
         if record is None:
             continue  # the first request failed and released the key meanwhile: claim it again
@@ -87,8 +93,7 @@ def _claim(organisation, key: str, method_path: str, fingerprint: str) -> Idempo
             pk=record.pk, response_status=None, created_at__lt=now - _in_flight_timeout()
         ).update(created_at=now)
         if taken_over:
-            record.created_at = now
-            return record
+            return record.pk
         return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
     return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
 
@@ -115,16 +120,14 @@ def idempotent(view_method):
 
             handled = exception_handler(exc, {"view": self, "request": request})
             if handled is None or handled.status_code >= 500:
-                IdempotencyRecord.objects.filter(pk=claimed.pk).delete()  # let the client retry
+                IdempotencyRecord.objects.filter(pk=claimed).delete()  # let the client retry
                 raise
             response = handled
         if response.status_code >= 500:
-            IdempotencyRecord.objects.filter(pk=claimed.pk).delete()
+            IdempotencyRecord.objects.filter(pk=claimed).delete()
         else:
-            with _bookkeeping():
-                IdempotencyRecord.objects.filter(pk=claimed.pk).update(
-                    response_status=response.status_code, response_body=response.data
-                )
+            body = _FIELD("response_body").get_db_prep_save(response.data, connection)
+            _bookkeeping(_STORE_SQL, [response.status_code, body, claimed])
         return response
 
     return wrapper

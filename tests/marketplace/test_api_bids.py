@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import services as account_services
@@ -449,6 +450,29 @@ def test_same_key_and_body_replays_the_same_response(client):
     assert second.json() == first.json()
     assert second["Idempotent-Replayed"] == "true" and not first.has_header("Idempotent-Replayed")
     assert Bid.objects.count() == 1 and BidEvent.objects.count() == 1
+
+
+def test_key_bookkeeping_is_two_statements_and_leaves_commits_synchronous(client):
+    """The claim and the stored answer are one autocommitted statement each, committed without
+    waiting for the WAL flush; the bid's own transaction and everything after it wait for it."""
+    warm, first, listing = (active_listing(floor=1000) for _ in range(3))
+    body = {"listing": str(listing.public_id), "amount_cents": 1200}
+    client.post(BIDS, {**body, "listing": str(warm.public_id)}, format="json")  # API key's last use
+
+    with CaptureQueriesContext(connection) as without_key:
+        client.post(BIDS, {**body, "listing": str(first.public_id)}, format="json")
+    with CaptureQueriesContext(connection) as with_key:
+        response = client.post(BIDS, body, format="json", HTTP_IDEMPOTENCY_KEY="order-sync")
+
+    assert response.status_code == 201
+    bookkeeping = [q["sql"] for q in with_key.captured_queries if "idempotencyrecord" in q["sql"]]
+    assert len(with_key) == len(without_key) + 2 and len(bookkeeping) == 2, bookkeeping
+    assert all("set_config('synchronous_commit', 'off', true)" in sql for sql in bookkeeping)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    record = IdempotencyRecord.objects.get(key="order-sync")
+    assert record.response_status == 201 and record.response_body == response.json()
 
 
 def test_same_key_with_another_body_or_endpoint_gets_422(client):
