@@ -231,6 +231,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         "ledger_transactions",
         "matched",
         "issues",
+        "fees_posted",
     ]
     actions = ["run_now"]
 

@@ -20,7 +20,7 @@ Sandbox controls (what Stripe's dashboard, the seller or the card network would 
   DELETE /_config/data                      forget everything
   POST /_config/accounts/<id>               complete=1 | payouts_enabled=0/1 | requirements[]=…
   POST /_config/accounts/<id>/payouts       amount?, status=paid|failed: the seller's bank payout
-  POST /_config/disputes                    charge, payment_intent, amount, currency, reason
+  POST /_config/disputes                    charge, payment_intent, amount, currency, reason, fee? (dispute fee)
   POST /_config/disputes/<id>/close         status=won|lost
   POST /_config/events                      type, object (JSON), account?: emit any event
 
@@ -418,8 +418,23 @@ class ConnectSandbox:
         source: str,
         description: str,
         reporting_category: str,
+        fee: int = 0,
+        fee_description: str = "",
     ) -> dict[str, Any]:
         now = int(time.time())
+        fee_details = (
+            [
+                {
+                    "amount": fee,
+                    "application": None,
+                    "currency": currency,
+                    "description": fee_description,
+                    "type": "stripe_fee",
+                }
+            ]
+            if fee
+            else []
+        )
         txn = self.fixture(
             "balance_transaction",
             id=new_id("txn_"),
@@ -428,9 +443,9 @@ class ConnectSandbox:
             created=now,
             currency=currency,
             description=description,
-            fee=0,
-            fee_details=[],
-            net=amount,
+            fee=fee,
+            fee_details=fee_details,
+            net=amount - fee,
             reporting_category=reporting_category,
             source=source,
             status="available",
@@ -667,7 +682,9 @@ class ConnectSandbox:
     # disputes (what the card network does)
 
     def dispute_create(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A chargeback; `fee` (default 0) is the dispute fee Stripe keeps on its withdrawal."""
         amount = as_int(params, "amount")
+        fee = int(params.get("fee") or 0)
         currency = str(params.get("currency") or "eur").lower()
         charge = str(params.get("charge") or "")
         if not charge.startswith("ch_"):
@@ -680,6 +697,8 @@ class ConnectSandbox:
             source=dispute_id,
             description=f"Chargeback withdrawal for {charge}",
             reporting_category="dispute",
+            fee=fee,
+            fee_description="Dispute fee",
         )
         dispute = self.fixture(
             "dispute",

@@ -28,6 +28,7 @@ KIND_OF_PURPOSE = {
     A.PLATFORM_FEES: LedgerAccount.Kind.REVENUE,
     A.REFUNDS: LedgerAccount.Kind.EXPENSE,
     A.DISPUTES: LedgerAccount.Kind.EXPENSE,
+    A.STRIPE_FEES: LedgerAccount.Kind.EXPENSE,
 }
 
 

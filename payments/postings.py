@@ -12,6 +12,8 @@ Chart of accounts (platform's books, one set per currency; debit > 0, credit < 0
 | platform_fees           | revenue   | the platform's fee on each sale                                |
 | refunds                 | expense   | refunds of settled sales (less what sellers and fees give back)|
 | disputes                | expense   | chargebacks of settled sales (less the same recoveries)        |
+| stripe_fees             | expense   | what Stripe keeps (processing, dispute fees), as its balance   |
+|                         |           | transactions report them                                       |
 
 Postings (one balanced transaction each, idempotent by a key derived from our row ids):
 
@@ -26,6 +28,8 @@ Postings (one balanced transaction each, idempotent by a key derived from our ro
 - dispute reinstated the exact opposite of its withdrawal                    dispute:{id}:{txn}
 - payout (transfer)  Dr seller_payable / Cr stripe_balance                   payout:{id}
 - transfer reversal  Dr stripe_balance / Cr seller_receivable (then payable) payout_reversal:{id}
+- Stripe's fee       Dr stripe_fees / Cr stripe_balance (a refunded fee the    stripe_fee:{txn}
+                     other way), booked by reconciliation from the balance transaction
 
 Every credit to a seller first clears their receivable; every debit first uses what is payable
 (less payouts in flight), the rest becomes a receivable. So payable and receivable are never both
@@ -215,3 +219,19 @@ def post_payout(payout: Payout) -> LedgerTransaction:
         ],
         f"transfer {payout.transfer_id} to seller {payout.seller_id}",
     )
+
+
+def post_stripe_fee(*, balance_transaction_id: str, source: str, fee: int, currency: str) -> bool:
+    """Book the fee Stripe kept on one balance transaction: Dr stripe_fees / Cr stripe_balance, so
+    stripe_balance follows Stripe's net. Idempotent by the balance transaction's id; True if new."""
+    _posted, created = ledger.ledger_post(
+        kind=K.STRIPE_FEE,
+        reference=f"stripe:{source}"[:80],
+        idempotency_key=f"stripe_fee:{balance_transaction_id}",
+        lines=[
+            Line(platform(A.STRIPE_FEES, currency), fee),
+            Line(platform(A.STRIPE_BALANCE, currency), -fee),
+        ],
+        memo=f"Stripe fee on {balance_transaction_id} ({source})",
+    )
+    return created

@@ -1596,6 +1596,29 @@ RECONCILED_TYPES = {
 }
 
 
+def _fee_kept(txn: Mapping[str, Any]) -> int:
+    """What Stripe kept on a balance transaction: its fee, or all of a `stripe_fee` one (a charge
+    for Stripe's own services). Negative when Stripe gives a fee back."""
+    if _get(txn, "type") == "stripe_fee":
+        return -int(txn["amount"])
+    return int(_get(txn, "fee", 0) or 0)
+
+
+def _book_stripe_fees(txns: list[Mapping[str, Any]]) -> int:
+    """Book each fee Stripe kept (once per balance transaction); returns how many were new."""
+    booked = 0
+    for txn in txns:
+        fee = _fee_kept(txn)
+        if fee:
+            booked += postings.post_stripe_fee(
+                balance_transaction_id=txn["id"],
+                source=_id_of(_get(txn, "source")) or "",
+                fee=fee,
+                currency=str(_get(txn, "currency", "")).upper(),
+            )
+    return booked
+
+
 def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None = None) -> ReconciliationRun:
     """Match Stripe's balance transactions one to one with our ledger postings; report the rest.
 
@@ -1604,13 +1627,17 @@ def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None
     stripe_balance, and each such posting one balance transaction. Whatever is younger than
     `grace` and unmatched is left for the next run (a webhook may still be on its way). Each
     finding opens one ReconciliationIssue for moderators, kept open across runs until resolved.
+    Matching is on the gross amount; the fees Stripe kept are booked here, from the same list
+    (`stripe_fees`), so the ledger's stripe_balance follows Stripe's net.
     """
     started = _now()
     since = since or started - timedelta(days=settings.RECONCILIATION_WINDOW_DAYS)
     grace = timedelta(seconds=settings.RECONCILIATION_GRACE_SECONDS) if grace is None else grace
     horizon = started - grace
     run = ReconciliationRun.objects.create(window_start=since, started_at=started)
-    txns = [t for t in _stripe_balance_transactions(since) if _get(t, "type") in RECONCILED_TYPES]
+    listed = _stripe_balance_transactions(since)
+    fees_posted = _book_stripe_fees(listed)
+    txns = [t for t in listed if _get(t, "type") in RECONCILED_TYPES]
     expected = _expected_at_stripe(since - timedelta(days=1))
     findings: list[dict[str, Any]] = []
     matched = 0
@@ -1690,6 +1717,7 @@ def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None
         )
         run.matched = matched
         run.issues = len(findings)
+        run.fees_posted = fees_posted
         run.finished_at = _now()
         run.save()
     return run

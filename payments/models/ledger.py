@@ -30,6 +30,7 @@ class LedgerAccount(models.Model):
         PLATFORM_FEES = "platform_fees", _("Platform fees")
         REFUNDS = "refunds", _("Refunds")
         DISPUTES = "disputes", _("Disputes")
+        STRIPE_FEES = "stripe_fees", _("Stripe fees")
 
     code = models.CharField(max_length=80, unique=True)
     purpose = models.CharField(max_length=24, choices=Purpose.choices)
@@ -65,6 +66,7 @@ class LedgerTransaction(models.Model):
         DISPUTE = "dispute", _("Dispute opened")
         DISPUTE_WON = "dispute_won", _("Dispute won")
         REVERSAL = "reversal", _("Correction (reverses a transaction)")
+        STRIPE_FEE = "stripe_fee", _("Fee taken by Stripe")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # An opaque reference owned by the caller ("trade:42", "payout:7"): payments knows no trades.

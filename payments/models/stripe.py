@@ -434,6 +434,7 @@ class ReconciliationRun(models.Model):
     ledger_transactions = models.PositiveIntegerField(default=0)
     matched = models.PositiveIntegerField(default=0)
     issues = models.PositiveIntegerField(default=0)
+    fees_posted = models.PositiveIntegerField(default=0, help_text=_("Stripe fees newly booked by this run"))
 
     def __str__(self) -> str:
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M}: {self.issues} issues"

@@ -89,10 +89,18 @@ class Sandbox:
     def bank_payout(self, account_id: str, **data: Any) -> dict:
         return self.control(f"accounts/{account_id}/payouts", data)
 
-    def dispute(self, *, charge: str, payment_intent: str, amount: int, currency: str = "eur") -> dict:
+    def dispute(
+        self, *, charge: str, payment_intent: str, amount: int, currency: str = "eur", fee: int = 0
+    ) -> dict:
         return self.control(
             "disputes",
-            {"charge": charge, "payment_intent": payment_intent, "amount": amount, "currency": currency},
+            {
+                "charge": charge,
+                "payment_intent": payment_intent,
+                "amount": amount,
+                "currency": currency,
+                "fee": fee,
+            },
         )
 
     def close_dispute(self, dispute_id: str, status: str) -> dict:

@@ -8,11 +8,12 @@ from datetime import timedelta
 import pytest
 
 from payments import ledger, postings, services
-from payments.models import Payment, ReconciliationIssue, Refund
+from payments.models import LedgerAccount, LedgerTransaction, Payment, ReconciliationIssue, Refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = timedelta(0)
 K = ReconciliationIssue.Kind
+A = LedgerAccount.Purpose
 
 
 @pytest.fixture
@@ -109,3 +110,31 @@ def test_what_is_younger_than_the_grace_period_waits(busy_books, stripe_api):
     charge_outside_our_books(stripe_api, 1_00)
     assert services.reconciliation_run(grace=timedelta(minutes=15)).issues == 0
     assert services.reconciliation_run(grace=NOW).issues == 1
+
+
+def test_stripe_fees_are_booked_once_and_the_ledger_follows_stripes_net(
+    busy_books, stripe_sandbox, stripe_api, connect_api, deliver
+):
+    payment = Payment.objects.get(reference="t:2")  # 12 € captured, 2 € refunded
+    stripe_sandbox.dispute(
+        charge=payment.stripe_charge_id,
+        payment_intent=payment.stripe_payment_intent_id,
+        amount=10_00,
+        fee=15_00,  # the dispute fee Stripe keeps on the withdrawal
+    )
+    deliver(stripe_sandbox.connect_events("charge.dispute.created")[0])
+
+    first = services.reconciliation_run(grace=NOW)
+    second = services.reconciliation_run(grace=NOW)
+
+    assert first.issues == second.issues == 0
+    assert (first.fees_posted, second.fees_posted) == (1, 0)
+    fee = LedgerTransaction.objects.get(kind=LedgerTransaction.Kind.STRIPE_FEE)
+    assert fee.idempotency_key.startswith("stripe_fee:txn_")
+    assert ledger.account_balance(ledger.ledger_account(A.STRIPE_FEES)) == 15_00
+    at_stripe = [
+        *stripe_api.v1.balance_transactions.list({"limit": 100}).data,
+        *connect_api.v1.balance_transactions.list({"limit": 100}).data,
+    ]
+    assert ledger.account_balance(ledger.ledger_account(A.STRIPE_BALANCE)) == sum(t.net for t in at_stripe)
+    assert ledger.unbalanced_transactions() == []
