@@ -26,7 +26,7 @@ import stripe
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound, ServiceError
@@ -101,14 +101,23 @@ def _stripe_message(exc: stripe.StripeError) -> str:
     return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
 
 
+def _unavailable(exc: Exception, row: QuerySet | None = None) -> StripeUnavailable:
+    """The error for Stripe being unreachable or failing (network, rate limit, 5xx): nothing was
+    decided, the step is retried later with the same idempotency key. `row` (a queryset of the
+    payment, refund or payout) records it as last_error first, for moderators."""
+    message = _stripe_message(exc)
+    if row is not None:
+        row.update(last_error=message, updated_at=_now())
+    return StripeUnavailable("stripe_unavailable", message)
+
+
 @contextmanager
 def stripe_reachable() -> Iterator[None]:
-    """Turn Stripe being unreachable or failing (network, rate limit, 5xx) into StripeUnavailable:
-    nothing was decided, the step is retried later with the same idempotency key."""
+    """Turn Stripe being unreachable or failing into StripeUnavailable (see `_unavailable`)."""
     try:
         yield
     except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc) from exc
 
 
 def _on_commit_task(task_name: str, *args: Any) -> None:
@@ -238,7 +247,7 @@ def payment_method_save(
             ) from exc
         raise InvalidInput("payment_method_invalid", _stripe_message(exc), field="payment_method") from exc
     except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc) from exc
     card = _get(method, "card", {})
     with transaction.atomic(durable=True):
         customer = StripeCustomer.objects.select_for_update().get(pk=customer.pk)
@@ -334,7 +343,7 @@ def _fetch_snapshot(intent_id: str) -> IntentSnapshot:
             ) from exc
         raise
     except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc) from exc
     return _snapshot(intent, with_refunds=True)
 
 
@@ -683,8 +692,7 @@ def _payment_send(payment: Payment) -> Payment:
             _payment_fail(locked, exc.code or "invalid_request", _stripe_message(exc))
         return locked
     except TRANSIENT_STRIPE_ERRORS as exc:
-        Payment.objects.filter(pk=payment.pk).update(last_error=_stripe_message(exc), updated_at=_now())
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc, Payment.objects.filter(pk=payment.pk)) from exc
     return _apply_snapshot(payment.pk, _snapshot(intent, with_refunds=False))
 
 
@@ -807,8 +815,7 @@ def _payment_capture_send(payment: Payment) -> Payment:
         logger.warning("payment %s: capture refused (%s); syncing", payment.pk, exc)
         return payment_sync(payment_id=payment.pk)
     except TRANSIENT_STRIPE_ERRORS as exc:
-        Payment.objects.filter(pk=payment.pk).update(last_error=_stripe_message(exc), updated_at=_now())
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc, Payment.objects.filter(pk=payment.pk)) from exc
     charge = _get(intent, "latest_charge")
     captured_at_stripe = (
         _get(charge, "amount") if charge is not None and not isinstance(charge, str) else None
@@ -842,7 +849,7 @@ def payment_cancel(*, payment_id: int) -> Payment:
         logger.warning("payment %s: cancel refused (%s); syncing", payment.pk, exc)
         return payment_sync(payment_id=payment.pk)
     except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc) from exc
     return _apply_snapshot(payment.pk, _snapshot(intent, with_refunds=False))
 
 
@@ -917,8 +924,7 @@ def _refund_send(refund: Refund) -> Refund:
             _refund_transition(locked, Refund.Status.FAILED)
         raise Conflict("refund_refused", _stripe_message(exc)) from exc
     except TRANSIENT_STRIPE_ERRORS as exc:
-        Refund.objects.filter(pk=refund.pk).update(last_error=_stripe_message(exc), updated_at=_now())
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc, Refund.objects.filter(pk=refund.pk)) from exc
     owed: dict[int, int] = {}
     with transaction.atomic(durable=True):
         payment = lock_objects.payment(payment.pk)
@@ -1178,8 +1184,7 @@ def payout_transfer(*, payout_id: int) -> Payout:
                 _payout_transition(locked, Payout.Status.FAILED, locked.failure_message)
         return locked
     except TRANSIENT_STRIPE_ERRORS as exc:
-        Payout.objects.filter(pk=payout.pk).update(last_error=_stripe_message(exc), updated_at=_now())
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc, Payout.objects.filter(pk=payout.pk)) from exc
     return _payout_record_transfer(payout.pk, transfer)
 
 
@@ -1346,7 +1351,7 @@ def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
                 locked.save()
         return locked
     except TRANSIENT_STRIPE_ERRORS as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
+        raise _unavailable(exc) from exc
     return _reversal_record(reversal.pk, created)
 
 

@@ -120,3 +120,53 @@ def test_a_refund_recorded_once_after_a_crash(buyer, stripe_api, settings):
     payment.refresh_from_db()
     assert payment.status == S.PARTIALLY_REFUNDED and payment.amount_refunded == 5_00
     assert LedgerTransaction.objects.filter(kind="refund").count() == 1
+
+
+# --- Stripe unreachable: nothing is decided, the retry does it once ------------------------------
+
+
+@pytest.fixture
+def stripe_down(settings, stripe_sandbox):
+    """Stripe's API (and Connect) on a loopback port nobody listens on, until `up()`."""
+    from tests.payments.conftest import free_ports
+
+    (dead,) = free_ports(1)
+    settings.STRIPE_API_BASE = settings.STRIPE_CONNECT_API_BASE = f"http://127.0.0.1:{dead}"
+
+    def up() -> None:
+        settings.STRIPE_API_BASE = stripe_sandbox.api_base
+        settings.STRIPE_CONNECT_API_BASE = stripe_sandbox.connect_base
+
+    return up
+
+
+def test_an_unreachable_stripe_decides_nothing_and_the_retry_charges_once(buyer, stripe_api, stripe_down):
+    with pytest.raises(services.StripeUnavailable) as raised:
+        services.payment_charge_off_session(reference="trade:9", organisation_id=buyer.pk, amount=18_00)
+
+    assert (raised.value.status_code, raised.value.code) == (503, "stripe_unavailable")
+    payment = Payment.objects.get()
+    assert payment.status == S.PENDING and payment.stripe_payment_intent_id is None
+    assert payment.last_error  # what moderators see
+    assert not LedgerTransaction.objects.exists()
+
+    stripe_down()
+    retried = services.payment_charge_off_session(reference="trade:9", organisation_id=buyer.pk, amount=18_00)
+
+    assert retried.pk == payment.pk and retried.status == S.CAPTURED
+    assert stripe_counts(stripe_api) == (1, 1, 1)
+    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+
+
+def test_an_unreachable_stripe_answers_503_through_the_api_and_stores_nothing(
+    organisation, api_client_for, stripe_down
+):
+    api = api_client_for(organisation)
+
+    response = api.post("/api/v1/payment-methods/", {"payment_method": "pm_card_visa"}, format="json")
+
+    assert response.status_code == 503 and response.json()["code"] == "stripe_unavailable"
+    stripe_down()
+    assert api.get("/api/v1/payment-methods/").status_code == 404  # no card was saved
+    saved = api.post("/api/v1/payment-methods/", {"payment_method": "pm_card_visa"}, format="json")
+    assert saved.status_code in (200, 201)
