@@ -684,7 +684,7 @@ class ConnectSandbox:
     def dispute_create(self, params: dict[str, Any]) -> dict[str, Any]:
         """A chargeback; `fee` (default 0) is the dispute fee Stripe keeps on its withdrawal."""
         amount = as_int(params, "amount")
-        fee = int(params.get("fee") or 0)
+        fee = as_int(params, "fee", required=False, minimum=0) or 0
         currency = str(params.get("currency") or "eur").lower()
         charge = str(params.get("charge") or "")
         if not charge.startswith("ch_"):
