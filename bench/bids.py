@@ -53,65 +53,15 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
-import environ  # noqa: E402
 import psycopg2  # noqa: E402
-from psycopg2 import sql  # noqa: E402
+
+from bench import pg  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench_bids"
 BIDS_PATH = "/api/v1/bids/"
 BARE_PATH = "/bench/bare-bids/"
 FLOOR_CENTS = 100
 HISTORY_BUYERS = 2  # earlier (withdrawn) bids per listing in the seed: a market that has traded
-
-# ---------------------------------------------------------------------------------------------
-# Database plumbing (psycopg2 on the maintenance database; Django on the bench database)
-# ---------------------------------------------------------------------------------------------
-
-
-def db_config() -> dict:
-    return environ.Env.db_url_config(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
-
-
-def connect(cfg: dict, dbname: str = "postgres"):
-    conn = psycopg2.connect(
-        dbname=dbname,
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-    )
-    conn.autocommit = True
-    return conn
-
-
-def query(conn, statement: str, params=None) -> list[tuple]:
-    with conn.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall() if cur.description else []
-
-
-def drop_database(admin, name: str) -> None:
-    query(admin, sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def use_database(name: str) -> None:
-    from django.db import connection
-
-    connection.close()
-    connection.settings_dict["NAME"] = name
-
-
-def configure_django(cfg: dict) -> None:
-    from django.conf import settings
-
-    settings.DATABASES["default"].update(
-        {k: cfg[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT") if k in cfg}
-    )
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = None
-    import django
-
-    django.setup()
-
 
 # ---------------------------------------------------------------------------------------------
 # Seed: sellers, consents, listings (set-based SQL), the bare table
@@ -199,19 +149,19 @@ INSERT INTO bench_bids_meta VALUES (%(listings)s, 3);
 
 def seed_listings(cfg: dict, seed: str) -> int | None:
     try:
-        conn = connect(cfg, seed)
+        conn = pg.connect(cfg, seed)
     except psycopg2.OperationalError:
         return None
     try:
-        if not query(conn, "SELECT to_regclass('bench_bids_meta') IS NOT NULL")[0][0]:
+        if not pg.query(conn, "SELECT to_regclass('bench_bids_meta') IS NOT NULL")[0][0]:
             return None
-        if not query(
+        if not pg.query(
             conn,
             "SELECT count(*) FROM information_schema.columns WHERE table_name = 'bench_bids_meta' "
             "AND column_name = 'version'",
         )[0][0]:
             return None
-        rows = query(conn, "SELECT listings FROM bench_bids_meta WHERE version = 3")
+        rows = pg.query(conn, "SELECT listings FROM bench_bids_meta WHERE version = 3")
         return rows[0][0] if rows else None
     finally:
         conn.close()
@@ -221,17 +171,17 @@ def build_seed(cfg: dict, admin, seed: str, listings: int) -> None:
     from django.core.management import call_command
 
     t0 = time.perf_counter()
-    drop_database(admin, seed)
-    query(admin, sql.SQL("CREATE DATABASE {}").format(sql.Identifier(seed)))
-    use_database(seed)
+    pg.drop_database(admin, seed)
+    pg.create_database(admin, seed)
+    pg.use_database(seed)
     call_command("migrate", interactive=False, verbosity=0)
-    use_database("postgres")
-    conn = connect(cfg, seed)
+    pg.use_database("postgres")
+    conn = pg.connect(cfg, seed)
     try:
         from accounts import taxonomy
 
         sellable = taxonomy.pairs_mask(["demographics", "location"], ["targeted_advertising"])
-        query(
+        pg.query(
             conn,
             SEED_SQL,
             {
@@ -241,7 +191,7 @@ def build_seed(cfg: dict, admin, seed: str, listings: int) -> None:
                 "history_buyers": HISTORY_BUYERS,
             },
         )
-        query(conn, "VACUUM ANALYZE")
+        pg.query(conn, "VACUUM ANALYZE")
     finally:
         conn.close()
     print(
@@ -252,13 +202,13 @@ def build_seed(cfg: dict, admin, seed: str, listings: int) -> None:
 
 
 def prepare_clone(cfg: dict, admin, name: str, seed: str) -> None:
-    drop_database(admin, name)
-    query(admin, sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(seed)))
-    conn = connect(cfg, name)
+    pg.drop_database(admin, name)
+    pg.create_database(admin, name, template=seed)
+    conn = pg.connect(cfg, name)
     try:
-        query(conn, "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day'")
-        query(conn, "VACUUM ANALYZE listings_listing")
-        query(conn, "CHECKPOINT")
+        pg.query(conn, "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day'")
+        pg.query(conn, "VACUUM ANALYZE listings_listing")
+        pg.query(conn, "CHECKPOINT")
     finally:
         conn.close()
 
@@ -562,20 +512,18 @@ def main(argv: list[str] | None = None) -> None:
     if client == "auto":
         client = "wrk" if shutil.which("wrk") else "python"
 
-    cfg = db_config()
+    cfg = pg.db_config(DEFAULT_URL)
     name = cfg["NAME"]
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop and recreate {name!r}: a bench database name contains 'bench'")
     seed = f"{name}_seed"
-    configure_django(cfg)
-    admin = connect(cfg)
+    pg.configure_django(cfg)
+    admin = pg.connect(cfg)
     if not args.keep or seed_listings(cfg, seed) != args.listings:
         build_seed(cfg, admin, seed, args.listings)
     else:
         print(f"seed: reusing {seed} ({args.listings} listings)", flush=True)
-    use_database("postgres")
+    pg.use_database("postgres")
     prepare_clone(cfg, admin, name, seed)
-    use_database(name)
+    pg.use_database(name)
 
     from django.db import connection
 
@@ -609,7 +557,7 @@ def main(argv: list[str] | None = None) -> None:
             assert status == 201, (status, body)
         warm_bids = 4 * args.workers
         worker_pids = children(server.pid)
-        backend_pids = [pid for (pid,) in query(admin, BACKENDS_SQL, [name])]
+        backend_pids = [pid for (pid,) in pg.query(admin, BACKENDS_SQL, [name])]
         if args.profile:
             (ROOT / "bench" / "out").mkdir(exist_ok=True)
             profiler = [
@@ -668,10 +616,10 @@ def main(argv: list[str] | None = None) -> None:
 
     created_bids = sum(p.created for p in bids)
     created_bare = sum(p.created for p in bare)
-    conn = connect(cfg, name)
+    conn = pg.connect(cfg, name)
     try:
-        ((db_bids,),) = query(conn, "SELECT count(*) FROM marketplace_bid WHERE status = 'open'")
-        ((db_bare,),) = query(conn, "SELECT count(*) FROM bench_bare_bid WHERE status = 'open'")
+        ((db_bids,),) = pg.query(conn, "SELECT count(*) FROM marketplace_bid WHERE status = 'open'")
+        ((db_bare,),) = pg.query(conn, "SELECT count(*) FROM bench_bare_bid WHERE status = 'open'")
     finally:
         conn.close()
     # wrk stops reading when a slice ends: each client may leave one request the server completes

@@ -33,98 +33,12 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
-import environ  # noqa: E402
-import psycopg2  # noqa: E402
-from psycopg2 import sql  # noqa: E402
+from bench import pg  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench"
 COMBOS_PER_SELLER = 40  # of the 7 categories x 6 purposes = 42
 DUE_EVERY = 10  # one grant in ten is due
 COPY_TABLE = "bench_grant_copy"
-
-# ---------------------------------------------------------------------------------------------
-# Database plumbing: psycopg2 on the maintenance database, Django on the bench database
-# ---------------------------------------------------------------------------------------------
-
-
-def db_config() -> dict:
-    cfg = environ.Env.db_url_config(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
-    if "bench" not in cfg["NAME"]:
-        raise SystemExit(f"refusing to drop and recreate {cfg['NAME']!r}: its name must contain 'bench'")
-    return cfg
-
-
-def raw_connect(cfg: dict, dbname: str):
-    return psycopg2.connect(
-        dbname=dbname,
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-    )
-
-
-def database_exists(admin, name: str) -> bool:
-    with admin.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
-        return cur.fetchone() is not None
-
-
-def drop_database(admin, name: str) -> None:
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def create_database(admin, name: str, template: str | None = None) -> None:
-    with admin.cursor() as cur:
-        if template is None:
-            cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        else:
-            # FILE_COPY checkpoints first, so no dirty page of the load is flushed while timing.
-            cur.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                    sql.Identifier(name), sql.Identifier(template)
-                )
-            )
-
-
-def configure_django(cfg: dict) -> None:
-    from django.conf import settings
-
-    settings.DATABASES["default"].update(
-        {k: cfg[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT") if k in cfg}
-    )
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = None
-    import django
-
-    django.setup()
-
-
-def use_database(name: str | None) -> None:
-    """Close Django's connection and point it at `name` (None: just close it)."""
-    from django.conf import settings
-    from django.db import connection
-
-    connection.close()
-    if name is not None:
-        settings.DATABASES["default"]["NAME"] = name
-        connection.settings_dict["NAME"] = name
-
-
-def execute(statement: str, params=None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.rowcount
-
-
-def fetchall(statement: str, params=None) -> list[tuple]:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall()
 
 
 def backend_cpu_seconds() -> float | None:
@@ -132,7 +46,7 @@ def backend_cpu_seconds() -> float | None:
 
     Other work on the machine inflates wall-clock times; backend CPU time much less so.
     """
-    (pid,) = fetchall("SELECT pg_backend_pid()")[0]
+    (pid,) = pg.fetchall("SELECT pg_backend_pid()")[0]
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -202,16 +116,16 @@ def foreign_keys_dropped(table: str) -> Iterator[None]:
     row. The indexes stay during the load: they grow as they do in production, page splits
     and all, rather than freshly built and tightly packed.
     """
-    constraints = fetchall(
+    constraints = pg.fetchall(
         "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
         "WHERE conrelid = %s::regclass AND contype = 'f' ORDER BY conname",
         [table],
     )
     for name, _definition in constraints:
-        execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+        pg.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
     yield
     for name, definition in constraints:
-        execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+        pg.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
 
 
 def build_seed(seed: str, grants: int, layout: str, now: datetime) -> None:
@@ -219,16 +133,16 @@ def build_seed(seed: str, grants: int, layout: str, now: datetime) -> None:
 
     from accounts.taxonomy import DataCategory, Purpose
 
-    use_database(seed)
+    pg.use_database(seed)
     t0 = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     sellers = -(-grants // COMBOS_PER_SELLER)
     due = grants // DUE_EVERY
-    execute("SELECT setseed(0.42)")
-    execute(SELLERS_SQL, {"sellers": sellers})
+    pg.execute("SELECT setseed(0.42)")
+    pg.execute(SELLERS_SQL, {"sellers": sellers})
     t1 = time.perf_counter()
     with foreign_keys_dropped("accounts_consentgrant"):
-        inserted = execute(
+        inserted = pg.execute(
             GRANTS_SQL.format(order=LAYOUTS[layout]),
             {
                 "grants": grants,
@@ -241,19 +155,19 @@ def build_seed(seed: str, grants: int, layout: str, now: datetime) -> None:
     if inserted != grants:
         raise SystemExit(f"loaded {inserted} grants, expected {grants}")
     for table in ("accounts_user", "accounts_consentgrant", "accounts_consentevent"):
-        execute(f"VACUUM ANALYZE {table}")
+        pg.execute(f"VACUUM ANALYZE {table}")
     t2 = time.perf_counter()
     # The bare baseline's table: same columns, constraints, defaults and indexes, same rows in the
     # same physical order, loaded and vacuumed before anything is timed.
-    execute(f"CREATE TABLE {COPY_TABLE} (LIKE accounts_consentgrant INCLUDING ALL)")
-    execute(f"INSERT INTO {COPY_TABLE} SELECT * FROM accounts_consentgrant ORDER BY id")
-    execute(f"VACUUM ANALYZE {COPY_TABLE}")
-    execute(
+    pg.execute(f"CREATE TABLE {COPY_TABLE} (LIKE accounts_consentgrant INCLUDING ALL)")
+    pg.execute(f"INSERT INTO {COPY_TABLE} SELECT * FROM accounts_consentgrant ORDER BY id")
+    pg.execute(f"VACUUM ANALYZE {COPY_TABLE}")
+    pg.execute(
         "CREATE TABLE bench_meta (now timestamptz NOT NULL, grants integer NOT NULL, layout text NOT NULL)"
     )
-    execute("INSERT INTO bench_meta VALUES (%s, %s, %s)", [now, grants, layout])
+    pg.execute("INSERT INTO bench_meta VALUES (%s, %s, %s)", [now, grants, layout])
     t3 = time.perf_counter()
-    use_database(None)
+    pg.use_database(None)
     print(
         f"seed: {sellers} sellers, {grants} grants ({due} due, {layout} layout) in {seed}: "
         f"migrate+sellers {t1 - t0:.1f}s, grants {t2 - t1:.1f}s, copy table {t3 - t2:.1f}s",
@@ -262,9 +176,9 @@ def build_seed(seed: str, grants: int, layout: str, now: datetime) -> None:
 
 
 def seed_meta(admin, cfg: dict, seed: str) -> tuple[datetime, int, str] | None:
-    if not database_exists(admin, seed):
+    if not pg.database_exists(admin, seed):
         return None
-    conn = raw_connect(cfg, seed)
+    conn = pg.connect(cfg, seed)
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT to_regclass('bench_meta') IS NOT NULL")
@@ -278,14 +192,14 @@ def seed_meta(admin, cfg: dict, seed: str) -> tuple[datetime, int, str] | None:
 
 
 def fresh_clone(admin, name: str, seed: str) -> None:
-    use_database(None)
-    drop_database(admin, name)
-    create_database(admin, name, template=seed)
-    use_database(name)
+    pg.use_database(None)
+    pg.drop_database(admin, name)
+    pg.create_database(admin, name, template=seed)
+    pg.use_database(name)
     # No autovacuum/autoanalyze kicking in halfway through a measurement.
     for table in ("accounts_consentgrant", "accounts_consentevent", COPY_TABLE):
-        execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-    execute("CHECKPOINT")
+        pg.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+    pg.execute("CHECKPOINT")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,11 +316,11 @@ def concurrent_sweeps(now: datetime, batch_size: int, workers: int) -> Timing:
 
 
 def verify_sweep(due: int) -> None:
-    ((grants_expired, grants_active),) = fetchall(
+    ((grants_expired, grants_active),) = pg.fetchall(
         "SELECT count(*) FILTER (WHERE status = 'expired' AND ended_at = expires_at),"
         "       count(*) FILTER (WHERE status = 'active') FROM accounts_consentgrant"
     )
-    ((events, distinct_grants, good_receipts),) = fetchall(
+    ((events, distinct_grants, good_receipts),) = pg.fetchall(
         """
         SELECT count(*), count(DISTINCT e.grant_id),
                count(*) FILTER (WHERE r.doc ->> 'consentReceiptID' = e.receipt_id::text
@@ -457,7 +371,7 @@ def time_bare(now: datetime) -> Timing:
 
     def work() -> int:
         with transaction.atomic():
-            return execute(BARE_SQL, [now])
+            return pg.execute(BARE_SQL, [now])
 
     return timed(work)
 
@@ -538,22 +452,21 @@ def main(argv: list[str] | None = None) -> None:
     if args.grants < COMBOS_PER_SELLER * DUE_EVERY or args.repeat < 1 or args.workers < 1:
         parser.error("--grants must be at least 400, --repeat and --workers at least 1")
 
-    cfg = db_config()
+    cfg = pg.db_config(DEFAULT_URL)
     name = cfg["NAME"]
     seed = f"{name}_seed"
-    configure_django(cfg)
+    pg.configure_django(cfg)
     from django.conf import settings
     from django.utils import timezone
 
-    admin = raw_connect(cfg, "postgres")
-    admin.autocommit = True
+    admin = pg.connect(cfg)
     meta = seed_meta(admin, cfg, seed) if args.keep else None
     if meta is not None and meta[1:] == (args.grants, args.layout):
         now = meta[0]
         print(f"seed: reusing {seed} ({meta[1]} grants, {meta[2]} layout, now={now.isoformat()})", flush=True)
     else:
-        drop_database(admin, seed)
-        create_database(admin, seed)
+        pg.drop_database(admin, seed)
+        pg.create_database(admin, seed)
         now = timezone.now().replace(microsecond=0)
         build_seed(seed, args.grants, args.layout, now)
 
@@ -598,7 +511,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"experiment {'+'.join(changes)}: rows_per_s={median.rate:.0f} ratio={median.rate / bare.rate:.2f}{cpu}"
             )
 
-    use_database(None)
+    pg.use_database(None)
     admin.close()
     print(
         f"sweep_rows_per_s={sweep.rate:.0f} bare_rows_per_s={bare.rate:.0f} ratio={sweep.rate / bare.rate:.2f}"

@@ -29,22 +29,7 @@ BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5
 os.environ["DATABASE_URL"] = BENCH_DB
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
-
-def recreate_database() -> None:
-    import environ
-    import psycopg2
-
-    cfg = environ.Env.db_url_config(BENCH_DB)
-    if "bench" not in cfg["NAME"]:
-        raise SystemExit("the benchmark database's name must contain 'bench'")
-    admin = psycopg2.connect(
-        dbname="postgres", user=cfg["USER"] or None, host=cfg["HOST"] or None, port=cfg["PORT"] or None
-    )
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-    admin.close()
+from bench import pg  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +39,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2_000, help="untimed postings before ANALYZE")
     args = parser.parse_args()
 
-    recreate_database()
+    pg.recreate_database(pg.db_config(BENCH_DB))
     import django
 
     django.setup()

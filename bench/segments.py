@@ -47,45 +47,23 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 
-import environ  # noqa: E402
 import psycopg2  # noqa: E402
-from psycopg2 import sql  # noqa: E402
+
+from bench import pg  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench_segments"
 OUT_DIR = ROOT / "bench" / "out"
 DEFAULT_SIZES = (100_000, 1_000_000)
 
 # ---------------------------------------------------------------------------------------------
-# Database plumbing (psycopg2 on the maintenance database; Django on the bench database)
+# The bench database (bench/pg.py has the plumbing)
 # ---------------------------------------------------------------------------------------------
-
-
-def db_config() -> dict:
-    return environ.Env.db_url_config(os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL))
-
-
-def admin_connect(cfg: dict, dbname: str = "postgres"):
-    conn = psycopg2.connect(
-        dbname=dbname,
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-    )
-    conn.autocommit = True
-    return conn
-
-
-def recreate_database(admin, name: str) -> None:
-    with admin.cursor() as cur:
-        cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def loaded_meta(cfg: dict, name: str) -> tuple[int, datetime] | None:
     """(sellers, loaded_at) of a database this bench loaded, else None."""
     try:
-        conn = admin_connect(cfg, name)
+        conn = pg.connect(cfg, name)
     except psycopg2.OperationalError:
         return None
     try:
@@ -100,39 +78,11 @@ def loaded_meta(cfg: dict, name: str) -> tuple[int, datetime] | None:
         conn.close()
 
 
-def configure_django(cfg: dict) -> None:
-    from django.conf import settings
-
-    settings.DATABASES["default"].update(
-        {k: cfg[k] for k in ("ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT") if k in cfg}
-    )
-    settings.DATABASES["default"]["CONN_MAX_AGE"] = None
-    import django
-
-    django.setup()
-
-
 def reconnect() -> None:
     from django.db import connection
 
     connection.close()
     connection.ensure_connection()
-
-
-def execute(statement: str, params=None) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.rowcount
-
-
-def fetchall(statement: str, params=None) -> list[tuple]:
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute(statement, params)
-        return cur.fetchall()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,33 +290,33 @@ def bulk_load(tables: tuple[str, ...]):
     constraint but the primary keys, and rebuild them from their own definitions afterwards."""
     saved_constraints, saved_indexes = [], []
     for table in tables:
-        constraints = fetchall(
+        constraints = pg.fetchall(
             "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass"
             " AND contype = 'u'",
             [table],
         )
-        indexes = fetchall(
+        indexes = pg.fetchall(
             "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = %s AND NOT EXISTS"
             " (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u'))",
             [table],
         )
         for name, _definition in constraints:
-            execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            pg.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
         for name, _definition in indexes:
-            execute(f'DROP INDEX "{name}"')
+            pg.execute(f'DROP INDEX "{name}"')
         saved_constraints += [(table, name, definition) for name, definition in constraints]
         saved_indexes += [definition for _name, definition in indexes]
-    execute("SET session_replication_role = replica")  # the rows are consistent by construction
+    pg.execute("SET session_replication_role = replica")  # the rows are consistent by construction
     try:
         yield
     finally:
-        execute("RESET session_replication_role")
-        execute("SET maintenance_work_mem = '256MB'")
+        pg.execute("RESET session_replication_role")
+        pg.execute("SET maintenance_work_mem = '256MB'")
         for table, name, definition in saved_constraints:
-            execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+            pg.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         for definition in saved_indexes:
-            execute(definition)
-        execute("RESET maintenance_work_mem")
+            pg.execute(definition)
+        pg.execute("RESET maintenance_work_mem")
 
 
 def load(sellers: int, now: datetime) -> dict:
@@ -389,9 +339,9 @@ def load(sellers: int, now: datetime) -> dict:
         affinities=weighted_sample_mask("%(affinity_bits)s", "%(affinity_weights)s", "p.n_affinities"),
     )
     with bulk_load(("accounts_user", "accounts_sellerprofile")):
-        execute("SELECT setseed(0.42)")
-        execute(USERS_SQL, {"sellers": sellers, "now": now})
-        inserted = execute(
+        pg.execute("SELECT setseed(0.42)")
+        pg.execute(USERS_SQL, {"sellers": sellers, "now": now})
+        inserted = pg.execute(
             statement,
             {
                 "sellable_share": SELLABLE_SHARE,
@@ -409,17 +359,17 @@ def load(sellers: int, now: datetime) -> dict:
         assert inserted == sellers, inserted
         t2 = time.perf_counter()
     t3 = time.perf_counter()
-    execute("VACUUM ANALYZE accounts_user")
-    execute("VACUUM ANALYZE accounts_sellerprofile")
-    execute("CREATE TABLE bench_segments_meta (sellers integer NOT NULL, loaded_at timestamptz NOT NULL)")
-    execute("INSERT INTO bench_segments_meta VALUES (%s, %s)", [sellers, now])
-    execute("CHECKPOINT")
+    pg.execute("VACUUM ANALYZE accounts_user")
+    pg.execute("VACUUM ANALYZE accounts_sellerprofile")
+    pg.execute("CREATE TABLE bench_segments_meta (sellers integer NOT NULL, loaded_at timestamptz NOT NULL)")
+    pg.execute("INSERT INTO bench_segments_meta VALUES (%s, %s)", [sellers, now])
+    pg.execute("CHECKPOINT")
     t4 = time.perf_counter()
     return {"migrate_s": t1 - t0, "insert_s": t2 - t1, "index_s": t3 - t2, "vacuum_s": t4 - t3}
 
 
 def describe_data(now: datetime) -> str:
-    ((total, sellable, expired, mb_heap, mb_covering),) = fetchall(
+    ((total, sellable, expired, mb_heap, mb_covering),) = pg.fetchall(
         """
         SELECT count(*), count(*) FILTER (WHERE sellable_mask > 0),
                count(*) FILTER (WHERE sellable_mask > 0 AND sellable_until <= %s),
@@ -429,7 +379,7 @@ def describe_data(now: datetime) -> str:
         """,
         [now],
     )
-    ((idf, corse, android, ios, orange, interests_bits, pairs),) = fetchall(
+    ((idf, corse, android, ios, orange, interests_bits, pairs),) = pg.fetchall(
         """
         SELECT avg((region = 'FR-IDF')::int), avg((region = 'FR-20R')::int),
                avg((mobile_os = 'android')::int), avg((mobile_os = 'ios')::int),
@@ -694,7 +644,7 @@ def selector_sql(criteria) -> tuple[str, list]:
 
 
 def explain(statement: str, params) -> str:
-    return "\n".join(row[0] for row in fetchall("EXPLAIN (ANALYZE, BUFFERS) " + statement, params))
+    return "\n".join(row[0] for row in pg.fetchall("EXPLAIN (ANALYZE, BUFFERS) " + statement, params))
 
 
 def plan_summary(plan: str) -> str:
@@ -849,7 +799,7 @@ def size_label(n: int) -> str:
 
 def server_settings() -> str:
     names = ("work_mem", "max_parallel_workers_per_gather", "jit", "shared_buffers", "random_page_cost")
-    rows = fetchall(
+    rows = pg.fetchall(
         "SELECT name, setting, unit FROM pg_settings WHERE name = ANY(%s) ORDER BY name", [list(names)]
     )
     return ", ".join(f"{n}={s}{u or ''}" for n, s, u in rows)
@@ -869,17 +819,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
 
-    cfg = db_config()
+    cfg = pg.db_config(DEFAULT_URL)
     name = cfg["NAME"]
-    if "bench" not in name:
-        raise SystemExit(
-            f"refusing to drop and recreate {name!r}: the bench database's name must contain 'bench'"
-        )
-    configure_django(cfg)
+    pg.configure_django(cfg)
     from django.utils import timezone
 
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    admin = admin_connect(cfg)
     results = []
     for sellers in sizes:
         print(f"== {sellers} sellers ==", flush=True)
@@ -892,7 +837,7 @@ def main(argv: list[str] | None = None) -> None:
             from django.db import connection
 
             connection.close()
-            recreate_database(admin, name)
+            pg.recreate_database(cfg, name)
             now = timezone.now().replace(microsecond=0)
             took = load(sellers, now)
             print(
@@ -909,7 +854,6 @@ def main(argv: list[str] | None = None) -> None:
     from django.db import connection
 
     connection.close()
-    admin.close()
     if len(results) > 1:
         first, last = results[0], results[-1]
         print(

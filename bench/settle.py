@@ -46,6 +46,8 @@ BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5
 BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
 API_KEY = "sk_test_courtier_local"
 
+from bench import pg  # noqa: E402
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -67,23 +69,6 @@ def wait_http(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not answer")
-
-
-def recreate_database() -> None:
-    import environ
-    import psycopg2
-
-    cfg = environ.Env.db_url_config(BENCH_DB)
-    if "bench" not in cfg["NAME"]:
-        raise SystemExit("the benchmark database's name must contain 'bench'")
-    admin = psycopg2.connect(
-        dbname="postgres", user=cfg["USER"] or None, host=cfg["HOST"] or None, port=cfg["PORT"] or None
-    )
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{cfg["NAME"]}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{cfg["NAME"]}"')
-    admin.close()
 
 
 def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -226,7 +211,7 @@ def main() -> None:
         )
         wait_http(f"http://127.0.0.1:{api_port}/v1/customers")
 
-        recreate_database()
+        pg.recreate_database(pg.db_config(BENCH_DB))
         import django
 
         django.setup()
