@@ -122,6 +122,9 @@ class SettlementBatch(models.Model):
     authorised_cents = models.BigIntegerField(default=0)
     currency = models.CharField(max_length=3, default="EUR")
     created_at = models.DateTimeField(default=timezone.now)
+    # Left by settlement waiting for the buyer to authenticate (requires_action); their payment
+    # outcome re-drives it at once. Cleared by every claim: a held batch is never woken.
+    awaiting_buyer = models.BooleanField(default=False)
 
     def __str__(self) -> str:
         return f"settlement batch {self.pk}"

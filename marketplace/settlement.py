@@ -107,6 +107,7 @@ def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> li
             attempts=F("attempts") + 1, next_attempt_at=retry_at
         )
         batch_ids = {t.batch_id for t in claimed if t.batch_id is not None}
+        SettlementBatch.objects.filter(pk__in=batch_ids, awaiting_buyer=True).update(awaiting_buyer=False)
         fresh: dict[tuple[int, str, int], list[Trade]] = defaultdict(list)
         for trade in claimed:
             if trade.batch_id is None:
@@ -144,8 +145,9 @@ def _authorise(batch: SettlementBatch) -> None:
             trades_transition(trades, S.PAID, "payment authorised")
         elif outcome.final:
             trades_transition(trades, S.PAYMENT_FAILED, outcome.reason[:200])
-        else:  # e.g. requires_action: the buyer is told through the API; retried by the sweep
+        else:  # requires_action: the buyer is told through the API; their outcome (or the sweep) wakes it
             Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status_reason=outcome.reason[:200])
+            SettlementBatch.objects.filter(pk=batch.pk).update(awaiting_buyer=True)
 
 
 def _deliver(batch: SettlementBatch) -> None:
@@ -260,11 +262,13 @@ def trade_settle(*, trade_id: int) -> str:
     return Trade.objects.get(pk=trade_id).status
 
 
-def trades_settle_due(*, batch_size: int | None = None) -> int:
-    """The sweep: claim due in-progress trades (batched per organisation) and drive them, claim
-    after claim while some are due, for up to SETTLEMENT_DRAIN_SECONDS."""
+def trades_settle_due(*, batch_size: int | None = None, seconds: float | None = None) -> int:
+    """Claim due in-progress trades (batched per organisation) and drive them, claim after claim
+    while some are due, until `seconds` (SETTLEMENT_DRAIN_SECONDS) have passed; 0 seconds is one
+    claim. Returns how many of the claimed trades are settled."""
     settled = 0
-    deadline = time.monotonic() + settings.SETTLEMENT_DRAIN_SECONDS
+    budget = settings.SETTLEMENT_DRAIN_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + budget
     while True:
         batch_ids = claim(limit=batch_size)
         if not batch_ids:
@@ -278,35 +282,36 @@ def trades_settle_due(*, batch_size: int | None = None) -> int:
 # --- Outcomes reported later by payments (webhooks: 3-D Secure done, refunds, chargebacks) -----
 
 BATCH_PREFIX = "settlement-batch:"
-OUTCOME_TRADE_STATUS = {
-    "refunded": S.REFUNDED,
-    "dispute_lost": S.REFUNDED,  # charged back: the money went back to the buyer
-    "disputed": S.DISPUTED,
-    "captured": S.SETTLED,  # a dispute closed in our favour
-}
+CAPTURED_STATUSES = ("captured", "partially_refunded")
+
+
+def _outcome_trade_status(outcome) -> str | None:
+    """The trade status a payment outcome leads to, or None when settlement itself moves the
+    trades. A capture is not one of them: settlement credits the sellers and settles the trades
+    in one transaction (`_capture_and_credit`), whoever finished the capture."""
+    if outcome.status in ("refunded", "dispute_lost"):  # charged back: the money went back
+        return S.REFUNDED
+    if outcome.status == "disputed":
+        return S.DISPUTED
+    if outcome.previous_status == "disputed" and outcome.status in CAPTURED_STATUSES:
+        return S.SETTLED  # the dispute closed in our favour
+    return None
 
 
 def on_payment_outcome(outcome) -> None:
     """Registered with payments.handlers; idempotent (a redelivered outcome finds nothing to do).
 
-    A payment that became authorised or failed later (the buyer completed 3-D Secure, say)
-    re-drives its trades now. A refund or a lost chargeback ends the trades' licences: access is
-    revoked and the buyer gets a deletion notice; a dispute marks them disputed until it closes.
+    A payment the buyer authorised later (3-D Secure done) re-drives its trades now, if no worker
+    holds them. A refund or a lost chargeback ends the trades' licences: access is revoked and the
+    buyer gets a deletion notice; a dispute marks them disputed until it closes.
     """
-    from marketplace.tasks import trades_settle
-
     if not outcome.reference.startswith(BATCH_PREFIX):
         return
     batch_id = int(outcome.reference.removeprefix(BATCH_PREFIX))
     if outcome.status in ("authorised", "failed", "canceled"):
-        due = list(
-            Trade.objects.filter(batch_id=batch_id, status=S.PENDING_PAYMENT).values_list("pk", flat=True)
-        )
-        if due:
-            Trade.objects.filter(pk__in=due).update(next_attempt_at=timezone.now())
-            trades_settle.delay(due)
+        _wake_if_awaiting_buyer(batch_id)
         return
-    target = OUTCOME_TRADE_STATUS.get(outcome.status)
+    target = _outcome_trade_status(outcome)
     if target is None:
         return
     with transaction.atomic(durable=True):
@@ -316,6 +321,22 @@ def on_payment_outcome(outcome) -> None:
             trade_transition(trade, target, f"payment {outcome.status}")
             if target == S.REFUNDED:
                 _end_access(trade, reason="refunded")
+
+
+def _wake_if_awaiting_buyer(batch_id: int) -> None:
+    """Re-drive a batch that settlement left waiting for the buyer (requires_action). A batch a
+    worker holds is not waiting (claim clears the flag), so nothing is driven twice at once."""
+    from marketplace.tasks import trades_settle
+
+    with transaction.atomic(durable=True):
+        if not SettlementBatch.objects.filter(pk=batch_id, awaiting_buyer=True).update(awaiting_buyer=False):
+            return
+        due = list(
+            Trade.objects.filter(batch_id=batch_id, status=S.PENDING_PAYMENT).values_list("pk", flat=True)
+        )
+        Trade.objects.filter(pk__in=due).update(next_attempt_at=timezone.now())
+        if due:
+            trades_settle.delay_on_commit(due)
 
 
 def _end_access(trade: Trade, *, reason: str) -> None:

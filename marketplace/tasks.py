@@ -5,17 +5,17 @@ from celery import shared_task
 from marketplace import services, settlement
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
 def trades_settle(trade_ids: list[int]) -> int:
-    """Queued when trades commit: settles every due trade, batched per buyer, these included.
-    (After a burst, most of these find their trades claimed already; their claim then takes the
-    next due ones at once, which is why they do not skip ahead: skipping costs each worker a walk
-    through the queue before its next claim, and halved the bench's drain rate.)"""
-    return settlement.trades_settle_due()
+    """Queued when trades commit: one claim of the due trades, batched per buyer (these, unless
+    another worker has them, and whatever else is due), then done: a message never keeps its
+    worker claiming while the messages behind it wait. The beat sweep drains what is left."""
+    return settlement.trades_settle_due(seconds=0)
 
 
-@shared_task(acks_late=True)
+@shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
 def trades_settle_due() -> int:
+    """The beat sweep: claims while trades are due, for up to SETTLEMENT_DRAIN_SECONDS."""
     return settlement.trades_settle_due()
 
 

@@ -184,7 +184,7 @@ DELETION_NOTICE_DAYS = env.int("DELETION_NOTICE_DAYS", default=30)
 # trades one claim takes (grouped per buyer: one authorisation and capture per group)
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 # buyers one claim takes (the others' trades stay due for another worker), and how long one
-# settlement task keeps claiming while trades are due
+# settlement sweep keeps claiming while trades are due (a queued task claims once)
 SETTLEMENT_ORGANISATIONS_PER_CLAIM = env.int("SETTLEMENT_ORGANISATIONS_PER_CLAIM", default=4)
 SETTLEMENT_DRAIN_SECONDS = env.float("SETTLEMENT_DRAIN_SECONDS", default=10.0)
 SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
