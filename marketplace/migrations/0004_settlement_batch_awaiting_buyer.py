@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('marketplace', '0003_bid_redundant_indexes'),
+        ("marketplace", "0003_bid_redundant_indexes"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='settlementbatch',
-            name='awaiting_buyer',
+            model_name="settlementbatch",
+            name="awaiting_buyer",
             field=models.BooleanField(default=False),
         ),
     ]

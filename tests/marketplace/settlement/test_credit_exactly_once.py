@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from marketplace import payments_port, services, settlement
 from marketplace.models import SettlementBatch, Trade
-from payments import ledger, services as payment_services
+from payments import ledger
+from payments import services as payment_services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, SettlementShare
 from payments.money import fee_split
 from tests.marketplace.conftest import active_listing
