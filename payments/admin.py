@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin, action_with_reason
 from accounts.errors import ServiceError
-from payments import ledger, money, selectors, services, webhooks
+from payments import ledger, money, reconciliation, selectors, services, webhooks
 from payments.models import (
     ConnectAccount,
     Dispute,
@@ -216,7 +216,7 @@ class ReconciliationIssueAdmin(ReadOnlyAdmin):
             request,
             queryset,
             _("Resolve reconciliation issues"),
-            lambda issue, reason: services.reconciliation_issue_resolve(
+            lambda issue, reason: reconciliation.reconciliation_issue_resolve(
                 issue_id=issue.pk, moderator=request.user, resolution=reason
             ),
         )
@@ -238,7 +238,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Run a reconciliation now (selection ignored)"))
     def run_now(self, request, queryset):
         try:
-            run = services.reconciliation_run()
+            run = reconciliation.reconciliation_run()
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return

@@ -223,6 +223,9 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 RECONCILIATION_GRACE_SECONDS = env.int("RECONCILIATION_GRACE_SECONDS", default=900)
+# an authorisation still uncaptured after this is cancelled by reconciliation (Stripe's expire
+# after 7 days; settlement captures within minutes)
+RECONCILIATION_AUTHORISATION_MAX_HOURS = env.int("RECONCILIATION_AUTHORISATION_MAX_HOURS", default=72)
 # Connect webhook endpoints (account.updated, payouts of connected accounts) have their own secret.
 STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
 # The SDK logs every request at INFO: keep requests out of the logs, keep its warnings.

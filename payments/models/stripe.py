@@ -441,12 +441,18 @@ class ReconciliationRun(models.Model):
 
 
 class ReconciliationIssue(models.Model):
-    """A Stripe balance transaction and a ledger transaction that do not match one to one."""
+    """What reconciliation found: Stripe and the ledger disagree, our books disagree with each
+    other, or Stripe holds an authorisation nobody will capture (payments/reconciliation.py)."""
 
     class Kind(models.TextChoices):
         MISSING_IN_LEDGER = "missing_in_ledger", _("At Stripe, not in the ledger")
         MISSING_AT_STRIPE = "missing_at_stripe", _("In the ledger, not at Stripe")
         AMOUNT_MISMATCH = "amount_mismatch", _("Amounts differ")
+        CAPTURED_NOT_CREDITED = "captured_not_credited", _("Captured, no seller credited")
+        CHARGES_NOT_NETTED = "charges_not_netted", _("Settled, buyer charges not netted")
+        PAYABLE_MISMATCH = "payable_mismatch", _("Seller payable does not add up")
+        ORPHAN_AUTHORISATION = "orphan_authorisation", _("Authorisation no payment owns (cancelled)")
+        STALE_AUTHORISATION = "stale_authorisation", _("Authorisation past its deadline (cancelled)")
 
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="found")
     # kind + Stripe object + ledger transaction: a finding stays one open issue across runs.
