@@ -325,21 +325,3 @@ class DeletionNotice(models.Model):
     @property
     def categories(self) -> list[str]:
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
-
-
-class IdempotencyRecord(models.Model):
-    """A buyer POST's Idempotency-Key: same key and body → same response; other body → 422."""
-
-    organisation = models.ForeignKey("accounts.BuyerOrganisation", on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=255)
-    method_path = models.CharField(max_length=300)
-    request_hash = models.CharField(max_length=64)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["organisation", "key"], name="idempotency_key_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.organisation_id}:{self.key}"

@@ -28,7 +28,6 @@ from marketplace.models import (
     Bid,
     BidEvent,
     DeletionNotice,
-    IdempotencyRecord,
     Trade,
     TradeEvent,
     TradeLine,
@@ -632,13 +631,3 @@ def access_grants_expire(*, now: datetime | None = None) -> int:
     return AccessGrant.objects.filter(
         status=AccessGrant.Status.ACTIVE, ends_at__lte=now or timezone.now()
     ).update(status=AccessGrant.Status.EXPIRED)
-
-
-def idempotency_records_purge(
-    *, older_than: timedelta = timedelta(days=1), now: datetime | None = None
-) -> int:
-    """Forget Idempotency-Keys older than `older_than` (clients retry within minutes, not days)."""
-    deleted, _ = IdempotencyRecord.objects.filter(
-        created_at__lt=(now or timezone.now()) - older_than
-    ).delete()
-    return deleted

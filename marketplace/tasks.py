@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from core import services as core_services
 from marketplace import services, settlement
 
 
@@ -39,5 +40,5 @@ def marketplace_housekeeping() -> dict[str, int]:
     return {
         "access_grants_expired": services.access_grants_expire(),
         "deletion_notices_overdue": services.deletion_notices_flag_overdue(),
-        "idempotency_records_purged": services.idempotency_records_purge(),
+        "idempotency_records_purged": core_services.idempotency_records_purge(),
     }

@@ -4,6 +4,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from core.idempotency import idempotent
 
 
 class OrganisationView(APIView):
@@ -26,6 +27,7 @@ class OrganisationView(APIView):
 
 class OrganisationVerificationRequestView(APIView):
     @extend_schema(request=None, responses=OrganisationView.OutputSerializer, summary="Ask for verification")
+    @idempotent
     def post(self, request):
         organisation = services.organisation_set_verification(
             organisation_id=request.user.organisation.pk, to_status="pending", actor=None

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts import taxonomy
 from accounts.taxonomy import DataCategory, Purpose
+from core.idempotency import idempotent
 from listings import selectors
 from listings.models import Listing
 
@@ -188,6 +189,7 @@ class SegmentSizeView(APIView):
         responses=SegmentSizeOutputSerializer,
         summary="Size an audience segment (counts below K are never revealed) and estimate its price",
     )
+    @idempotent
     def post(self, request):
         serializer = SegmentCriteriaSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -205,6 +207,7 @@ class SegmentEstimateView(APIView):
         responses=PriceEstimateSerializer,
         summary="Floor prices per record at p25 / p50 / p75 for a segment",
     )
+    @idempotent
     def post(self, request):
         serializer = SegmentCriteriaSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

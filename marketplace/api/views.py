@@ -22,9 +22,9 @@ from accounts import selectors as account_selectors
 from accounts.api.permissions import IsBuyerMember, IsVerifiedBuyer
 from accounts.errors import Conflict, ServiceError
 from accounts.taxonomy import Purpose
+from core.idempotency import idempotent
 from listings.api.views import SegmentCriteriaSerializer
 from marketplace import selectors, services
-from marketplace.api.idempotency import idempotent
 from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade
 
 
@@ -175,6 +175,7 @@ class BidDetailView(APIView):
         return Response(BidOutputSerializer(bid).data)
 
     @extend_schema(request=None, responses=BidOutputSerializer, summary="Cancel an open bid")
+    @idempotent
     def delete(self, request, public_id):
         bid = services.bid_cancel(organisation=request.user.organisation, bid_public_id=public_id)
         return Response(BidOutputSerializer(bid).data)

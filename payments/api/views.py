@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.errors import NotFound
+from core.idempotency import idempotent
 from payments import selectors, services
 from payments.models import Payment
 
@@ -48,6 +49,7 @@ class SetupIntentCreateView(APIView):
         responses={201: SetupIntentOutputSerializer},
         summary="Start saving a card: confirm the returned client secret with Stripe.js",
     )
+    @idempotent
     def post(self, request):
         intent = services.payment_method_setup_intent_create(organisation_id=request.user.organisation.pk)
         return Response(SetupIntentOutputSerializer(intent).data, status=201)
@@ -66,6 +68,7 @@ class PaymentMethodView(APIView):
         responses=CardOutputSerializer,
         summary="Save a card as the default: a confirmed SetupIntent, or a payment method id",
     )
+    @idempotent
     def post(self, request):
         data = PaymentMethodInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

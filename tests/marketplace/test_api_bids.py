@@ -16,9 +16,11 @@ from django.utils import timezone
 
 from accounts import services as account_services
 from accounts.models import BuyerOrganisation, User
+from core import services as core_services
+from core.models import IdempotencyRecord
 from listings.models import Listing
 from marketplace import services
-from marketplace.models import Bid, BidEvent, IdempotencyRecord, Trade
+from marketplace.models import Bid, BidEvent, Trade
 from tests.factories import OrganisationFactory, VerifiedOrganisationFactory
 from tests.marketplace.conftest import active_listing
 from tests.marketplace.test_api_delivery import queued  # noqa: F401  (autouse fixture)
@@ -434,7 +436,7 @@ def test_foreign_and_unknown_ids_get_404(client, api_client_for):
 
 
 def fingerprint(path: str, body: dict, method: str = "POST") -> str:
-    """What marketplace.api.idempotency stores for a request: method, path and canonical body."""
+    """What core.idempotency stores for a request: method, path and canonical body."""
     canonical = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
@@ -644,6 +646,6 @@ def test_old_idempotency_keys_are_purged(buyer):
         organisation=buyer, key="recent", method_path="x", request_hash="h"
     )
 
-    assert services.idempotency_records_purge() == 1
+    assert core_services.idempotency_records_purge() == 1
 
     assert list(IdempotencyRecord.objects.values_list("pk", flat=True)) == [recent.pk]

@@ -1,5 +1,7 @@
-"""`Idempotency-Key` on buyer POSTs: same key and body → the same response; same key with another
-body (or on another endpoint) → 422; same key while the first request is still running → 409.
+"""`Idempotency-Key` on every buyer API request that changes something (POST, PATCH, DELETE): same
+key and body → the same response; same key with another body (or on another endpoint) → 422; same
+key while the first request is still running → 409. Each such handler is decorated with
+`idempotent`; a test walks the URL resolver so that a new route cannot forget it.
 
 Keys are scoped to the caller's organisation. The first request claims the key by inserting its
 row (the unique constraint decides between concurrent requests), commits, runs the view, then
@@ -19,7 +21,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.response import Response
 
-from marketplace.models import IdempotencyRecord
+from core.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
 
@@ -55,9 +57,10 @@ def _bookkeeping(sql: str, params: list) -> tuple | None:
     for the statement's own transaction. The claim becomes durable with the view's transaction,
     which commits after it (the WAL is flushed in order). A stored response lost to a database
     crash in the flush interval leaves the key in flight until IDEMPOTENCY_IN_FLIGHT_SECONDS,
-    then a retry runs again: the service's own rules (one open bid per listing, a sold listing)
-    refuse a duplicate. Inside a caller's transaction (tests) the statement runs as it is: the
-    setting would reach that transaction's commit.
+    then a retry runs again: the service's own rules refuse a duplicate (one open bid per
+    listing, a sold listing) or repeat harmlessly (another unused SetupIntent, the card saved
+    again). Inside a caller's transaction (tests) the statement runs as it is: the setting would
+    reach that transaction's commit.
     """
     asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
     commit = "set_config('synchronous_commit', 'off', true) IS NOT NULL" if asynchronous else "1 = 1"
@@ -116,9 +119,7 @@ def idempotent(view_method):
         try:
             response = view_method(self, request, *args, **kwargs)
         except Exception as exc:
-            from config.api_errors import exception_handler
-
-            handled = exception_handler(exc, {"view": self, "request": request})
+            handled = self.get_exception_handler()(exc, self.get_exception_handler_context())
             if handled is None or handled.status_code >= 500:
                 IdempotencyRecord.objects.filter(pk=claimed).delete()  # let the client retry
                 raise
@@ -130,4 +131,10 @@ def idempotent(view_method):
             _bookkeeping(_STORE_SQL, [response.status_code, body, claimed])
         return response
 
+    wrapper.honours_idempotency_key = True
     return wrapper
+
+
+def honours_idempotency_key(handler) -> bool:
+    """Whether a view's handler (`View.post`, …) is wrapped by `idempotent`."""
+    return getattr(handler, "honours_idempotency_key", False)
