@@ -197,14 +197,23 @@ def main() -> None:
     try:
         processes.append(
             start(
-                [sys.executable, "-m", "payments.connect_sandbox", "localstripe", "--port", str(api_port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "devtools.stripe_sandbox",
+                    "localstripe",
+                    "--port",
+                    str(api_port),
+                    "--connect",
+                    f"http://127.0.0.1:{connect_port}",
+                ],
                 env,
                 logs / "settle-localstripe.log",
             )
         )
         processes.append(
             start(
-                [sys.executable, "-m", "payments.connect_sandbox", "connect", "--port", str(connect_port)],
+                [sys.executable, "-m", "devtools.stripe_sandbox", "connect", "--port", str(connect_port)],
                 env,
                 logs / "settle-connect.log",
             )

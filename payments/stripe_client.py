@@ -4,8 +4,11 @@
   transactions, payouts: STRIPE_API_BASE (Stripe's; localstripe on loopback for tests and
   `make run`).
 - `connect_client()`: accounts, account links, transfers and transfer reversals:
-  STRIPE_CONNECT_API_BASE (Stripe's; our loopback Connect sandbox, payments/connect_sandbox.py,
-  for tests and `make run`, because localstripe has no Connect).
+  STRIPE_CONNECT_API_BASE (Stripe's; our loopback Connect sandbox, devtools/stripe_sandbox, for
+  tests and `make run`, because localstripe has no Connect).
+
+The platform's balance history is one list at STRIPE_API_BASE, as at Stripe (the sandbox's
+localstripe answers the Connect sandbox's balance transactions in it).
 
 Both send the pinned STRIPE_API_VERSION. With a real `sk_test_…` key and no base overrides both
 are api.stripe.com: Stripe's test mode, with no code change. No SDK method is ever patched.
@@ -53,13 +56,8 @@ def connect_client() -> stripe.StripeClient:
 
 
 def balance_clients() -> list[stripe.StripeClient]:
-    """Clients whose balance history together is the platform's (one unless a sandbox splits it)."""
-    bases = [settings.STRIPE_API_BASE]
-    if settings.STRIPE_CONNECT_API_BASE and settings.STRIPE_CONNECT_API_BASE.rstrip("/") != bases[0].rstrip(
-        "/"
-    ):
-        bases.append(settings.STRIPE_CONNECT_API_BASE)
-    return [_make(base) for base in bases]
+    """The clients whose balance history is the platform's: one, as at Stripe."""
+    return [client()]
 
 
 def is_live() -> bool:

@@ -13,7 +13,7 @@ Environment:
   COURTIER_RUN_DIR        state directory (broker, beat schedule, logs, demo key); default .run
   RUN_HOST, RUN_PORT      web server address; default 127.0.0.1:8000
   STRIPE_PORT             localstripe port on loopback; default 8420
-  STRIPE_CONNECT_PORT     the Connect sandbox (payments.connect_sandbox) on loopback; default 8421
+  STRIPE_CONNECT_PORT     the Connect sandbox (devtools.stripe_sandbox connect) on loopback; default 8421
   STRIPE_API_KEY          a real sk_test_… key uses Stripe's test mode instead of the sandbox
   RUN_SECONDS             stop everything cleanly after this many seconds (exit 0)
   RUN_SMOKE=1             same as --smoke: check the web server, the API, the worker (a real task
@@ -296,7 +296,22 @@ def main() -> int:
 
     celery = [PY, "-m", "celery", "-A", "config"]
     children = [
-        Child("stripe", [PY, "scripts/localstripe_local.py", "--port", str(stripe_port)]),
+        Child(
+            "stripe",
+            [
+                PY,
+                "-m",
+                "devtools.stripe_sandbox",
+                "localstripe",
+                "--port",
+                str(stripe_port),
+                "--connect",
+                f"http://127.0.0.1:{connect_port}",
+                "--data",
+                str(run_dir / "localstripe.pickle"),
+                "--access-log",
+            ],
+        ),
         Child("web", [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
         Child(
             "worker",
@@ -320,7 +335,7 @@ def main() -> int:
             [
                 PY,
                 "-m",
-                "payments.connect_sandbox",
+                "devtools.stripe_sandbox",
                 "connect",
                 "--port",
                 str(connect_port),

@@ -193,7 +193,7 @@ PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default=SECRET_KEY)
 
 # --- Payments (Stripe, payouts, webhooks, reconciliation) ---------------------------------
 # Stripe's own addresses by default; local.py and test.py point them at the loopback sandbox
-# (localstripe + payments/connect_sandbox.py). A real sk_test_… key with no base overrides uses
+# (devtools/stripe_sandbox: localstripe + Connect). A real sk_test_… key with no base overrides uses
 # Stripe's test mode. production.py must take the key and webhook secret from the environment.
 STRIPE_API_KEY = env("STRIPE_API_KEY", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="https://api.stripe.com")

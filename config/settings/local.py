@@ -32,7 +32,7 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 SILENCED_SYSTEM_CHECKS = ["models.W040"]  # SQLite ignores the covering index's INCLUDE columns
 
 # --- Payments -----------------------------------------------------------------------------
-# The loopback sandbox (scripts/run.py starts localstripe and payments.connect_sandbox) unless a
+# The loopback sandbox (scripts/run.py starts devtools.stripe_sandbox) unless a
 # real key is given: then Stripe's test mode, at Stripe's addresses, with no code change.
 STRIPE_SANDBOX_KEY = "sk_test_courtier_local"
 STRIPE_API_KEY = env("STRIPE_API_KEY", default=STRIPE_SANDBOX_KEY)

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings as django_settings
 
-from payments.connect_sandbox import sign
+from devtools.stripe_sandbox.wire import sign
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_courtier_local"
@@ -140,7 +140,10 @@ def stripe_sandbox():
     log_dir = Path(os.environ.get("PAYMENTS_SANDBOX_LOGS", "/tmp"))
     processes = []
     for name, argv in (
-        ("localstripe", ["localstripe", "--port", str(api_port)]),
+        (
+            "localstripe",
+            ["localstripe", "--port", str(api_port), "--connect", f"http://127.0.0.1:{connect_port}"],
+        ),
         (
             "connect",
             [
@@ -157,7 +160,7 @@ def stripe_sandbox():
         log = (log_dir / f"courtier-payments-{name}-{os.getpid()}.log").open("w")
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "payments.connect_sandbox", *argv],
+                [sys.executable, "-m", "devtools.stripe_sandbox", *argv],
                 cwd=ROOT,
                 env=env,
                 stdout=log,

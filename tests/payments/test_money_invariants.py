@@ -28,7 +28,6 @@ from payments.models import (
     Payment,
     Payout,
     PayoutReversal,
-    Refund,
     SettlementShare,
 )
 
@@ -80,8 +79,7 @@ def check_invariants(sellers, stripe_api, connect_api) -> None:
         assert payable - owed == expected_net(seller.pk), seller.pk
     at_stripe = sum(
         t.amount
-        for api in (stripe_api, connect_api)
-        for t in api.v1.balance_transactions.list({"limit": 100}).auto_paging_iter()
+        for t in stripe_api.v1.balance_transactions.list({"limit": 100}).auto_paging_iter()
         if t.type in ("charge", "refund", "transfer", "transfer_refund", "adjustment")
     )
     in_books = (
@@ -244,7 +242,8 @@ def test_a_thousand_random_money_operations_keep_the_books_right(
     assert counts["pay"] + counts["pay+settle"] > OPERATIONS // 5 and counts["refund"] > OPERATIONS // 20
     assert counts["dispute"] > OPERATIONS // 50
     if OPERATIONS >= 1000:  # the long run reaches every path
-        assert Refund.objects.filter(kind="capture_release").exists() and PayoutReversal.objects.exists()
+        partial = Payment.objects.filter(status__in=Payment.CAPTURED_STATES, amount_captured__gt=0)
+        assert any(p.amount_captured < p.amount for p in partial) and PayoutReversal.objects.exists()
         assert PayoutReversal.objects.filter(status="failed").exists()
     owed = LedgerEntry.objects.filter(account__purpose=A.SELLER_RECEIVABLE).aggregate(t=Sum("amount"))["t"]
     print(f"seed {SEED}: {dict(counts)}; receivables outstanding {owed}")

@@ -11,7 +11,8 @@ import pytest
 from django.conf import settings
 from django.db.models import Sum
 
-from payments import connect_sandbox, ledger, reconciliation, services
+from devtools.stripe_sandbox import fixtures as sandbox_fixtures
+from payments import ledger, reconciliation, services
 from payments.models import (
     ConnectAccount,
     LedgerAccount,
@@ -25,7 +26,7 @@ from payments.models import (
 pytestmark = pytest.mark.django_db(transaction=True)
 A = LedgerAccount.Purpose
 S = Payment.Status
-FIXTURES = connect_sandbox.load_fixtures()
+FIXTURES = sandbox_fixtures.load_fixtures()
 
 
 def platform(purpose: str) -> int:
@@ -202,7 +203,7 @@ def charge_refunded_event(payment: Payment, charge_id: str) -> dict:
         "amount_refunded": 4_00,
         "payment_intent": payment.stripe_payment_intent_id,
     }
-    return connect_sandbox.build_event(
+    return sandbox_fixtures.build_event(
         FIXTURES, "charge.refunded", charge, api_version=settings.STRIPE_API_VERSION
     )
 

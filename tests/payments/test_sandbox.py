@@ -9,10 +9,10 @@ import socket
 import pytest
 import stripe
 
-from payments import connect_sandbox
+from devtools.stripe_sandbox import fixtures as sandbox_fixtures
 from tests.payments.conftest import http
 
-FIXTURES = connect_sandbox.load_fixtures()
+FIXTURES = sandbox_fixtures.load_fixtures()
 
 
 def test_connect_objects_keep_every_fixture_field(connect_api, stripe_sandbox):

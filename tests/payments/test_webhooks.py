@@ -11,17 +11,18 @@ import time
 import pytest
 from django.conf import settings
 
-from payments import connect_sandbox, services, webhooks
+from devtools.stripe_sandbox import fixtures as sandbox_fixtures
+from payments import services, webhooks
 from payments.models import LedgerTransaction, Payment, StripeEvent
 from tests.payments.conftest import WEBHOOK_SECRET, http, signed_headers
 
 pytestmark = pytest.mark.django_db(transaction=True)
-FIXTURES = connect_sandbox.load_fixtures()
+FIXTURES = sandbox_fixtures.load_fixtures()
 ES = StripeEvent.Status
 
 
 def event(type_: str, obj: dict, *, api_version: str | None = None, account: str | None = None) -> dict:
-    return connect_sandbox.build_event(
+    return sandbox_fixtures.build_event(
         FIXTURES, type_, obj, api_version=api_version or settings.STRIPE_API_VERSION, account=account
     )
 

@@ -1,18 +1,17 @@
-"""The loopback Stripe sandbox pieces that localstripe lacks. Standard library + aiohttp; no Django.
+"""The Connect sandbox: what localstripe lacks, in Stripe's wire format, reached through the official SDK.
 
-    python -m payments.connect_sandbox connect [--port 8421] [--data FILE]
-        [--webhook-url URL --webhook-secret SECRET] [--localstripe URL]
-    python -m payments.connect_sandbox localstripe [--port 8420]
-
-`connect` serves, in Stripe's wire format and reached through the official SDK:
-  POST/GET /v1/accounts[/<id>], POST /v1/account_links, POST/GET /v1/transfers[/<id>],
-  POST/GET /v1/transfers/<id>/reversals, GET /v1/balance_transactions[/<id>], GET /v1/events[/<id>],
-  GET /v1/disputes/<id>.
+  POST/GET /v1/accounts[/<id>], GET /v1/accounts, POST /v1/account_links,
+  POST/GET /v1/transfers[/<id>], POST/GET /v1/transfers/<id>/reversals,
+  GET /v1/balance_transactions[/<id>], GET /v1/events[/<id>], GET /v1/disputes/<id>.
+Lists filter as Stripe's do (`created[gt|gte|lt|lte]` everywhere, plus `destination` and
+`transfer_group` on transfers, `type` on events, `type`/`source`/`currency` on balance
+transactions) and page newest first.
 Every object is the matching resource of Stripe's published fixtures (`fixtures3.json`) with its
 id, amounts, statuses and references changed; every other field is kept as Stripe has it.
 It emits signed events (account.updated, transfer.created, transfer.reversed, payout.paid,
 payout.failed, charge.dispute.*) to registered webhook URLs, and keeps its own balance history
-(transfers, transfer reversals, dispute adjustments) for reconciliation.
+(transfers, transfer reversals, dispute adjustments), which the localstripe launcher merges into
+its own (`--connect`) so that the platform's balance history has one address, as at Stripe.
 
 Sandbox controls (what Stripe's dashboard, the seller or the card network would do):
   GET  /connect/onboarding/<token>          the hosted onboarding page an account link opens
@@ -20,292 +19,40 @@ Sandbox controls (what Stripe's dashboard, the seller or the card network would 
   DELETE /_config/data                      forget everything
   POST /_config/accounts/<id>               complete=1 | payouts_enabled=0/1 | requirements[]=…
   POST /_config/accounts/<id>/payouts       amount?, status=paid|failed: the seller's bank payout
+  GET  /_config/accounts/<id>/balance       the connected account's available balance
   POST /_config/disputes                    charge, payment_intent, amount, currency, reason, fee? (dispute fee)
   POST /_config/disputes/<id>/close         status=won|lost
   POST /_config/events                      type, object (JSON), account?: emit any event
-
-`localstripe` serves localstripe itself on 127.0.0.1 only, without disk persistence (tests), and
-with Stripe's Idempotency-Key semantics, which localstripe lacks: a POST repeated with the same
-key replays the first answer (header `Idempotent-Replayed: true`); the same key with other
-parameters is refused. Both servers use that middleware.
+plus the fault, rate-limit and stats controls of `controls`.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
-import hashlib
-import hmac
 import json
-import os
 import re
 import secrets
-import socket
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
 
 from aiohttp import ClientSession, ClientTimeout, web
 
-HERE = Path(__file__).resolve().parent
-FIXTURE_RESOURCES = (
-    "account",
-    "account_link",
-    "balance_transaction",
-    "charge",  # for tests' events
-    "dispute",
-    "event",
-    "payment_intent",  # for tests' events
-    "payout",
-    "transfer",
-    "transfer_reversal",
+from devtools.stripe_sandbox.controls import Controls
+from devtools.stripe_sandbox.fixtures import build_event
+from devtools.stripe_sandbox.idempotency import IdempotencyStore
+from devtools.stripe_sandbox.wire import (
+    StripeHTTPError,
+    as_int,
+    created_filter,
+    list_page,
+    new_id,
+    query_params,
+    request_params,
+    sign,
+    stripe_error,
 )
-VENDORED_FIXTURES = HERE / "stripe_fixtures.json"
-IDEMPOTENCY_TTL_SECONDS = 24 * 3600
-
-
-# --- Stripe's published fixtures -----------------------------------------------------------------
-
-
-def fixtures_path() -> Path:
-    """$STRIPE_FIXTURES, else ../shared/stripe/fixtures3.json, else the extract shipped with us."""
-    candidates = [
-        os.environ.get("STRIPE_FIXTURES", ""),
-        str(HERE.parent.parent / "shared/stripe/fixtures3.json"),
-    ]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return VENDORED_FIXTURES
-
-
-def load_fixtures(path: Path | None = None) -> dict[str, dict[str, Any]]:
-    data = json.loads((path or fixtures_path()).read_text())
-    resources = data["resources"]
-    return {name: resources[name] for name in FIXTURE_RESOURCES}
-
-
-def extract_fixtures(source: Path, target: Path = VENDORED_FIXTURES) -> None:
-    """Write the subset of fixtures3.json the sandbox uses (so CI needs no ../shared)."""
-    resources = json.loads(source.read_text())["resources"]
-    subset = {
-        "_source": "stripe/openapi openapi/fixtures3.json (commit f6c2a48), MIT licence, (c) Stripe, Inc.",
-        "resources": {name: resources[name] for name in FIXTURE_RESOURCES},
-    }
-    target.write_text(json.dumps(subset, indent=1, sort_keys=True) + "\n")
-
-
-# --- Stripe-shaped helpers -----------------------------------------------------------------------
-
-
-def new_id(prefix: str) -> str:
-    return prefix + secrets.token_hex(8)
-
-
-def stripe_error(
-    status: int,
-    message: str,
-    *,
-    code: str | None = None,
-    param: str | None = None,
-    type_: str = "invalid_request_error",
-) -> web.Response:
-    error: dict[str, Any] = {"type": type_, "message": message}
-    if code:
-        error["code"] = code
-    if param:
-        error["param"] = param
-    return web.json_response({"error": error}, status=status)
-
-
-class StripeHTTPError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        code: str | None = None,
-        param: str | None = None,
-        type_: str = "invalid_request_error",
-    ) -> None:
-        super().__init__(message)
-        self.response = stripe_error(status, message, code=code, param=param, type_=type_)
-
-
-def unflatten(pairs: list[tuple[str, str]]) -> dict[str, Any]:
-    """`a[b][c]=1&l[0]=x&m[]=y` → {"a": {"b": {"c": "1"}}, "l": ["x"], "m": ["y"]} (Stripe's form encoding)."""
-    root: dict[str, Any] = {}
-    for key, value in pairs:
-        match = re.match(r"^([^\[]+)((?:\[[^\]]*\])*)$", key)
-        if not match:
-            continue
-        names = [match.group(1), *re.findall(r"\[([^\]]*)\]", match.group(2))]
-        node: Any = root
-        for name, following in zip(names, names[1:], strict=False):
-            if not isinstance(node, dict):
-                break
-            node = node.setdefault(name, [] if following == "" else {})
-        if isinstance(node, list):
-            node.append(value)
-        elif isinstance(node, dict):
-            node[names[-1]] = value
-    return _listify(root)
-
-
-def _listify(node: Any) -> Any:
-    if isinstance(node, dict):
-        node = {k: _listify(v) for k, v in node.items()}
-        if node and all(k.isdigit() for k in node):
-            return [node[k] for k in sorted(node, key=int)]
-    if isinstance(node, list):
-        return [_listify(v) for v in node]
-    return node
-
-
-def as_int(params: dict[str, Any], name: str, *, required: bool = True, minimum: int = 1) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise StripeHTTPError(
-                400, f"Missing required param: {name}.", code="parameter_missing", param=name
-            )
-        return None
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise StripeHTTPError(
-            400, f"Invalid integer: {raw}", code="parameter_invalid_integer", param=name
-        ) from None
-    if value < minimum:
-        raise StripeHTTPError(
-            400,
-            f"This value must be greater than or equal to {minimum}.",
-            code="parameter_invalid_integer",
-            param=name,
-        )
-    return value
-
-
-def sign(payload: str, secret: str, timestamp: int | None = None) -> str:
-    """The `Stripe-Signature` header Stripe would send for this exact payload."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    digest = hmac.new(secret.encode(), f"{timestamp}.{payload}".encode(), hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={digest}"
-
-
-def build_event(
-    fixtures: dict[str, dict[str, Any]],
-    type_: str,
-    obj: dict[str, Any],
-    *,
-    api_version: str,
-    account: str | None = None,
-    previous_attributes: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A Stripe event (fixture `event`) carrying `obj` as data.object."""
-    event = copy.deepcopy(fixtures["event"])
-    event.update(
-        id=new_id("evt_"),
-        type=type_,
-        created=int(time.time()),
-        api_version=api_version,
-        livemode=False,
-        pending_webhooks=1,
-        request={"id": new_id("req_"), "idempotency_key": None},
-        data={"object": obj},
-    )
-    if previous_attributes:
-        event["data"]["previous_attributes"] = previous_attributes
-    if account:
-        event["account"] = account
-    return event
-
-
-# --- Idempotency-Key (Stripe's semantics), for localstripe and for us ---------------------------
-
-
-class IdempotencyCache:
-    """POSTs with an Idempotency-Key: the first answer is kept 24 h and replayed for the same key;
-    the same key with different parameters is refused. Answers kept: 2xx and 402 (the request ran)."""
-
-    def __init__(self) -> None:
-        self.entries: dict[tuple[str, str], tuple[float, str, int, bytes, str]] = {}
-        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
-
-    def clear(self) -> None:
-        self.entries.clear()
-
-    @web.middleware
-    async def middleware(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ):
-        if request.method == "DELETE" and request.path == "/_config/data":
-            self.clear()
-        key = request.headers.get("Idempotency-Key")
-        if request.method != "POST" or not key or request.path.startswith("/_config/"):
-            return await handler(request)
-        scope = (request.headers.get("Authorization", ""), key)
-        body = await request.read()
-        fingerprint = hashlib.sha256(
-            request.method.encode() + b" " + request.path.encode() + b"?" + _canonical(body)
-        ).hexdigest()
-        lock = self.locks.setdefault(scope, asyncio.Lock())
-        async with lock:
-            now = time.time()
-            cached = self.entries.get(scope)
-            if cached and now - cached[0] < IDEMPOTENCY_TTL_SECONDS:
-                _at, stored_fingerprint, status, stored_body, content_type = cached
-                if stored_fingerprint != fingerprint:
-                    return stripe_error(
-                        400,
-                        "Keys for idempotent requests can only be used with the same parameters they were "
-                        f"first used with. Try using a key other than '{key}' if you meant to execute a "
-                        "different request.",
-                        type_="idempotency_error",
-                    )
-                response = web.Response(status=status, body=stored_body, content_type=content_type)
-                response.headers["Idempotent-Replayed"] = "true"
-                response.headers["Idempotency-Key"] = key
-                return response
-            response = await _run(handler, request)
-            if isinstance(response, web.Response) and (
-                200 <= response.status < 300 or response.status == 402
-            ):
-                self.entries[scope] = (
-                    now,
-                    fingerprint,
-                    response.status,
-                    response.body or b"",
-                    response.content_type or "application/json",
-                )
-            response.headers["Idempotency-Key"] = key
-            return response
-
-
-async def _run(handler, request) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except web.HTTPException:
-        raise
-    except Exception as exc:  # localstripe's UserError and friends carry their own response
-        to_response = getattr(exc, "to_response", None)
-        if to_response is None:
-            raise
-        return to_response()
-
-
-def _canonical(body: bytes) -> bytes:
-    text = body.decode("utf-8", "replace")
-    try:
-        return json.dumps(json.loads(text), sort_keys=True).encode()
-    except ValueError:
-        return urlencode(sorted(parse_qsl(text, keep_blank_values=True))).encode()
-
-
-# --- The Connect sandbox -------------------------------------------------------------------------
 
 
 class ConnectSandbox:
@@ -323,7 +70,8 @@ class ConnectSandbox:
         self.public_base = public_base.rstrip("/")
         self.data_file = data_file
         self.delivery_delay = delivery_delay
-        self.idempotency = IdempotencyCache()
+        self.idempotency = IdempotencyStore()
+        self.controls = Controls(self.idempotency)
         self.state: dict[str, Any] = {}
         self.webhooks: dict[str, dict[str, str]] = {}
         self.pending_deliveries: set[asyncio.Task] = set()
@@ -745,23 +493,17 @@ class ConnectSandbox:
 # --- HTTP ----------------------------------------------------------------------------------------
 
 
-async def _params(request: web.Request) -> dict[str, Any]:
-    body = await request.read()
-    text = body.decode("utf-8", "replace")
-    if request.content_type == "application/json" and text.strip():
-        return json.loads(text)
-    return unflatten(parse_qsl(text, keep_blank_values=True) + list(request.query.items()))
-
-
-def _listing(items: list[dict[str, Any]], request: web.Request, url: str) -> dict[str, Any]:
-    query = unflatten(list(request.query.items()))
-    limit = max(1, min(100, int(query.get("limit") or 10)))
-    start = 0
-    if query.get("starting_after"):
-        ids = [item["id"] for item in items]
-        start = ids.index(query["starting_after"]) + 1 if query["starting_after"] in ids else len(items)
-    page = items[start : start + limit]
-    return {"object": "list", "data": page, "has_more": start + limit < len(items), "url": url}
+def _listing(items: list[dict[str, Any]], request: web.Request, url: str, **equal: str) -> dict[str, Any]:
+    """A list page of `items` (oldest first) filtered as Stripe filters: `created` and the
+    equality filters named in `equal` (query parameter → object field)."""
+    query = query_params(request)
+    keep = created_filter(query.get("created"))
+    items = [item for item in items if keep(item["created"])]
+    for param, name in equal.items():
+        if query.get(param):
+            items = [item for item in items if item.get(name) == query[param]]
+    newest_first = sorted(reversed(items), key=lambda item: item["created"], reverse=True)
+    return list_page(newest_first, query, url)
 
 
 def build_app(sandbox: ConnectSandbox) -> web.Application:
@@ -774,19 +516,25 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
         try:
             response = await handler(request)
         except StripeHTTPError as exc:
-            return exc.response
+            return exc.to_response()
         if request.method in ("POST", "DELETE"):
             sandbox.save()
         return response
 
-    app = web.Application(middlewares=[errors_and_auth, sandbox.idempotency.middleware])
+    outermost, innermost = sandbox.controls.middlewares()
+    app = web.Application(middlewares=[outermost, errors_and_auth, sandbox.idempotency.middleware, innermost])
+    sandbox.controls.add_routes(app)
     app["sandbox"] = sandbox
     routes = web.RouteTableDef()
     s = sandbox
 
     @routes.post("/v1/accounts")
     async def accounts_create(request):
-        return web.json_response(s.account_create(await _params(request)))
+        return web.json_response(s.account_create(await request_params(request)))
+
+    @routes.get("/v1/accounts")
+    async def accounts_list(request):
+        return web.json_response(_listing(list(s.state["accounts"].values()), request, "/v1/accounts"))
 
     @routes.get("/v1/accounts/{id}")
     async def accounts_retrieve(request):
@@ -795,7 +543,7 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
     @routes.post("/v1/accounts/{id}")
     async def accounts_update(request):
         account = s.account(request.match_info["id"])
-        params = await _params(request)
+        params = await request_params(request)
         if "metadata" in params:
             account["metadata"].update(params["metadata"])
         if "email" in params:
@@ -804,20 +552,23 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.post("/v1/account_links")
     async def account_links_create(request):
-        return web.json_response(s.account_link_create(await _params(request)))
+        return web.json_response(s.account_link_create(await request_params(request)))
 
     @routes.post("/v1/transfers")
     async def transfers_create(request):
-        return web.json_response(s.transfer_create(await _params(request)))
+        return web.json_response(s.transfer_create(await request_params(request)))
 
     @routes.get("/v1/transfers")
     async def transfers_list(request):
-        items = sorted(s.state["transfers"].values(), key=lambda t: (t["created"], t["id"]), reverse=True)
-        query = unflatten(list(request.query.items()))
-        for name in ("destination", "transfer_group"):
-            if query.get(name):
-                items = [t for t in items if t.get(name) == query[name]]
-        return web.json_response(_listing(items, request, "/v1/transfers"))
+        return web.json_response(
+            _listing(
+                list(s.state["transfers"].values()),
+                request,
+                "/v1/transfers",
+                destination="destination",
+                transfer_group="transfer_group",
+            )
+        )
 
     @routes.get("/v1/transfers/{id}")
     async def transfers_retrieve(request):
@@ -825,20 +576,28 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.post("/v1/transfers/{id}/reversals")
     async def reversals_create(request):
-        return web.json_response(s.reversal_create(request.match_info["id"], await _params(request)))
+        return web.json_response(s.reversal_create(request.match_info["id"], await request_params(request)))
 
     @routes.get("/v1/transfers/{id}/reversals")
     async def reversals_list(request):
         transfer = s.transfer(request.match_info["id"])
         return web.json_response(
-            _listing(transfer["reversals"]["data"], request, transfer["reversals"]["url"])
+            _listing(list(reversed(transfer["reversals"]["data"])), request, transfer["reversals"]["url"])
         )
 
     @routes.get("/v1/balance_transactions")
     @routes.get("/v1/balance/history")
     async def balance_transactions_list(request):
-        items = list(reversed(s.state["balance_transactions"]))
-        return web.json_response(_listing(items, request, "/v1/balance_transactions"))
+        return web.json_response(
+            _listing(
+                s.state["balance_transactions"],
+                request,
+                "/v1/balance_transactions",
+                type="type",
+                source="source",
+                currency="currency",
+            )
+        )
 
     @routes.get("/v1/balance_transactions/{id}")
     async def balance_transactions_retrieve(request):
@@ -849,11 +608,7 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.get("/v1/events")
     async def events_list(request):
-        items = list(reversed(s.state["events"]))
-        query = unflatten(list(request.query.items()))
-        if query.get("type"):
-            items = [e for e in items if e["type"] == query["type"]]
-        return web.json_response(_listing(items, request, "/v1/events"))
+        return web.json_response(_listing(s.state["events"], request, "/v1/events", type="type"))
 
     @routes.get("/v1/events/{id}")
     async def events_retrieve(request):
@@ -909,7 +664,7 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.post("/_config/webhooks/{id}")
     async def config_webhook(request):
-        params = await _params(request)
+        params = await request_params(request)
         if not str(params.get("url", "")).startswith("http") or not params.get("secret"):
             raise StripeHTTPError(400, "url and secret are required")
         s.webhooks[request.match_info["id"]] = {"url": params["url"], "secret": params["secret"]}
@@ -927,7 +682,7 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.post("/_config/accounts/{id}")
     async def config_account(request):
-        params = await _params(request)
+        params = await request_params(request)
         enabled = str(params.get("payouts_enabled", "1")) not in ("0", "false")
         due = params.get("requirements") or []
         due = [due] if isinstance(due, str) else list(due)
@@ -937,7 +692,7 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.post("/_config/accounts/{id}/payouts")
     async def config_bank_payout(request):
-        return web.json_response(s.bank_payout(request.match_info["id"], await _params(request)))
+        return web.json_response(s.bank_payout(request.match_info["id"], await request_params(request)))
 
     @routes.get("/_config/accounts/{id}/balance")
     async def config_account_balance(request):
@@ -946,15 +701,15 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     @routes.post("/_config/disputes")
     async def config_dispute(request):
-        return web.json_response(s.dispute_create(await _params(request)))
+        return web.json_response(s.dispute_create(await request_params(request)))
 
     @routes.post("/_config/disputes/{id}/close")
     async def config_dispute_close(request):
-        return web.json_response(s.dispute_close(request.match_info["id"], await _params(request)))
+        return web.json_response(s.dispute_close(request.match_info["id"], await request_params(request)))
 
     @routes.post("/_config/events")
     async def config_event(request):
-        params = await _params(request)
+        params = await request_params(request)
         obj = params.get("object")
         if isinstance(obj, str):
             obj = json.loads(obj)
@@ -964,115 +719,3 @@ def build_app(sandbox: ConnectSandbox) -> web.Application:
 
     app.add_routes(routes)
     return app
-
-
-# --- Serving on loopback -------------------------------------------------------------------------
-
-
-def loopback_sockets(port: int) -> list[socket.socket]:
-    """127.0.0.1 (and ::1 when there is one): never every interface."""
-    socks = []
-    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            if family == socket.AF_INET:
-                raise
-            continue
-        socks.append(sock)
-    return socks
-
-
-async def _register_localstripe_webhook(localstripe: str, url: str, secret: str) -> None:
-    """localstripe forgets webhooks when it restarts: register ours until it answers."""
-    for _ in range(120):
-        try:
-            async with ClientSession(timeout=ClientTimeout(total=3)) as session:
-                async with session.post(
-                    f"{localstripe.rstrip('/')}/_config/webhooks/courtier",
-                    data={"url": url, "secret": secret},
-                ) as response:
-                    if response.status == 200:
-                        print(f"registered {url} as localstripe's webhook", flush=True)
-                        return
-        except Exception:
-            pass
-        await asyncio.sleep(1)
-    print("could not register the webhook with localstripe", flush=True)
-
-
-def default_api_version() -> str:
-    import stripe
-
-    return os.environ.get("STRIPE_API_VERSION") or stripe.api_version
-
-
-def serve_connect(args: argparse.Namespace) -> None:
-    sandbox = ConnectSandbox(
-        fixtures=load_fixtures(Path(args.fixtures) if args.fixtures else None),
-        api_version=args.api_version or default_api_version(),
-        public_base=f"http://127.0.0.1:{args.port}",
-        data_file=Path(args.data) if args.data else None,
-        delivery_delay=args.delivery_delay,
-    )
-    if args.webhook_url and args.webhook_secret:
-        sandbox.webhooks["courtier"] = {"url": args.webhook_url, "secret": args.webhook_secret}
-    app = build_app(sandbox)
-    if args.localstripe and args.webhook_url and args.webhook_secret:
-
-        async def on_startup(_app):
-            _app["register"] = asyncio.get_event_loop().create_task(
-                _register_localstripe_webhook(args.localstripe, args.webhook_url, args.webhook_secret)
-            )
-
-        app.on_startup.append(on_startup)
-    print(f"Connect sandbox on http://127.0.0.1:{args.port} (fixtures: {fixtures_path()})", flush=True)
-    web.run_app(app, sock=loopback_sockets(args.port), print=None, access_log=None)
-
-
-def serve_localstripe(args: argparse.Namespace) -> None:
-    from localstripe import resources, server
-
-    # Tests start from nothing and reset between tests: no pickle in /tmp shared with others.
-    resources.Store.try_load_from_disk = lambda self: None
-    resources.Store.dump_to_disk = lambda self: None
-    cache = IdempotencyCache()
-    server.app.middlewares.append(cache.middleware)
-    print(f"localstripe (with Idempotency-Key) on http://127.0.0.1:{args.port}", flush=True)
-    web.run_app(server.app, sock=loopback_sockets(args.port), print=None, access_log=None)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    connect = sub.add_parser("connect", help="the Connect sandbox")
-    connect.add_argument("--port", type=int, default=8421)
-    connect.add_argument("--data", help="persist state to this JSON file (make run)")
-    connect.add_argument("--fixtures", help="path to fixtures3.json")
-    connect.add_argument("--api-version", help="api_version of emitted events (default: the SDK's)")
-    connect.add_argument("--webhook-url")
-    connect.add_argument("--webhook-secret")
-    connect.add_argument("--localstripe", help="also register the webhook with this localstripe")
-    connect.add_argument("--delivery-delay", type=float, default=0.2)
-    ls = sub.add_parser("localstripe", help="localstripe on loopback with Idempotency-Key, no persistence")
-    ls.add_argument("--port", type=int, default=8420)
-    extract = sub.add_parser("extract-fixtures", help="refresh payments/stripe_fixtures.json")
-    extract.add_argument("source")
-    args = parser.parse_args(argv)
-    if args.command == "connect":
-        serve_connect(args)
-    elif args.command == "localstripe":
-        serve_localstripe(args)
-    else:
-        extract_fixtures(Path(args.source))
-
-
-if __name__ == "__main__":
-    main()

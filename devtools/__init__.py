@@ -1,0 +1,1 @@
+"""Development servers and tools. Never imported by the product, never in the production image."""
