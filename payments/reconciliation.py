@@ -227,16 +227,19 @@ def _unnetted_buyer_charges(since: datetime) -> list[dict[str, Any]]:
 
 
 def _payable_mismatches() -> list[dict[str, Any]]:
-    """Per seller and currency: the settlement credits on their payable equal the net of their
-    shares, the payout debits equal the transfers made to them, and the payable is never owed
-    by them (what they owe is a receivable)."""
+    """Per seller and currency: what settlement gave them (on their payable, or clearing what
+    they owed) equals the net of their shares, the payout debits equal the transfers made to
+    them, and their payable is never negative (what they owe is a receivable)."""
     by_kind: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for seller, currency, kind, total in (
-        LedgerEntry.objects.filter(account__purpose=A.SELLER_PAYABLE)
-        .values_list("account__seller_id", "currency", "transaction__kind")
+    payable: dict[tuple[int, str], int] = defaultdict(int)
+    for seller, currency, purpose, kind, total in (
+        LedgerEntry.objects.filter(account__purpose__in=[A.SELLER_PAYABLE, A.SELLER_RECEIVABLE])
+        .values_list("account__seller_id", "currency", "account__purpose", "transaction__kind")
         .annotate(total=Sum("amount"))
     ):
         by_kind[(seller, currency)][kind] += total
+        if purpose == A.SELLER_PAYABLE:
+            payable[(seller, currency)] -= total
     shares: dict[tuple[int, str], int] = defaultdict(int)
     for seller, currency, net in SettlementShare.objects.values_list("seller_id", "currency").annotate(
         net=Sum("net")
@@ -253,11 +256,7 @@ def _payable_mismatches() -> list[dict[str, Any]]:
     for key in sorted(set(by_kind) | set(shares) | set(paid)):
         seller, currency = key
         kinds = by_kind.get(key, {})
-        credited, paid_out, balance = (
-            -kinds.get(K.SETTLEMENT, 0),
-            kinds.get(K.PAYOUT, 0),
-            -sum(kinds.values()),
-        )
+        credited, paid_out, balance = -kinds.get(K.SETTLEMENT, 0), kinds.get(K.PAYOUT, 0), payable.get(key, 0)
         problems = []
         if credited != shares.get(key, 0):
             problems.append(f"credited {credited} for shares of {shares.get(key, 0)}")

@@ -26,10 +26,10 @@ import stripe
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from accounts.errors import Conflict, InvalidInput, NotFound, ServiceError
+from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import BuyerOrganisation
 from payments import handlers, ledger, lock_objects, money, postings
 from payments.models import (
@@ -47,22 +47,15 @@ from payments.models import (
     SettlementShare,
     StripeCustomer,
 )
+from payments.stripe_calls import StripeUnavailable, created_since, find_ours, stripe_call
 from payments.stripe_client import client, connect_client
 
 logger = logging.getLogger(__name__)
 A = LedgerAccount.Purpose
 K = LedgerTransaction.Kind
 PS = Payment.Status
-# Network trouble, rate limits and Stripe's 5xx: nothing was decided; the same key is replayed later.
-TRANSIENT_STRIPE_ERRORS = (stripe.APIConnectionError, stripe.RateLimitError, stripe.APIError)
 # Stripe keeps idempotency keys 24 hours: past this, a pending step needs a human.
 RESUME_LIMIT = timedelta(hours=23)
-
-
-class StripeUnavailable(ServiceError):
-    """Stripe could not be reached or failed: nothing was decided; the step is retried later."""
-
-    status_code = 503
 
 
 class UnknownStripeObject(NotFound):
@@ -99,23 +92,19 @@ def _stripe_message(exc: stripe.StripeError) -> str:
     return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
 
 
-def _unavailable(exc: Exception, row: QuerySet | None = None) -> StripeUnavailable:
-    """The error for Stripe being unreachable or failing (network, rate limit, 5xx): nothing was
-    decided, the step is retried later with the same idempotency key. `row` (a queryset of the
-    payment, refund or payout) records it as last_error first, for moderators."""
-    message = _stripe_message(exc)
-    if row is not None:
-        row.update(last_error=message, updated_at=_now())
-    return StripeUnavailable("stripe_unavailable", message)
-
-
 @contextmanager
 def stripe_reachable() -> Iterator[None]:
-    """Turn Stripe being unreachable or failing into StripeUnavailable (see `_unavailable`)."""
+    """For reads (retrieve, list), safe to repeat: any failure that decided nothing becomes
+    StripeUnavailable (stripe_calls)."""
     try:
         yield
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc) from exc
+    except (
+        stripe.APIConnectionError,
+        stripe.APIError,
+        stripe.RateLimitError,
+        stripe.IdempotencyError,
+    ) as exc:
+        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
 
 
 def _on_commit_task(task_name: str, *args: Any) -> None:
@@ -150,14 +139,23 @@ def stripe_customer_ensure(*, organisation_id: int) -> StripeCustomer:
         customer, _created = StripeCustomer.objects.get_or_create(organisation=organisation)
     if customer.stripe_customer_id:
         return customer
-    with stripe_reachable():
-        created = client().v1.customers.create(
-            {
-                "name": organisation.legal_name,
-                "email": organisation.contact_email,
-                "metadata": {"courtier_organisation_id": str(organisation.pk)},
-            },
-            {"idempotency_key": customer.idempotency_key("create")},
+    api = client().v1
+    created = None
+    if customer.key_generation:  # an earlier create may have happened: look before creating
+        with stripe_reachable():
+            listed = api.customers.list({"email": organisation.contact_email, "limit": 100})
+        created = find_ours(listed.auto_paging_iter(), "courtier_organisation_id", organisation.pk)
+    if created is None:
+        created = stripe_call(
+            lambda: api.customers.create(
+                {
+                    "name": organisation.legal_name,
+                    "email": organisation.contact_email,
+                    "metadata": {"courtier_organisation_id": str(organisation.pk)},
+                },
+                {"idempotency_key": customer.idempotency_key("create")},
+            ),
+            customer,
         )
     with transaction.atomic(durable=True):
         customer = StripeCustomer.objects.select_for_update().get(pk=customer.pk)
@@ -168,21 +166,48 @@ def stripe_customer_ensure(*, organisation_id: int) -> StripeCustomer:
     return customer
 
 
+SETUP_OPEN = ("requires_payment_method", "requires_confirmation", "requires_action")
+
+
 def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str]:
     """A SetupIntent for saving a card off-session; the client secret goes to the buyer's Stripe.js.
 
-    Creating one twice is harmless (an unused SetupIntent expires), so each request gets its
-    own; the SDK still replays its own key when it retries a network error.
+    The customer's open SetupIntent, if one is waiting for a card (a retried or repeated request
+    gets the same one); otherwise a new one, keyed by the customer's count of them.
     """
     customer = stripe_customer_ensure(organisation_id=organisation_id)
+    api = client().v1
     with stripe_reachable():
-        intent = client().v1.setup_intents.create(
-            {
-                "customer": customer.stripe_customer_id,
-                "usage": "off_session",
-                "payment_method_types": ["card"],
-                "metadata": {"courtier_customer_id": str(customer.pk)},
-            }
+        listed = api.setup_intents.list({"customer": customer.stripe_customer_id, "limit": 20}).data
+    intent = next(
+        (
+            i
+            for i in listed
+            if _get(i, "status") in SETUP_OPEN
+            and str(_get(_get(i, "metadata", {}), "courtier_customer_id")) == str(customer.pk)
+        ),
+        None,
+    )
+    if intent is None:
+        StripeCustomer.objects.filter(pk=customer.pk).update(
+            setup_intents_created=F("setup_intents_created") + 1
+        )
+        customer.refresh_from_db(fields=["setup_intents_created", "key_generation"])
+        intent = stripe_call(
+            lambda: api.setup_intents.create(
+                {
+                    "customer": customer.stripe_customer_id,
+                    "usage": "off_session",
+                    "payment_method_types": ["card"],
+                    "metadata": {"courtier_customer_id": str(customer.pk)},
+                },
+                {
+                    "idempotency_key": customer.idempotency_key(
+                        f"setup_intent:{customer.setup_intents_created}"
+                    )
+                },
+            ),
+            customer,
         )
     return {
         "setup_intent_id": intent["id"],
@@ -244,8 +269,14 @@ def payment_method_save(
                 "payment_method_unknown", "No such payment method.", field="payment_method"
             ) from exc
         raise InvalidInput("payment_method_invalid", _stripe_message(exc), field="payment_method") from exc
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc) from exc
+    except (
+        stripe.APIConnectionError,
+        stripe.APIError,
+        stripe.RateLimitError,
+        stripe.IdempotencyError,
+    ) as exc:
+        # attach and update are the same request again with the same key: safe to repeat
+        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     card = _get(method, "card", {})
     with transaction.atomic(durable=True):
         customer = StripeCustomer.objects.select_for_update().get(pk=customer.pk)
@@ -340,8 +371,8 @@ def _fetch_snapshot(intent_id: str) -> IntentSnapshot:
                 "payment_intent_unknown", f"Stripe has no PaymentIntent {intent_id}."
             ) from exc
         raise
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc) from exc
+    except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
+        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     return _snapshot(intent, with_refunds=True)
 
 
@@ -678,9 +709,27 @@ def _payment_send(payment: Payment) -> Payment:
         "metadata": {"courtier_payment_id": str(payment.pk), "reference": payment.reference},
         "expand": ["latest_charge"],
     }
+    api = client().v1
+    if payment.key_generation:  # an earlier create may have happened: look before creating
+        with stripe_reachable():
+            listed = api.payment_intents.list(
+                {
+                    "customer": payment.customer.stripe_customer_id,
+                    "created": created_since(payment),
+                    "limit": 100,
+                }
+            )
+            found = find_ours(
+                listed.auto_paging_iter(), "courtier_payment_id", payment.pk, payment.created_at
+            )
+        if found is not None:
+            return _apply_snapshot(payment.pk, _snapshot(found, with_refunds=False))
     try:
-        intent = client().v1.payment_intents.create(
-            params, {"idempotency_key": payment.idempotency_key("authorise")}
+        intent = stripe_call(
+            lambda: api.payment_intents.create(
+                params, {"idempotency_key": payment.idempotency_key("authorise")}
+            ),
+            payment,
         )
     except stripe.CardError as exc:
         return _payment_record_card_error(payment.pk, exc)
@@ -689,8 +738,6 @@ def _payment_send(payment: Payment) -> Payment:
             locked = lock_objects.payment(payment.pk)
             _payment_fail(locked, exc.code or "invalid_request", _stripe_message(exc))
         return locked
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc, Payment.objects.filter(pk=payment.pk)) from exc
     return _apply_snapshot(payment.pk, _snapshot(intent, with_refunds=False))
 
 
@@ -800,11 +847,18 @@ def payment_capture(*, payment_id: int, amount: int | None = None, currency: str
 
 
 def _payment_capture_send(payment: Payment) -> Payment:
+    if payment.key_generation:  # an earlier capture may have happened: look before capturing
+        snapshot = _fetch_snapshot(payment.stripe_payment_intent_id)
+        if _get(snapshot.intent, "status") != "requires_capture":
+            return _apply_snapshot(payment.pk, snapshot)
     try:
-        intent = client().v1.payment_intents.capture(
-            payment.stripe_payment_intent_id,
-            {"amount_to_capture": payment.capture_requested, "expand": ["latest_charge"]},
-            {"idempotency_key": payment.idempotency_key("capture")},
+        intent = stripe_call(
+            lambda: client().v1.payment_intents.capture(
+                payment.stripe_payment_intent_id,
+                {"amount_to_capture": payment.capture_requested, "expand": ["latest_charge"]},
+                {"idempotency_key": payment.idempotency_key("capture")},
+            ),
+            payment,
         )
     except stripe.CardError as exc:  # e.g. the authorisation expired
         return _payment_record_card_error(payment.pk, exc)
@@ -812,8 +866,6 @@ def _payment_capture_send(payment: Payment) -> Payment:
         # Already captured or canceled at Stripe: take Stripe's word for it.
         logger.warning("payment %s: capture refused (%s); syncing", payment.pk, exc)
         return payment_sync(payment_id=payment.pk)
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc, Payment.objects.filter(pk=payment.pk)) from exc
     charge = _get(intent, "latest_charge")
     captured_at_stripe = (
         _get(charge, "amount") if charge is not None and not isinstance(charge, str) else None
@@ -839,15 +891,20 @@ def payment_cancel(*, payment_id: int) -> Payment:
             return payment
         if payment.status not in (PS.REQUIRES_ACTION, PS.AUTHORISED):
             raise Conflict("payment_not_cancelable", f"Payment {payment.pk} is {payment.status}.")
+    if payment.key_generation:  # an earlier cancel may have happened: look before cancelling
+        snapshot = _fetch_snapshot(payment.stripe_payment_intent_id)
+        if _get(snapshot.intent, "status") == "canceled":
+            return _apply_snapshot(payment.pk, snapshot)
     try:
-        intent = client().v1.payment_intents.cancel(
-            payment.stripe_payment_intent_id, {}, {"idempotency_key": payment.idempotency_key("cancel")}
+        intent = stripe_call(
+            lambda: client().v1.payment_intents.cancel(
+                payment.stripe_payment_intent_id, {}, {"idempotency_key": payment.idempotency_key("cancel")}
+            ),
+            payment,
         )
     except stripe.InvalidRequestError as exc:
         logger.warning("payment %s: cancel refused (%s); syncing", payment.pk, exc)
         return payment_sync(payment_id=payment.pk)
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc) from exc
     return _apply_snapshot(payment.pk, _snapshot(intent, with_refunds=False))
 
 
@@ -905,14 +962,26 @@ def payment_refund(
 
 def _refund_send(refund: Refund) -> Refund:
     payment = refund.payment
+    api = client().v1
+    created = None
+    if refund.key_generation:  # an earlier create may have happened: look before creating
+        with stripe_reachable():
+            listed = api.refunds.list({"payment_intent": payment.stripe_payment_intent_id, "limit": 100})
+            created = find_ours(listed.auto_paging_iter(), "courtier_refund_id", refund.pk)
     try:
-        created = client().v1.refunds.create(
-            {
-                "payment_intent": payment.stripe_payment_intent_id,
-                "amount": refund.amount,
-                "metadata": {"courtier_refund_id": str(refund.pk), "courtier_payment_id": str(payment.pk)},
-            },
-            {"idempotency_key": refund.idempotency_key("create")},
+        created = created or stripe_call(
+            lambda: api.refunds.create(
+                {
+                    "payment_intent": payment.stripe_payment_intent_id,
+                    "amount": refund.amount,
+                    "metadata": {
+                        "courtier_refund_id": str(refund.pk),
+                        "courtier_payment_id": str(payment.pk),
+                    },
+                },
+                {"idempotency_key": refund.idempotency_key("create")},
+            ),
+            refund,
         )
     except stripe.InvalidRequestError as exc:
         with transaction.atomic(durable=True):
@@ -921,8 +990,6 @@ def _refund_send(refund: Refund) -> Refund:
             locked.save(update_fields=["failure_message"])
             _refund_transition(locked, Refund.Status.FAILED)
         raise Conflict("refund_refused", _stripe_message(exc)) from exc
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc, Refund.objects.filter(pk=refund.pk)) from exc
     owed: dict[int, int] = {}
     with transaction.atomic(durable=True):
         payment = lock_objects.payment(payment.pk)
@@ -1029,8 +1096,16 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
         account, _created = ConnectAccount.objects.get_or_create(seller=seller)
     if account.stripe_account_id:
         return account
-    with stripe_reachable():
-        created = connect_client().v1.accounts.create(
+    api = connect_client().v1
+    created = None
+    if account.key_generation:  # an earlier create may have happened: look before creating
+        with stripe_reachable():
+            listed = api.accounts.list({"created": created_since(account), "limit": 100})
+            created = find_ours(
+                listed.auto_paging_iter(), "courtier_seller_id", seller.pk, account.created_at
+            )
+    created = created or stripe_call(
+        lambda: api.accounts.create(
             {
                 "type": "express",
                 "country": settings.STRIPE_CONNECT_COUNTRY,
@@ -1040,7 +1115,9 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
                 "metadata": {"courtier_seller_id": str(seller.pk)},
             },
             {"idempotency_key": account.idempotency_key("create")},
-        )
+        ),
+        account,
+    )
     with transaction.atomic(durable=True):
         account = ConnectAccount.objects.select_for_update().get(pk=account.pk)
         if not account.stripe_account_id:
@@ -1157,20 +1234,29 @@ def payout_transfer(*, payout_id: int) -> Payout:
     payout = Payout.objects.select_related("connect_account").get(pk=payout_id)
     if payout.status != Payout.Status.PENDING:
         return payout
+    api = connect_client().v1
+    transfer = None
+    if payout.key_generation:  # an earlier create may have happened: look before creating
+        with stripe_reachable():
+            listed = api.transfers.list({"transfer_group": payout.transfer_group, "limit": 100})
+            transfer = find_ours(listed.auto_paging_iter(), "courtier_payout_id", payout.pk)
     try:
-        transfer = connect_client().v1.transfers.create(
-            {
-                "amount": payout.amount,
-                "currency": payout.currency.lower(),
-                "destination": payout.connect_account.stripe_account_id,
-                "transfer_group": payout.transfer_group,
-                "description": f"Courtier earnings, payout {payout.pk}",
-                "metadata": {
-                    "courtier_payout_id": str(payout.pk),
-                    "courtier_seller_id": str(payout.seller_id),
+        transfer = transfer or stripe_call(
+            lambda: api.transfers.create(
+                {
+                    "amount": payout.amount,
+                    "currency": payout.currency.lower(),
+                    "destination": payout.connect_account.stripe_account_id,
+                    "transfer_group": payout.transfer_group,
+                    "description": f"Courtier earnings, payout {payout.pk}",
+                    "metadata": {
+                        "courtier_payout_id": str(payout.pk),
+                        "courtier_seller_id": str(payout.seller_id),
+                    },
                 },
-            },
-            {"idempotency_key": payout.idempotency_key("transfer")},
+                {"idempotency_key": payout.idempotency_key("transfer")},
+            ),
+            payout,
         )
     except (stripe.InvalidRequestError, stripe.PermissionError) as exc:
         with transaction.atomic(durable=True):
@@ -1181,8 +1267,6 @@ def payout_transfer(*, payout_id: int) -> Payout:
                 locked.save(update_fields=["failure_code", "failure_message"])
                 _payout_transition(locked, Payout.Status.FAILED, locked.failure_message)
         return locked
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc, Payout.objects.filter(pk=payout.pk)) from exc
     return _payout_record_transfer(payout.pk, transfer)
 
 
@@ -1333,11 +1417,20 @@ def payout_recover(*, seller_id: int, currency: str = "EUR") -> int:
 
 def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
     payout = reversal.payout
+    api = connect_client().v1
+    created = None
+    if reversal.key_generation:  # an earlier create may have happened: look before creating
+        with stripe_reachable():
+            listed = api.transfers.reversals.list(payout.transfer_id, {"limit": 100})
+            created = find_ours(listed.auto_paging_iter(), "courtier_reversal_id", reversal.pk)
     try:
-        created = connect_client().v1.transfers.reversals.create(
-            payout.transfer_id,
-            {"amount": reversal.amount, "metadata": {"courtier_reversal_id": str(reversal.pk)}},
-            {"idempotency_key": reversal.idempotency_key("create")},
+        created = created or stripe_call(
+            lambda: api.transfers.reversals.create(
+                payout.transfer_id,
+                {"amount": reversal.amount, "metadata": {"courtier_reversal_id": str(reversal.pk)}},
+                {"idempotency_key": reversal.idempotency_key("create")},
+            ),
+            reversal,
         )
     except stripe.InvalidRequestError as exc:  # e.g. the seller's Stripe balance is too low
         with transaction.atomic(durable=True):
@@ -1348,8 +1441,6 @@ def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
                 locked.updated_at = _now()
                 locked.save()
         return locked
-    except TRANSIENT_STRIPE_ERRORS as exc:
-        raise _unavailable(exc) from exc
     return _reversal_record(reversal.pk, created)
 
 
@@ -1408,63 +1499,113 @@ def payout_bank_outcome(*, stripe_account_id: str, bank_payout: Mapping[str, Any
 # --- Sweeps: resume steps left half-done, deliver outcomes ------------------------------------------
 
 
-def payments_resume_pending() -> int:
-    """Re-run every Stripe step whose answer was never recorded, with the same idempotency key."""
-    now = _now()
+RESUMABLE: dict[str, tuple[type[Any], Q]] = {
+    # what a step left half-done looks like, per kind of row
+    "payment": (Payment, Q(status__in=[PS.PENDING, PS.REQUIRES_ACTION])),
+    "capture": (Payment, Q(status=PS.AUTHORISED, capture_requested__isnull=False)),
+    "refund": (Refund, Q(status=Refund.Status.PENDING)),
+    "payout": (Payout, Q(status=Payout.Status.PENDING)),
+    "reversal": (PayoutReversal, Q(status=PayoutReversal.Status.PENDING)),
+}
+
+
+def _resume_claim(kind: str, now: datetime, limit: int = 200) -> list[int]:
+    """Claim the rows of a kind whose step went quiet (SKIP LOCKED; `updated_at` is pushed to now,
+    so no other sweep takes them for PAYMENTS_RESUME_AFTER_SECONDS) and count the attempt."""
+    model, half_done = RESUMABLE[kind]
     due = now - timedelta(seconds=settings.PAYMENTS_RESUME_AFTER_SECONDS)
-    oldest = now - RESUME_LIMIT
+    with transaction.atomic(durable=True):
+        ids = list(
+            model.objects.select_for_update(skip_locked=True)
+            .filter(
+                half_done, updated_at__lte=due, created_at__gte=now - RESUME_LIMIT, parked_at__isnull=True
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        model.objects.filter(pk__in=ids).update(updated_at=now, resume_attempts=F("resume_attempts") + 1)
+    return ids
+
+
+def _resume_one(kind: str, pk: int) -> None:
+    if kind == "payment":
+        payment_sync(payment_id=pk)
+    elif kind == "capture":
+        _payment_capture_send(Payment.objects.get(pk=pk))
+    elif kind == "refund":
+        refund = Refund.objects.get(pk=pk)
+        if refund.stripe_refund_id:
+            payment_sync(payment_id=refund.payment_id)
+        else:
+            _refund_send(refund)
+    elif kind == "payout":
+        payout_transfer(payout_id=pk)
+    else:
+        _reversal_send(PayoutReversal.objects.select_related("payout").get(pk=pk))
+
+
+def _resume_failed(kind: str, pk: int, exc: Exception) -> None:
+    """Keep the error; park the row once it has failed PAYMENTS_RESUME_MAX_ATTEMPTS times."""
+    model, _half_done = RESUMABLE[kind]
+    message = (str(exc) or exc.__class__.__name__)[:500]
+    model.objects.filter(pk=pk).update(last_error=message)
+    parked = model.objects.filter(
+        pk=pk, parked_at__isnull=True, resume_attempts__gte=settings.PAYMENTS_RESUME_MAX_ATTEMPTS
+    ).update(parked_at=_now())
+    log = logger.error if parked else logger.warning
+    log("resume %s %s%s: %s", kind, pk, " parked" if parked else "", message)
+
+
+def payments_resume_pending() -> int:
+    """Re-run every Stripe step whose answer was never recorded (the same key, or a lookup and a
+    new key where Stripe may have done it: stripe_calls). Each row is claimed, and its failure
+    is its own: it is recorded, other rows go on, and a row failing too often is parked."""
+    now = _now()
     done = 0
-    steps: list[tuple[str, Any]] = []
-    steps += [
-        ("payment", pk)
-        for pk in Payment.objects.filter(
-            status__in=[PS.PENDING, PS.REQUIRES_ACTION], updated_at__lte=due, created_at__gte=oldest
-        ).values_list("pk", flat=True)[:200]
-    ]
-    steps += [
-        ("capture", pk)
-        for pk in Payment.objects.filter(
-            status=PS.AUTHORISED, capture_requested__isnull=False, updated_at__lte=due, created_at__gte=oldest
-        ).values_list("pk", flat=True)[:200]
-    ]
-    steps += [
-        ("refund", pk)
-        for pk in Refund.objects.filter(
-            status=Refund.Status.PENDING, updated_at__lte=due, created_at__gte=oldest
-        ).values_list("pk", flat=True)[:200]
-    ]
-    steps += [
-        ("payout", pk)
-        for pk in Payout.objects.filter(
-            status=Payout.Status.PENDING, updated_at__lte=due, created_at__gte=oldest
-        ).values_list("pk", flat=True)[:200]
-    ]
-    steps += [
-        ("reversal", pk)
-        for pk in PayoutReversal.objects.filter(
-            status=PayoutReversal.Status.PENDING, updated_at__lte=due, created_at__gte=oldest
-        ).values_list("pk", flat=True)[:200]
-    ]
-    for kind, pk in steps:
-        try:
-            if kind == "payment":
-                payment_sync(payment_id=pk)
-            elif kind == "capture":
-                _payment_capture_send(Payment.objects.get(pk=pk))
-            elif kind == "refund":
-                refund = Refund.objects.get(pk=pk)
-                if refund.stripe_refund_id:
-                    payment_sync(payment_id=refund.payment_id)
-                else:
-                    _refund_send(refund)
-            elif kind == "payout":
-                payout_transfer(payout_id=pk)
+    for kind in RESUMABLE:
+        for pk in _resume_claim(kind, now):
+            try:
+                _resume_one(kind, pk)
+            except Exception as exc:
+                _resume_failed(kind, pk, exc)
             else:
-                _reversal_send(PayoutReversal.objects.select_related("payout").get(pk=pk))
-            done += 1
-        except ServiceError as exc:
-            logger.warning("resume %s %s: %s", kind, pk, exc)
+                done += 1
     return done
+
+
+def _outcomes_claim(limit: int) -> list[int]:
+    """Claim undelivered, unparked events (SKIP LOCKED) for PAYMENT_OUTCOME_CLAIM_SECONDS, in
+    order per payment: a payment whose earlier event another worker holds, or that is parked,
+    waits."""
+    now = _now()
+    with transaction.atomic(durable=True):
+        claimed = list(
+            PaymentEvent.objects.select_for_update(skip_locked=True)
+            .filter(delivered_at__isnull=True, parked_at__isnull=True)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .order_by("pk")
+            .values_list("pk", "payment_id")[:limit]
+        )
+        if not claimed:
+            return []
+        ids = {pk for pk, _payment in claimed}
+        blocked = set(
+            PaymentEvent.objects.filter(
+                payment_id__in={payment for _pk, payment in claimed},
+                delivered_at__isnull=True,
+                pk__lt=max(ids),
+            )
+            .exclude(pk__in=ids)
+            .values_list("payment_id", flat=True)
+        )
+        ids = [pk for pk, payment in claimed if payment not in blocked]
+        PaymentEvent.objects.filter(pk__in=ids).update(
+            claimed_until=now + timedelta(seconds=PAYMENT_OUTCOME_CLAIM_SECONDS), attempts=F("attempts") + 1
+        )
+    return ids
+
+
+PAYMENT_OUTCOME_CLAIM_SECONDS = 300
 
 
 def payment_outcomes_deliver(*, limit: int = 500) -> int:
@@ -1472,26 +1613,18 @@ def payment_outcomes_deliver(*, limit: int = 500) -> int:
 
     Handlers run outside any transaction of ours (they open their own); an event is marked
     delivered only after every handler returned, so a failure means it comes again (at least
-    once), and the payment's later events wait for it.
+    once), and the payment's later events wait for it. A handler failing on one event does not
+    stop the others; an event failing PAYMENTS_RESUME_MAX_ATTEMPTS times is parked, with its error.
     """
     delivered = 0
     blocked: set[int] = set()
-    pending = list(
-        PaymentEvent.objects.filter(delivered_at__isnull=True)
-        .order_by("pk")
-        .values_list("pk", "payment_id")[:limit]
-    )
-    for event_id, payment_id in pending:
-        if payment_id in blocked:
-            continue
-        event = (
-            PaymentEvent.objects.select_related("payment")
-            .filter(pk=event_id, delivered_at__isnull=True)
-            .first()
-        )
-        if event is None:
-            continue  # another worker delivered it meanwhile
+    for event in (
+        PaymentEvent.objects.select_related("payment").filter(pk__in=_outcomes_claim(limit)).order_by("pk")
+    ):
         payment = event.payment
+        if payment.pk in blocked:
+            PaymentEvent.objects.filter(pk=event.pk).update(claimed_until=None)
+            continue
         outcome = handlers.PaymentOutcome(
             event_id=event.pk,
             payment_id=payment.pk,
@@ -1506,11 +1639,17 @@ def payment_outcomes_deliver(*, limit: int = 500) -> int:
         )
         try:
             handlers.run_payment_outcome_handlers(outcome)
-        except Exception:
-            logger.exception("payment outcome %s: a handler failed; it will be delivered again", event_id)
-            blocked.add(payment_id)
+        except Exception as exc:
+            logger.exception("payment outcome %s: a handler failed; it will be delivered again", event.pk)
+            blocked.add(payment.pk)
+            PaymentEvent.objects.filter(pk=event.pk).update(
+                claimed_until=None, last_error=(str(exc) or exc.__class__.__name__)[:500]
+            )
+            PaymentEvent.objects.filter(
+                pk=event.pk, attempts__gte=settings.PAYMENTS_RESUME_MAX_ATTEMPTS
+            ).update(parked_at=_now())
             continue
-        delivered += PaymentEvent.objects.filter(pk=event_id, delivered_at__isnull=True).update(
-            delivered_at=_now()
+        delivered += PaymentEvent.objects.filter(pk=event.pk, delivered_at__isnull=True).update(
+            delivered_at=_now(), claimed_until=None
         )
     return delivered

@@ -204,6 +204,9 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_WEBHOOK_TOLERANCE_SECONDS = 300
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# a 429 is retried this many times, backing off with jitter from this many seconds (stripe_calls)
+STRIPE_RATE_LIMIT_RETRIES = env.int("STRIPE_RATE_LIMIT_RETRIES", default=2)
+STRIPE_RATE_LIMIT_BACKOFF_SECONDS = env.float("STRIPE_RATE_LIMIT_BACKOFF_SECONDS", default=0.5)
 STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=20)
 STRIPE_CONNECT_COUNTRY = env("STRIPE_CONNECT_COUNTRY", default="FR")
 PAYOUT_THRESHOLD_CENTS = env.int("PAYOUT_THRESHOLD_CENTS", default=10_00)  # €10
@@ -211,6 +214,9 @@ PAYOUT_SWEEP_BATCH_SIZE = env.int("PAYOUT_SWEEP_BATCH_SIZE", default=500)
 # A Stripe step whose answer we never recorded (crash, network) is re-run with the same
 # idempotency key after this long; Stripe keeps keys for 24 hours.
 PAYMENTS_RESUME_AFTER_SECONDS = env.int("PAYMENTS_RESUME_AFTER_SECONDS", default=120)
+# a row whose resumed step failed this many times is parked for moderators (its last error kept);
+# so is an outcome whose handler kept failing
+PAYMENTS_RESUME_MAX_ATTEMPTS = env.int("PAYMENTS_RESUME_MAX_ATTEMPTS", default=8)
 WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=600)
 RECONCILIATION_WINDOW_DAYS = env.int("RECONCILIATION_WINDOW_DAYS", default=3)
 CELERY_BEAT_SCHEDULE.update(

@@ -13,6 +13,7 @@ from payments.models.stripe import (
     SettlementShare,
     StripeCustomer,
     StripeEvent,
+    StripeSteps,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "SettlementShare",
     "StripeCustomer",
     "StripeEvent",
+    "StripeSteps",
 ]

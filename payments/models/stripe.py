@@ -10,6 +10,7 @@ so a retried step can never charge, transfer or refund twice.
 from __future__ import annotations
 
 import uuid
+from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -22,8 +23,36 @@ def _transitions(table: dict[str, set[str]]) -> dict[str, frozenset[str]]:
     return {status: frozenset(targets) for status, targets in table.items()}
 
 
-class StripeCustomer(models.Model):
+class StripeSteps(models.Model):
+    """A row's calls to Stripe (payments/stripe_calls.py): idempotency keys derived from the row,
+    a new key once a call failed in a way that may have done the work, and the resume sweep's
+    attempts (parked for moderators after PAYMENTS_RESUME_MAX_ATTEMPTS)."""
+
+    KEY_PREFIX: ClassVar[str]
+
+    # Bumped when a call failed after Stripe may have done the work (5xx, timeout, lost
+    # connection): Stripe replays that failure for the old key, so the next call first looks the
+    # object up by our reference, then creates with a new key only if nothing exists.
+    key_generation = models.PositiveSmallIntegerField(default=0)
+    # The last error of a Stripe call (network, 5xx, 409, 429), for moderators.
+    last_error = models.CharField(max_length=500, blank=True)
+    resume_attempts = models.PositiveSmallIntegerField(default=0)
+    parked_at = models.DateTimeField(
+        null=True, blank=True, help_text=_("left for a moderator after repeated failures")
+    )
+
+    class Meta:
+        abstract = True
+
+    def idempotency_key(self, step: str) -> str:
+        key = f"{self.KEY_PREFIX}:{self.pk}:{step}"
+        return f"{key}:{self.key_generation}" if self.key_generation else key
+
+
+class StripeCustomer(StripeSteps):
     """The Stripe Customer of a buyer organisation and its default (saved) card."""
+
+    KEY_PREFIX = "stripe_customer"
 
     organisation = models.OneToOneField(
         "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="stripe_customer"
@@ -34,18 +63,19 @@ class StripeCustomer(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    # SetupIntents made for this customer: each one's idempotency key is derived from this count
+    setup_intents_created = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
         return self.stripe_customer_id or f"customer #{self.pk} (not yet at Stripe)"
 
-    def idempotency_key(self, step: str) -> str:
-        return f"stripe_customer:{self.pk}:{step}"
 
-
-class Payment(models.Model):
+class Payment(StripeSteps):
     """One buyer payment (a PaymentIntent) for an opaque caller reference such as "trade:42"."""
+
+    KEY_PREFIX = "payment"
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending (sent to Stripe)")
@@ -107,8 +137,6 @@ class Payment(models.Model):
     )
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
-    # The last transient error of a Stripe call (network, 5xx): the step is retried with the same key.
-    last_error = models.CharField(max_length=500, blank=True)
     settled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -136,9 +164,6 @@ class Payment(models.Model):
     def __str__(self) -> str:
         return f"{self.reference} {self.amount} {self.currency} ({self.status})"
 
-    def idempotency_key(self, step: str) -> str:
-        return f"payment:{self.pk}:{step}"
-
 
 class PaymentEvent(models.Model):
     """Every status change of a payment; also the outbox through which outcomes reach the caller."""
@@ -149,6 +174,12 @@ class PaymentEvent(models.Model):
     reason = models.CharField(max_length=200, blank=True)
     occurred_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # delivery bookkeeping: a worker claims the event until `claimed_until`; a handler that keeps
+    # failing parks it (and the payment's later events wait behind it) for moderators
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+    parked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -186,7 +217,9 @@ class SettlementShare(models.Model):
         return f"payment {self.payment_id} seller {self.seller_id}: {self.net}"
 
 
-class Refund(models.Model):
+class Refund(StripeSteps):
+    KEY_PREFIX = "refund"
+
     class Kind(models.TextChoices):
         REFUND = "refund", _("Refund to the buyer")
         # Stripe (and its sandbox) may book the uncaptured part of a partial capture as a refund.
@@ -216,7 +249,6 @@ class Refund(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     stripe_refund_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -225,9 +257,6 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"refund {self.stripe_refund_id or self.pk}: {self.amount} {self.currency}"
-
-    def idempotency_key(self, step: str) -> str:
-        return f"refund:{self.pk}:{step}"
 
 
 class Dispute(models.Model):
@@ -256,8 +285,10 @@ class Dispute(models.Model):
         return f"dispute {self.stripe_dispute_id} ({self.status})"
 
 
-class ConnectAccount(models.Model):
+class ConnectAccount(StripeSteps):
     """A seller's Stripe Connect Express account, kept current by `account.updated`."""
+
+    KEY_PREFIX = "connect_account"
 
     seller = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="connect_account"
@@ -279,17 +310,16 @@ class ConnectAccount(models.Model):
     def __str__(self) -> str:
         return self.stripe_account_id or f"connect account #{self.pk} (not yet at Stripe)"
 
-    def idempotency_key(self, step: str) -> str:
-        return f"connect_account:{self.pk}:{step}"
-
     @property
     def outstanding_requirements(self) -> list[str]:
         req = self.requirements or {}
         return sorted(set(req.get("past_due") or []) | set(req.get("currently_due") or []))
 
 
-class Payout(models.Model):
+class Payout(StripeSteps):
     """A batch of a seller's payable balance sent as one Transfer to their Connect account."""
+
+    KEY_PREFIX = "payout"
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending (transfer being sent)")
@@ -320,7 +350,6 @@ class Payout(models.Model):
     stripe_payout_id = models.CharField(max_length=255, blank=True, db_index=True)
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
-    last_error = models.CharField(max_length=500, blank=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -343,9 +372,6 @@ class Payout(models.Model):
     def __str__(self) -> str:
         return f"payout {self.pk} to seller {self.seller_id}: {self.amount} {self.currency} ({self.status})"
 
-    def idempotency_key(self, step: str) -> str:
-        return f"payout:{self.pk}:{step}"
-
 
 class PayoutEvent(models.Model):
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="events")
@@ -361,8 +387,10 @@ class PayoutEvent(models.Model):
         return f"payout {self.payout_id}: {self.from_status} → {self.to_status}"
 
 
-class PayoutReversal(models.Model):
+class PayoutReversal(StripeSteps):
     """Money pulled back from a seller's Connect account (a Transfer Reversal)."""
+
+    KEY_PREFIX = "payout_reversal"
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
@@ -392,9 +420,6 @@ class PayoutReversal(models.Model):
 
     def __str__(self) -> str:
         return f"reversal {self.stripe_reversal_id or self.pk} of payout {self.payout_id}: {self.amount}"
-
-    def idempotency_key(self, step: str) -> str:
-        return f"payout_reversal:{self.pk}:{step}"
 
 
 class StripeEvent(models.Model):

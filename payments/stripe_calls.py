@@ -1,0 +1,136 @@
+"""How one call to Stripe fails, and what each failure means for the row that made it.
+
+Stripe's idempotency (its documentation on idempotent requests): the first result of a request
+that began executing is saved for its key, 5xx included, and replayed for 24 hours; a concurrent
+request with the same key gets 409 `idempotency_error`; the same key with other parameters gets
+400 `idempotency_error`; a request refused before executing (429 `rate_limit`) saves nothing.
+So, for a call made for one of our rows (payments.models.StripeSteps):
+
+| Stripe answered                                  | the work          | what we do                    |
+|--------------------------------------------------|-------------------|-------------------------------|
+| 409 idempotency_error (same key in flight)       | being done        | retry later, same key         |
+| 429 rate_limit                                   | not done          | back off with jitter (a few   |
+|                                                  |                   | times), then retry later      |
+| 5xx, a timeout, a lost connection                | maybe done        | spend the key: the next call  |
+| 400 idempotency_error (the key answered another) | not done by this  | looks the object up by our    |
+|                                                  |                   | reference first, and creates  |
+|                                                  |                   | it with a new key only if     |
+|                                                  |                   | nothing exists                |
+Every other error (a decline, an invalid request) is an answer, raised to the caller.
+
+stripe-python retries network errors, 409 and 5xx itself (`max_network_retries`, with our key),
+which turns most blips into the saved answer; what reaches us here is what it gave up on.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from datetime import timedelta
+from typing import Any, TypeVar
+
+import stripe
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.errors import ServiceError
+from payments.models import StripeSteps
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+RATE_LIMITED_COUNTER = "payments:stripe_rate_limited"
+# Objects are looked up from a little before our row was written (clocks differ).
+LOOKUP_SKEW = timedelta(minutes=5)
+
+
+class StripeUnavailable(ServiceError):
+    """Stripe could not be reached, failed, was busy with the same request or limited our rate:
+    nothing was decided here; the step is retried later."""
+
+    status_code = 503
+
+
+def _message(exc: stripe.StripeError) -> str:
+    return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
+
+
+def _record(row: StripeSteps | None, message: str, *, spend_key: bool) -> None:
+    if row is None:
+        return
+    changes: dict[str, Any] = {"last_error": message, "updated_at": timezone.now()}
+    if spend_key:
+        changes["key_generation"] = F("key_generation") + 1
+    type(row).objects.filter(pk=row.pk).update(**changes)
+    if spend_key:
+        row.refresh_from_db(fields=["key_generation"])
+    row.last_error = message
+
+
+def rate_limited_count() -> int:
+    """429s Stripe answered since the cache was last cleared (for operators and benchmarks)."""
+    return int(cache.get(RATE_LIMITED_COUNTER, 0))
+
+
+def _count_rate_limited() -> None:
+    try:
+        cache.incr(RATE_LIMITED_COUNTER)
+    except ValueError:
+        cache.set(RATE_LIMITED_COUNTER, 1, timeout=None)
+
+
+def stripe_call(call: Callable[[], T], row: StripeSteps | None = None) -> T:
+    """Make one Stripe call for `row` (module docstring); raise StripeUnavailable when nothing
+    was decided. A failure is recorded on the row as its last_error."""
+    retries = settings.STRIPE_RATE_LIMIT_RETRIES
+    for attempt in range(retries + 1):
+        try:
+            return call()
+        except stripe.RateLimitError as exc:
+            _count_rate_limited()
+            if attempt < retries:
+                base = settings.STRIPE_RATE_LIMIT_BACKOFF_SECONDS * 2**attempt
+                time.sleep(base * random.uniform(0.5, 1.5))
+                continue
+            _record(row, _message(exc), spend_key=False)
+            raise StripeUnavailable("stripe_rate_limited", _message(exc)) from exc
+        except stripe.IdempotencyError as exc:
+            if exc.http_status == 409:  # the same request is still executing at Stripe
+                _record(row, _message(exc), spend_key=False)
+                raise StripeUnavailable("stripe_in_flight", _message(exc)) from exc
+            _record(row, _message(exc), spend_key=True)
+            raise StripeUnavailable("stripe_idempotency_error", _message(exc)) from exc
+        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            _record(row, _message(exc), spend_key=True)
+            raise StripeUnavailable("stripe_unavailable", _message(exc)) from exc
+    raise AssertionError("unreachable")
+
+
+def read(call: Callable[[], T]) -> T:
+    """A read (retrieve, list): safe to repeat, so any failure is 'retry later'."""
+    return stripe_call(call)
+
+
+def find_ours(
+    objects: Iterable[Mapping[str, Any]], metadata_key: str, row_id: int, since: Any = None
+) -> Mapping[str, Any] | None:
+    """The object whose metadata names our row (the oldest one, if a crash left several: the
+    others are strays that reconciliation releases). Lists are newest first; `since` (a datetime)
+    stops the walk at objects older than the row."""
+    cutoff = int((since - LOOKUP_SKEW).timestamp()) if since is not None else None
+    found = None
+    for obj in objects:
+        if cutoff is not None and int(obj.get("created") or 0) < cutoff:
+            break
+        metadata = obj.get("metadata") or {}
+        if str(metadata.get(metadata_key, "")) == str(row_id):
+            found = obj  # keep walking: the oldest match wins
+    return found
+
+
+def created_since(row: StripeSteps) -> dict[str, int]:
+    """A list filter for objects created since the row was (less the skew)."""
+    return {"gte": int((row.created_at - LOOKUP_SKEW).timestamp())}
