@@ -350,6 +350,8 @@ def _patch_shapes(r: Any) -> None:
                     exported["latest_charge"] = exported["latest_charge"]["id"]
             if _resource == "event":
                 exported["api_version"] = _api_version()
+            if _resource == "customer" and exported.get("preferred_locales") is None:
+                exported["preferred_locales"] = []
             return shape_like(exported, fixtures[_resource], _defaults(r, _resource, self, exported))
 
         cls._export = export
