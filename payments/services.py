@@ -173,7 +173,8 @@ def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str
     """A SetupIntent for saving a card off-session; the client secret goes to the buyer's Stripe.js.
 
     The customer's open SetupIntent, if one is waiting for a card (a retried or repeated request
-    gets the same one); otherwise a new one, keyed by the customer's count of them.
+    gets the same one); otherwise the one keyed by the customer's count of used SetupIntents (two
+    requests at once ask Stripe with one key: one object), or the next when that one was used.
     """
     customer = stripe_customer_ensure(organisation_id=organisation_id)
     api = client().v1
@@ -188,27 +189,30 @@ def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str
         ),
         None,
     )
-    if intent is None:
-        StripeCustomer.objects.filter(pk=customer.pk).update(
-            setup_intents_created=F("setup_intents_created") + 1
-        )
-        customer.refresh_from_db(fields=["setup_intents_created", "key_generation"])
+    for _attempt in range(2):
+        if intent is not None:
+            break
+        key = customer.idempotency_key(f"setup_intent:{customer.setup_intents_created}")
         intent = stripe_call(
-            lambda: api.setup_intents.create(
+            lambda key=key: api.setup_intents.create(
                 {
                     "customer": customer.stripe_customer_id,
                     "usage": "off_session",
                     "payment_method_types": ["card"],
                     "metadata": {"courtier_customer_id": str(customer.pk)},
                 },
-                {
-                    "idempotency_key": customer.idempotency_key(
-                        f"setup_intent:{customer.setup_intents_created}"
-                    )
-                },
+                {"idempotency_key": key},
             ),
             customer,
         )
+        if _get(intent, "status") not in SETUP_OPEN:  # the key's SetupIntent was used: the next one
+            StripeCustomer.objects.filter(pk=customer.pk).update(
+                setup_intents_created=F("setup_intents_created") + 1
+            )
+            customer.refresh_from_db(fields=["setup_intents_created", "key_generation"])
+            intent = None
+    if intent is None:
+        raise StripeUnavailable("stripe_unavailable", "No SetupIntent could be opened; try again.")
     return {
         "setup_intent_id": intent["id"],
         "client_secret": intent["client_secret"],

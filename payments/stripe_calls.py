@@ -97,13 +97,19 @@ def stripe_call(call: Callable[[], T], row: StripeSteps | None = None) -> T:
                 continue
             _record(row, _message(exc), spend_key=False)
             raise StripeUnavailable("stripe_rate_limited", _message(exc)) from exc
-        except stripe.IdempotencyError as exc:
+        except (stripe.IdempotencyError, stripe.APIError) as exc:
+            # stripe-python raises a v1 409 as APIError, a 400 idempotency_error as IdempotencyError
             if exc.http_status == 409:  # the same request is still executing at Stripe
                 _record(row, _message(exc), spend_key=False)
                 raise StripeUnavailable("stripe_in_flight", _message(exc)) from exc
             _record(row, _message(exc), spend_key=True)
-            raise StripeUnavailable("stripe_idempotency_error", _message(exc)) from exc
-        except (stripe.APIConnectionError, stripe.APIError) as exc:
+            code = (
+                "stripe_idempotency_error"
+                if isinstance(exc, stripe.IdempotencyError)
+                else "stripe_unavailable"
+            )
+            raise StripeUnavailable(code, _message(exc)) from exc
+        except stripe.APIConnectionError as exc:
             _record(row, _message(exc), spend_key=True)
             raise StripeUnavailable("stripe_unavailable", _message(exc)) from exc
     raise AssertionError("unreachable")
@@ -123,12 +129,19 @@ def find_ours(
     cutoff = int((since - LOOKUP_SKEW).timestamp()) if since is not None else None
     found = None
     for obj in objects:
-        if cutoff is not None and int(obj.get("created") or 0) < cutoff:
+        if cutoff is not None and int(_field(obj, "created") or 0) < cutoff:
             break
-        metadata = obj.get("metadata") or {}
-        if str(metadata.get(metadata_key, "")) == str(row_id):
+        if str(_field(_field(obj, "metadata"), metadata_key)) == str(row_id):
             found = obj  # keep walking: the oldest match wins
     return found
+
+
+def _field(obj: Any, key: str) -> Any:
+    """obj[key], or None (Stripe objects are mappings without .get)."""
+    try:
+        return obj[key]
+    except (KeyError, TypeError):
+        return None
 
 
 def created_since(row: StripeSteps) -> dict[str, int]:

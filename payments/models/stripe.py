@@ -63,7 +63,7 @@ class StripeCustomer(StripeSteps):
     card_last4 = models.CharField(max_length=4, blank=True)
     card_exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     card_exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
-    # SetupIntents made for this customer: each one's idempotency key is derived from this count
+    # SetupIntents of this customer already used: the next one's idempotency key is derived from it
     setup_intents_created = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
