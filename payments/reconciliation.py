@@ -52,7 +52,7 @@ from payments.services import (
     payment_cancel,
     stripe_reachable,
 )
-from payments.stripe_client import balance_clients, client
+from payments.stripe_client import client
 
 logger = logging.getLogger(__name__)
 A = LedgerAccount.Purpose
@@ -122,11 +122,10 @@ def _stripe_balance_transactions(since: datetime) -> list[Mapping[str, Any]]:
     cutoff = int(since.timestamp())  # Stripe lists newest first
     seen: dict[str, Mapping[str, Any]] = {}
     with stripe_reachable():
-        for api in balance_clients():
-            for txn in api.v1.balance_transactions.list({"limit": 100}).auto_paging_iter():
-                if int(txn["created"]) < cutoff:
-                    break
-                seen.setdefault(txn["id"], txn)
+        for txn in client().v1.balance_transactions.list({"limit": 100}).auto_paging_iter():
+            if int(txn["created"]) < cutoff:
+                break
+            seen.setdefault(txn["id"], txn)
     return list(seen.values())
 
 

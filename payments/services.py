@@ -467,8 +467,7 @@ def _record_capture(payment: Payment, snapshot: IntentSnapshot) -> None:
             "charge_mismatch", f"Payment {payment.pk} already has charge {payment.stripe_charge_id}."
         )
     _check_currency(payment.currency, _get(charge, "currency"), what=f"Charge {charge['id']}")
-    # What Stripe booked to our balance for this charge (amount_captured; the sandbox books the
-    # full charge and releases the rest as a refund, which _apply_refund recognises).
+    # what Stripe booked to our balance for this charge
     gross = int(_get(charge, "amount_captured") or _get(charge, "amount"))
     if payment.status in Payment.CAPTURED_STATES:
         return
@@ -482,11 +481,13 @@ def _record_capture(payment: Payment, snapshot: IntentSnapshot) -> None:
     _payment_transition(payment, PS.CAPTURED, "captured")
 
 
-def _release_expected(payment: Payment, charge_amount: int | None) -> int:
-    if charge_amount is None:
+def _release_expected(payment: Payment) -> int:
+    """The uncaptured part of a partial capture not yet seen as released (Stripe may show it as a
+    refund of the charge: no money of ours moves)."""
+    if not payment.stripe_charge_id:
         return 0
     released = payment.refunds.filter(kind=Refund.Kind.CAPTURE_RELEASE).aggregate(t=Sum("amount"))["t"] or 0
-    return max(charge_amount - payment.amount_captured - released, 0)
+    return max(payment.amount - payment.amount_captured - released, 0)
 
 
 def _refund_transition(refund: Refund, to: str) -> bool:
@@ -518,10 +519,7 @@ def _apply_refund(
         raise Conflict("refund_mismatch", f"Refund {data['id']} belongs to another payment.")
     amount = int(data["amount"])
     if refund is None:
-        charge_amount = None
-        if payment.stripe_charge_id:
-            charge_amount = payment.amount_captured + _captured_surplus(payment)
-        release = _release_expected(payment, charge_amount)
+        release = _release_expected(payment)
         kind = Refund.Kind.CAPTURE_RELEASE if release and amount == release else Refund.Kind.REFUND
         refund = Refund.objects.create(
             payment=payment,
@@ -546,17 +544,6 @@ def _apply_refund(
     return {}
 
 
-def _captured_surplus(payment: Payment) -> int:
-    """What the capture posting booked beyond amount_captured (the sandbox's full-charge booking)."""
-    posted = (
-        LedgerEntry.objects.filter(
-            transaction__idempotency_key=f"payment:{payment.pk}:capture", account__purpose=A.STRIPE_BALANCE
-        ).aggregate(t=Sum("amount"))["t"]
-        or 0
-    )
-    return max(posted - payment.amount_captured, 0)
-
-
 def _refund_succeed(payment: Payment, refund: Refund, books: postings.SellerBooks | None) -> dict[int, int]:
     """Post the refund and, after settlement, take it back from sellers and the fee.
 
@@ -564,21 +551,18 @@ def _refund_succeed(payment: Payment, refund: Refund, books: postings.SellerBook
     """
     if refund.status == Refund.Status.SUCCEEDED:
         return {}
-    if refund.kind == Refund.Kind.CAPTURE_RELEASE:
-        lines, owed = postings.loss_lines(payment, refund.amount, A.REFUNDS, None)
-    else:
-        if payment.amount_refunded + refund.amount > payment.amount_captured:
-            raise InvalidInput(
-                "refund_too_large", f"Refund {refund.stripe_refund_id} exceeds what was captured."
-            )
-        lines, owed = postings.loss_lines(payment, refund.amount, A.REFUNDS, books)
+    if refund.kind == Refund.Kind.CAPTURE_RELEASE:  # never captured: nothing of ours moves
+        _refund_transition(refund, Refund.Status.SUCCEEDED)
+        return {}
+    if payment.amount_refunded + refund.amount > payment.amount_captured:
+        raise InvalidInput("refund_too_large", f"Refund {refund.stripe_refund_id} exceeds what was captured.")
+    lines, owed = postings.loss_lines(payment, refund.amount, A.REFUNDS, books)
     postings.post(
         K.REFUND, payment.reference, f"refund:{refund.pk}", lines, f"refund {refund.stripe_refund_id}"
     )
     _refund_transition(refund, Refund.Status.SUCCEEDED)
-    if refund.kind == Refund.Kind.REFUND:
-        Payment.objects.filter(pk=payment.pk).update(amount_refunded=F("amount_refunded") + refund.amount)
-        payment.refresh_from_db(fields=["amount_refunded"])
+    Payment.objects.filter(pk=payment.pk).update(amount_refunded=F("amount_refunded") + refund.amount)
+    payment.refresh_from_db(fields=["amount_refunded"])
     return owed
 
 

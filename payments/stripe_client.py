@@ -55,10 +55,5 @@ def connect_client() -> stripe.StripeClient:
     return _make(settings.STRIPE_CONNECT_API_BASE or settings.STRIPE_API_BASE)
 
 
-def balance_clients() -> list[stripe.StripeClient]:
-    """The clients whose balance history is the platform's: one, as at Stripe."""
-    return [client()]
-
-
 def is_live() -> bool:
     return settings.STRIPE_API_KEY.startswith(("sk_live_", "rk_live_"))

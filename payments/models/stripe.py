@@ -222,7 +222,7 @@ class Refund(StripeSteps):
 
     class Kind(models.TextChoices):
         REFUND = "refund", _("Refund to the buyer")
-        # Stripe (and its sandbox) may book the uncaptured part of a partial capture as a refund.
+        # Stripe may show the uncaptured part of a partial capture as a refund: nothing of ours moves.
         CAPTURE_RELEASE = "capture_release", _("Uncaptured part released")
 
     class Status(models.TextChoices):
