@@ -63,8 +63,9 @@ bench-segments: venv
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	$(VPY) bench/segments.py
 
+# once with no Stripe rate limit, once at Stripe's live 100/s, once at test mode's 25/s (informative)
 bench-settle: venv
-	$(VPY) bench/settle.py
+	$(VPY) bench/settle.py --stripe-rate-limits off,100,25 $(BENCH_ARGS)
 
 bench-ledger: venv
 	$(VPY) bench/ledger.py

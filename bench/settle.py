@@ -22,8 +22,17 @@ Two measurements, in this order:
    steady `--rate` per second; latency per trade = its access grant's start − its trade's
    creation (the winning bid's commit), p50 and p99.
 
-The last line printed is always:
-    trades_per_s=<float> p50_ms=<int> p99_ms=<int>
+Stripe calls: the counts of both sandboxes are reset when the workers start and read after each
+measurement; every request to either sandbox in that time is a Stripe call the product made
+(retries and 429s included). Printed per route, per measurement, and as
+stripe_calls_per_trade = requests / trades settled, with the 429s the sandboxes answered.
+`--stripe-rate-limit N` makes both sandboxes answer 429 past N requests per second (a token
+bucket, as Stripe; set when the workers start, after the set-up), and a settlement sweep is
+queued every 30 s as beat would, for trades a 429 left to retry. `--stripe-rate-limits off,100,25`
+runs the whole benchmark once per limit (one process each) and prints a summary.
+
+The last line of a run is always:
+    trades_per_s=<float> p50_ms=<int> p99_ms=<int> stripe_calls_per_trade=<2 decimals> stripe_429s=<int>
 """
 
 from __future__ import annotations
@@ -43,8 +52,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/courtier_bench_settle")
-BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/12")
+BROKER = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/10")
+CACHE = os.environ.get("BENCH_CACHE_URL", "redis://127.0.0.1:6379/9")
 API_KEY = "sk_test_courtier_local"
+SWEEP_EVERY_S = 30  # as CELERY_BEAT_SCHEDULE["trades-settle-due"]
+GOALS = {"trades_per_s": 200, "p99_ms": 2000, "stripe_calls_per_trade": 0.5}
 
 from bench import pg  # noqa: E402
 
@@ -69,6 +81,79 @@ def wait_http(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.1)
     raise SystemExit(f"{url} did not answer")
+
+
+def sandbox(base: str, method: str, path: str, data: dict | None = None) -> dict:
+    """A /_config/ call to one sandbox (devtools/stripe_sandbox/controls.py)."""
+    import json
+    import urllib.parse
+    import urllib.request
+
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(
+        base + path, data=body, method=method, headers={"Authorization": f"Bearer {API_KEY}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+class StripeCounts:
+    """Requests both sandboxes answered (their /_config/stats), as snapshots to subtract."""
+
+    def __init__(self, bases: dict[str, str]) -> None:
+        self.bases = bases
+
+    def reset(self) -> None:
+        for base in self.bases.values():
+            sandbox(base, "DELETE", "/_config/stats")
+
+    def rate_limit(self, per_second: float) -> None:
+        for base in self.bases.values():
+            sandbox(base, "POST", "/_config/rate_limit", {"per_second": per_second})
+
+    def read(self) -> dict:
+        """{"total", "rate_limited", "by_route": {"<sandbox> <METHOD> <path>": n}}, both summed."""
+        out: dict = {"total": 0, "rate_limited": 0, "by_route": {}}
+        for name, base in self.bases.items():
+            stats = sandbox(base, "GET", "/_config/stats")
+            out["total"] += stats["total"]
+            out["rate_limited"] += stats["rate_limited"]
+            for route, count in stats["by_route"].items():
+                out["by_route"][f"{name} {route}"] = count
+        return out
+
+    @staticmethod
+    def minus(later: dict, earlier: dict) -> dict:
+        return {
+            "total": later["total"] - earlier["total"],
+            "rate_limited": later["rate_limited"] - earlier["rate_limited"],
+            "by_route": {
+                route: count - earlier["by_route"].get(route, 0)
+                for route, count in later["by_route"].items()
+                if count - earlier["by_route"].get(route, 0)
+            },
+        }
+
+
+def print_stripe_calls(phases: list[tuple[str, dict, int]]) -> None:
+    """Per route, the requests of each measurement, and per trade."""
+    routes = sorted({route for _, counts, _ in phases for route in counts["by_route"]})
+    names = [name for name, _, _ in phases]
+    width = max([len(r) for r in routes] + [len("route")])
+    print("Stripe calls counted at the sandboxes (429s included):")
+    print(f"  {'route':<{width}}" + "".join(f" {name:>10}" for name in names) + "  per trade (all)")
+    total_trades = phases[-1][2]
+    for route in sorted(routes, key=lambda r: -phases[-1][1]["by_route"].get(r, 0)):
+        row = [counts["by_route"].get(route, 0) for _, counts, _ in phases]
+        print(f"  {route:<{width}}" + "".join(f" {n:>10}" for n in row) + f"  {row[-1] / total_trades:.3f}")
+    print(f"  {'total':<{width}}" + "".join(f" {c['total']:>10}" for _, c, _ in phases))
+    print(f"  {'429s':<{width}}" + "".join(f" {c['rate_limited']:>10}" for _, c, _ in phases))
+    print(f"  {'trades settled':<{width}}" + "".join(f" {t:>10}" for _, _, t in phases))
+    print(
+        f"  {'calls per trade':<{width}}"
+        + "".join(f" {c['total'] / t if t else 0:>10.3f}" for _, c, t in phases),
+        flush=True,
+    )
 
 
 def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
@@ -163,16 +248,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--latency-trades", type=int, default=1_000)
     parser.add_argument("--rate", type=float, default=50.0, help="winning bids per second in the latency run")
+    parser.add_argument(
+        "--stripe-rate-limit",
+        type=float,
+        default=0,
+        metavar="N",
+        help="both sandboxes answer 429 past N requests per second (0: no limit)",
+    )
+    parser.add_argument(
+        "--stripe-rate-limits",
+        metavar="LIST",
+        help="run the benchmark once per limit, e.g. off,100,25 (off = 0), then print a summary",
+    )
     args = parser.parse_args()
+    if args.stripe_rate_limits:
+        suite(args)
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> dict:
 
     api_port, connect_port = free_port(), free_port()
     logs = ROOT / "bench" / "out"
     logs.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DJANGO_SETTINGS_MODULE": "bench.settle_settings",
         "DATABASE_URL": BENCH_DB,
         "CELERY_BROKER_URL": BROKER,
+        "CACHE_URL": CACHE,
         "STRIPE_API_KEY": API_KEY,
         "STRIPE_API_BASE": f"http://127.0.0.1:{api_port}",
         "STRIPE_CONNECT_API_BASE": f"http://127.0.0.1:{connect_port}",
@@ -187,6 +292,7 @@ def main() -> None:
                 "DJANGO_SETTINGS_MODULE",
                 "DATABASE_URL",
                 "CELERY_BROKER_URL",
+                "CACHE_URL",
                 "STRIPE_API_KEY",
                 "STRIPE_API_BASE",
                 "STRIPE_CONNECT_API_BASE",
@@ -219,6 +325,10 @@ def main() -> None:
             )
         )
         wait_http(f"http://127.0.0.1:{api_port}/v1/customers")
+        wait_http(f"http://127.0.0.1:{connect_port}/v1/accounts")
+        counts = StripeCounts(
+            {"api": f"http://127.0.0.1:{api_port}", "connect": f"http://127.0.0.1:{connect_port}"}
+        )
 
         pg.recreate_database(pg.db_config(BENCH_DB))
         import django
@@ -292,11 +402,18 @@ def main() -> None:
             finally:
                 connection.close()
 
+        from marketplace.tasks import trades_settle_due
+
+        next_sweep = [0.0]
+
         def settled_all(trade_filter: dict, count: int, timeout: float) -> None:
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if Trade.objects.filter(status="settled", **trade_filter).count() == count:
                     return
+                if time.monotonic() >= next_sweep[0]:  # beat's settlement sweep (after a 429, say)
+                    trades_settle_due.delay()
+                    next_sweep[0] = time.monotonic() + SWEEP_EVERY_S
                 time.sleep(0.2)
             left = count - Trade.objects.filter(status="settled", **trade_filter).count()
             raise SystemExit(f"{left} trades still not settled after {timeout:.0f} s")
@@ -318,8 +435,26 @@ def main() -> None:
             flush=True,
         )
         last_backlog_trade = Trade.objects.order_by("-pk").values_list("pk", flat=True).first()
+        # The measured phase starts: Stripe calls are counted from here, under the limit asked for.
+        from django.core.cache import cache
+
+        from payments.stripe_calls import RATE_LIMITED_COUNTER, rate_limited_count
+
+        before_workers = counts.read()
+        counts.reset()
+        counts.rate_limit(args.stripe_rate_limit)
+        cache.delete(RATE_LIMITED_COUNTER)
+        if before_workers["total"]:
+            print(f"set-up made {before_workers['total']} Stripe calls (not counted)", flush=True)
+        print(
+            f"Stripe rate limit at both sandboxes: "
+            f"{f'{args.stripe_rate_limit:g} requests/s' if args.stripe_rate_limit else 'none'}",
+            flush=True,
+        )
+        next_sweep[0] = time.monotonic() + SWEEP_EVERY_S
         start_workers()
         settled_all({"pk__lte": last_backlog_trade}, len(backlog), 600)
+        after_backlog = counts.read()
         with connection.cursor() as cur:
             cur.execute(
                 """
@@ -345,7 +480,8 @@ def main() -> None:
         inject(0, steady, rate=args.rate)
         if errors:
             raise errors[0]
-        settled_all({"pk__gt": last_backlog_trade}, len(steady), 120)
+        settled_all({"pk__gt": last_backlog_trade}, len(steady), 600 if args.stripe_rate_limit else 120)
+        after_steady = counts.read()
         with connection.cursor() as cur:
             cur.execute(
                 """
@@ -369,7 +505,31 @@ def main() -> None:
             f"steady stream: {streamed} trades at {args.rate:.0f}/s in {batches} batches; "
             f"bid commit to access grant p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
         )
-        print(f"trades_per_s={throughput:.1f} p50_ms={p50 * 1000:.0f} p99_ms={p99 * 1000:.0f}")
+        print_stripe_calls(
+            [
+                ("backlog", after_backlog, settled),
+                ("stream", StripeCounts.minus(after_steady, after_backlog), streamed),
+                ("all", after_steady, settled + streamed),
+            ]
+        )
+        calls_per_trade = after_steady["total"] / (settled + streamed)
+        print(
+            f"429s the product backed off (payments.stripe_calls counter): {rate_limited_count()}",
+            flush=True,
+        )
+        result = {
+            "trades_per_s": round(throughput, 1),
+            "p50_ms": round(p50 * 1000),
+            "p99_ms": round(p99 * 1000),
+            "stripe_calls_per_trade": round(calls_per_trade, 2),
+            "stripe_429s": after_steady["rate_limited"],
+        }
+        print(
+            f"stripe_rate_limit={args.stripe_rate_limit:g} stripe_calls={after_steady['total']} "
+            f"trades={settled + streamed}"
+        )
+        print(" ".join(f"{key}={value}" for key, value in result.items()), flush=True)
+        return result
     finally:
         for process in processes:
             with contextlib_suppress():
@@ -377,6 +537,56 @@ def main() -> None:
         for process in processes:
             with contextlib_suppress():
                 process.wait(timeout=20)
+
+
+def suite(args: argparse.Namespace) -> None:
+    """The benchmark once per Stripe rate limit (a process each), then the figures side by side."""
+    passed = [
+        f"--{name.replace('_', '-')}={getattr(args, name)}"
+        for name in ("trades", "sellers", "injectors", "workers", "latency_trades", "rate")
+    ]
+    results: list[tuple[float, dict | None]] = []
+    for item in args.stripe_rate_limits.split(","):
+        limit = 0.0 if item.strip() in ("off", "0", "") else float(item)
+        label = f"{limit:g}/s" if limit else "none"
+        print(f"\n=== bench/settle.py, Stripe rate limit {label} ===", flush=True)
+        process = subprocess.Popen(
+            [sys.executable, __file__, *passed, f"--stripe-rate-limit={limit:g}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        last = ""
+        for line in process.stdout:
+            print(line, end="", flush=True)
+            if line.startswith("trades_per_s="):
+                last = line.strip()
+        ok = process.wait() == 0 and last
+        results.append((limit, dict(kv.split("=") for kv in last.split()) if ok else None))
+    print("\n=== summary ===")
+    problems = []
+    for limit, result in results:
+        label = f"stripe_rate_limit={limit:g}" if limit else "stripe_rate_limit=off"
+        note = " (Stripe test mode's limit: informative)" if 0 < limit < 100 else ""
+        if result is None:
+            print(f"{label} failed{note}")
+            if not note:
+                problems.append(f"the run at {label} failed")
+            continue
+        print(label + " " + " ".join(f"{k}={v}" for k, v in result.items()) + note)
+        if note:
+            continue
+        if float(result["trades_per_s"]) < GOALS["trades_per_s"]:
+            problems.append(f"{label}: trades_per_s < {GOALS['trades_per_s']}")
+        if float(result["p99_ms"]) > GOALS["p99_ms"]:
+            problems.append(f"{label}: p99_ms > {GOALS['p99_ms']}")
+        if float(result["stripe_calls_per_trade"]) > GOALS["stripe_calls_per_trade"]:
+            problems.append(f"{label}: stripe_calls_per_trade > {GOALS['stripe_calls_per_trade']}")
+        if limit and int(result["stripe_429s"]):
+            problems.append(f"{label}: {result['stripe_429s']} 429s")
+    print(
+        "goals (trades_per_s >= 200, p99_ms <= 2000, stripe_calls_per_trade <= 0.5, no 429 at 100/s): "
+        + ("met" if not problems else "NOT met: " + "; ".join(problems))
+    )
 
 
 def contextlib_suppress():
