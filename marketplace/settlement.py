@@ -240,12 +240,20 @@ def _settle_batches(batch_ids: list[int]) -> None:
 
 
 def _drive(batch: SettlementBatch, *steps) -> bool:
-    """Run the steps on the batch; False when the payment provider could not be reached."""
+    """Run the steps on the batch; False when one could not finish. A failing batch is its own
+    affair: its error is kept on its trades, the other batches go on, and the sweep retries it
+    once its claim lapses."""
     try:
         for step in steps:
             step(batch)
     except payments_port.PaymentUnavailable:
         logger.warning("settlement batch %s: payment provider unavailable; the sweep will retry", batch.pk)
+        return False
+    except Exception as exc:  # one poisoned batch must not stop the others
+        logger.exception("settlement batch %s failed; the sweep will retry it", batch.pk)
+        Trade.objects.filter(batch=batch, status__in=IN_PROGRESS).update(
+            status_reason=f"settlement failed: {exc}"[:200]
+        )
         return False
     return True
 

@@ -42,9 +42,23 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+def _unpark(model_admin, request, queryset, kind: str) -> None:
+    count = services.payments_unpark(kind=kind, ids=list(queryset.values_list("pk", flat=True)))
+    model_admin.message_user(request, _("%d sent back to the resume sweep.") % count)
+
+
 class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
-    fields = ["occurred_at", "from_status", "to_status", "reason", "delivered_at"]
+    fields = [
+        "occurred_at",
+        "from_status",
+        "to_status",
+        "reason",
+        "delivered_at",
+        "attempts",
+        "last_error",
+        "parked_at",
+    ]
     readonly_fields = fields
 
 
@@ -59,6 +73,8 @@ class RefundInline(ReadOnlyInline):
         "stripe_refund_id",
         "reason",
         "failure_message",
+        "last_error",
+        "parked_at",
     ]
     readonly_fields = fields
 
@@ -86,8 +102,18 @@ class SettlementShareInline(ReadOnlyInline):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
-    list_display = ["reference", "organisation", "amount_display", "status", "failure_code", "created_at"]
-    list_filter = ["status", "mode", "currency"]
+    list_display = [
+        "reference",
+        "organisation",
+        "amount_display",
+        "status",
+        "failure_code",
+        "created_at",
+        "parked_at",
+        "last_error",
+    ]
+    list_filter = ["status", "mode", "currency", ("parked_at", admin.EmptyFieldListFilter)]
+    actions = ["unpark"]
     search_fields = [
         "reference",
         "public_id",
@@ -102,6 +128,10 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: Payment) -> str:
         return money.format_amount(obj.amount, obj.currency)
+
+    @admin.action(description=_("Resume the selected parked payments (retried by the next sweep)"))
+    def unpark(self, request, queryset):
+        _unpark(self, request, queryset, "payment")
 
 
 @admin.register(StripeCustomer)
@@ -145,7 +175,15 @@ class PayoutEventInline(ReadOnlyInline):
 
 class PayoutReversalInline(ReadOnlyInline):
     model = PayoutReversal
-    fields = ["created_at", "amount", "status", "stripe_reversal_id", "failure_message"]
+    fields = [
+        "created_at",
+        "amount",
+        "status",
+        "stripe_reversal_id",
+        "failure_message",
+        "last_error",
+        "parked_at",
+    ]
     readonly_fields = fields
 
 
@@ -160,9 +198,17 @@ class PayoutAdmin(ReadOnlyAdmin):
         "status",
         "transfer_id",
         "created_at",
+        "parked_at",
+        "last_error",
     ]
-    list_filter = ["status", "currency"]
+    list_filter = ["status", "currency", ("parked_at", admin.EmptyFieldListFilter)]
     search_fields = ["seller__email", "transfer_id", "transfer_group", "stripe_payout_id"]
+    actions = ["unpark"]
+
+    @admin.action(description=_("Resume the selected parked payouts (retried by the next sweep)"))
+    def unpark(self, request, queryset):
+        _unpark(self, request, queryset, "payout")
+
     date_hierarchy = "created_at"
     list_select_related = ["seller"]
     inlines = [PayoutEventInline, PayoutReversalInline]

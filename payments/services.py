@@ -26,7 +26,7 @@ import stripe
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidInput, NotFound
@@ -1175,6 +1175,16 @@ def _payout_transition(payout: Payout, to: str, reason: str = "") -> bool:
     return True
 
 
+def _each_seller(what: str, step: Any, seller_ids: Any) -> Iterator[int]:
+    """Run a sweep's step per seller; one seller's failure is logged and the others go on (the
+    next sweep tries that seller again)."""
+    for seller_id in list(seller_ids):
+        try:
+            yield int(step(seller_id))
+        except Exception:  # one seller must not stop the sweep
+            logger.exception("%s sweep: seller %s failed; the next sweep retries", what, seller_id)
+
+
 def payout_sweep(*, currency: str = "EUR") -> int:
     """Batch every payout-enabled seller's payable balance past the threshold into a payout."""
     threshold = settings.PAYOUT_THRESHOLD_CENTS
@@ -1190,7 +1200,11 @@ def payout_sweep(*, currency: str = "EUR") -> int:
         .order_by("account__seller_id")
         .values_list("account__seller_id", flat=True)[: settings.PAYOUT_SWEEP_BATCH_SIZE]
     )
-    return sum(payout_create(seller_id=seller_id, currency=currency) is not None for seller_id in list(due))
+    return sum(
+        _each_seller(
+            "payout", lambda seller_id: payout_create(seller_id=seller_id, currency=currency) is not None, due
+        )
+    )
 
 
 def payout_create(*, seller_id: int, currency: str = "EUR") -> Payout | None:
@@ -1441,7 +1455,11 @@ def payout_recover_receivables(*, currency: str = "EUR") -> int:
         .filter(total__gt=0)
         .values_list("account__seller_id", flat=True)
     )
-    return sum(payout_recover(seller_id=seller_id, currency=currency) for seller_id in list(owing))
+    return sum(
+        _each_seller(
+            "recover", lambda seller_id: payout_recover(seller_id=seller_id, currency=currency), owing
+        )
+    )
 
 
 def payout_bank_outcome(*, stripe_account_id: str, bank_payout: Mapping[str, Any]) -> int:
@@ -1544,6 +1562,15 @@ def _resume_failed(kind: str, pk: int, exc: Exception) -> None:
     log("resume %s %s%s: %s", kind, pk, " parked" if parked else "", message)
 
 
+def payments_unpark(*, kind: str, ids: list[int]) -> int:
+    """A moderator sends parked rows back to the resume sweep (attempts counted afresh)."""
+    if kind not in RESUMABLE and kind != "outcome":
+        raise InvalidInput("kind_unknown", f"Nothing of kind {kind} is parked.", field="kind")
+    model = PaymentEvent if kind == "outcome" else RESUMABLE[kind][0]
+    attempts = "attempts" if kind == "outcome" else "resume_attempts"
+    return model.objects.filter(pk__in=ids, parked_at__isnull=False).update(parked_at=None, **{attempts: 0})
+
+
 def payments_resume_pending() -> int:
     """Re-run every Stripe step whose answer was never recorded (the same key, or a lookup and a
     new key where Stripe may have done it: stripe_calls). Each row is claimed, and its failure
@@ -1554,39 +1581,38 @@ def payments_resume_pending() -> int:
         for pk in _resume_claim(kind, now):
             try:
                 _resume_one(kind, pk)
-            except Exception as exc:
+            except Exception as exc:  # one poisoned row must not stop the sweep
                 _resume_failed(kind, pk, exc)
             else:
                 done += 1
     return done
 
 
-def _outcomes_claim(limit: int) -> list[int]:
-    """Claim undelivered, unparked events (SKIP LOCKED) for PAYMENT_OUTCOME_CLAIM_SECONDS, in
-    order per payment: a payment whose earlier event another worker holds, or that is parked,
-    waits."""
+def _outcomes_claim(limit: int, failed: set[int]) -> list[int]:
+    """Claim the next undelivered event of each payment (SKIP LOCKED) for
+    PAYMENT_OUTCOME_CLAIM_SECONDS: a payment whose earlier event another worker holds, or that is
+    parked, waits, so each payment's outcomes arrive in order. `failed` (this sweep's) wait too."""
     now = _now()
     with transaction.atomic(durable=True):
-        claimed = list(
+        candidates = list(
             PaymentEvent.objects.select_for_update(skip_locked=True)
             .filter(delivered_at__isnull=True, parked_at__isnull=True)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+            .exclude(pk__in=failed)
             .order_by("pk")
             .values_list("pk", "payment_id")[:limit]
         )
-        if not claimed:
-            return []
-        ids = {pk for pk, _payment in claimed}
-        blocked = set(
-            PaymentEvent.objects.filter(
-                payment_id__in={payment for _pk, payment in claimed},
-                delivered_at__isnull=True,
-                pk__lt=max(ids),
-            )
-            .exclude(pk__in=ids)
-            .values_list("payment_id", flat=True)
+        first: dict[int, int] = {}
+        for pk, payment_id in candidates:
+            first.setdefault(payment_id, pk)
+        earlier = PaymentEvent.objects.filter(
+            payment_id=OuterRef("payment_id"), delivered_at__isnull=True, pk__lt=OuterRef("pk")
         )
-        ids = [pk for pk, payment in claimed if payment not in blocked]
+        ids = list(
+            PaymentEvent.objects.filter(pk__in=first.values())
+            .exclude(Exists(earlier))
+            .values_list("pk", flat=True)
+        )
         PaymentEvent.objects.filter(pk__in=ids).update(
             claimed_until=now + timedelta(seconds=PAYMENT_OUTCOME_CLAIM_SECONDS), attempts=F("attempts") + 1
         )
@@ -1605,39 +1631,45 @@ def payment_outcomes_deliver(*, limit: int = 500) -> int:
     stop the others; an event failing PAYMENTS_RESUME_MAX_ATTEMPTS times is parked, with its error.
     """
     delivered = 0
-    blocked: set[int] = set()
-    for event in (
-        PaymentEvent.objects.select_related("payment").filter(pk__in=_outcomes_claim(limit)).order_by("pk")
-    ):
-        payment = event.payment
-        if payment.pk in blocked:
-            PaymentEvent.objects.filter(pk=event.pk).update(claimed_until=None)
-            continue
-        outcome = handlers.PaymentOutcome(
-            event_id=event.pk,
-            payment_id=payment.pk,
-            reference=payment.reference,
-            previous_status=event.from_status,
-            status=event.to_status,
-            amount=payment.amount,
-            amount_captured=payment.amount_captured,
-            amount_refunded=payment.amount_refunded,
-            currency=payment.currency,
-            reason=event.reason,
-        )
-        try:
-            handlers.run_payment_outcome_handlers(outcome)
-        except Exception as exc:
-            logger.exception("payment outcome %s: a handler failed; it will be delivered again", event.pk)
-            blocked.add(payment.pk)
-            PaymentEvent.objects.filter(pk=event.pk).update(
-                claimed_until=None, last_error=(str(exc) or exc.__class__.__name__)[:500]
-            )
-            PaymentEvent.objects.filter(
-                pk=event.pk, attempts__gte=settings.PAYMENTS_RESUME_MAX_ATTEMPTS
-            ).update(parked_at=_now())
-            continue
-        delivered += PaymentEvent.objects.filter(pk=event.pk, delivered_at__isnull=True).update(
-            delivered_at=_now(), claimed_until=None
-        )
+    failed: set[int] = set()
+    while delivered < limit:
+        claimed = _outcomes_claim(limit - delivered, failed)
+        if not claimed:
+            return delivered
+        for event in PaymentEvent.objects.select_related("payment").filter(pk__in=claimed).order_by("pk"):
+            if _outcome_deliver(event):
+                delivered += 1
+            else:
+                failed.add(event.pk)  # tried again by the next sweep
     return delivered
+
+
+def _outcome_deliver(event: PaymentEvent) -> int:
+    """Run the handlers for one claimed event; 1 if it is now delivered."""
+    payment = event.payment
+    outcome = handlers.PaymentOutcome(
+        event_id=event.pk,
+        payment_id=payment.pk,
+        reference=payment.reference,
+        previous_status=event.from_status,
+        status=event.to_status,
+        amount=payment.amount,
+        amount_captured=payment.amount_captured,
+        amount_refunded=payment.amount_refunded,
+        currency=payment.currency,
+        reason=event.reason,
+    )
+    try:
+        handlers.run_payment_outcome_handlers(outcome)
+    except Exception as exc:  # one poisoned event must not stop the others
+        logger.exception("payment outcome %s: a handler failed; it will be delivered again", event.pk)
+        PaymentEvent.objects.filter(pk=event.pk).update(
+            claimed_until=None, last_error=(str(exc) or exc.__class__.__name__)[:500]
+        )
+        PaymentEvent.objects.filter(pk=event.pk, attempts__gte=settings.PAYMENTS_RESUME_MAX_ATTEMPTS).update(
+            parked_at=_now()
+        )
+        return 0
+    return PaymentEvent.objects.filter(pk=event.pk, delivered_at__isnull=True).update(
+        delivered_at=_now(), claimed_until=None
+    )

@@ -59,3 +59,31 @@ def test_a_failing_handler_gets_the_outcomes_again_in_order(buyer_with_card, rec
     assert len({o.event_id for o in received}) == 1
     assert not PaymentEvent.objects.filter(delivered_at__isnull=True).exists()
     assert received[0].reason == payment.failure_message and "declined" in received[0].reason
+
+
+def test_a_poisoned_outcome_is_parked_and_the_other_payments_outcomes_go_on(buyer, received, settings):
+    settings.PAYMENTS_RESUME_MAX_ATTEMPTS = 2
+
+    def poisoned(outcome):
+        if outcome.reference == "trade:bad":
+            raise ValueError("this handler cannot take trade:bad")
+
+    handlers.register_payment_outcome_handler(poisoned)
+    try:
+        bad = services.payment_authorise(reference="trade:bad", organisation_id=buyer.pk, amount=3_00)
+        services.payment_cancel(payment_id=bad.pk)  # a second event, waiting behind the first
+        good = services.payment_authorise(reference="trade:good", organisation_id=buyer.pk, amount=4_00)
+        for _ in range(3):
+            services.payment_outcomes_deliver()
+    finally:
+        handlers.unregister_payment_outcome_handler(poisoned)
+
+    first, second = PaymentEvent.objects.filter(payment=bad).order_by("pk")
+    assert first.parked_at is not None and first.attempts == 2 and "cannot take" in first.last_error
+    assert second.delivered_at is None and second.attempts == 0  # in order: it waits behind the first
+    assert not PaymentEvent.objects.filter(payment=good, delivered_at__isnull=True).exists()
+    assert [o.reference for o in received if o.reference == "trade:good"] == ["trade:good"]
+
+    assert services.payments_unpark(kind="outcome", ids=[first.pk]) == 1  # a moderator resumes it
+    services.payment_outcomes_deliver()
+    assert not PaymentEvent.objects.filter(payment=bad, delivered_at__isnull=True).exists()

@@ -164,3 +164,24 @@ def test_a_batch_left_waiting_for_the_buyer_is_woken_by_their_outcome(buyer):
     assert SettlementBatch.objects.get(pk=batch_id).awaiting_buyer is False
     settlement._wake_if_awaiting_buyer(batch_id)  # a second delivery re-arms nothing
     assert Trade.objects.get(pk=trade.pk).next_attempt_at == trade.next_attempt_at
+
+
+def test_a_poisoned_batch_does_not_stop_the_others(buyer, buyers, settings):
+    from payments import services as payment_services
+
+    other = buyers[0]
+    payment_services.payment_method_save(organisation_id=other.pk, payment_method_id="pm_card_visa")
+    poisoned, healthy = bought(buyer, 2000), bought(other, 3000)
+    # the poisoned buyer's payment reference is taken by a payment of other terms: settling it fails
+    batch_ids = settlement.claim(trade_ids=[poisoned.pk, healthy.pk])
+    bad_batch = SettlementBatch.objects.get(trades=poisoned)
+    payment_services.payment_authorise(
+        reference=bad_batch.payment_reference, organisation_id=buyer.pk, amount=1
+    )
+
+    settlement._settle_batches(batch_ids)
+
+    assert Trade.objects.get(pk=healthy.pk).status == Trade.Status.SETTLED
+    poisoned.refresh_from_db()
+    assert poisoned.status == Trade.Status.PENDING_PAYMENT
+    assert poisoned.status_reason.startswith("settlement failed: ")
