@@ -50,8 +50,8 @@ from payments.services import (
     _id_of,
     _now,
     payment_cancel,
-    stripe_reachable,
 )
+from payments.stripe_calls import stripe_reachable
 from payments.stripe_client import client
 
 logger = logging.getLogger(__name__)

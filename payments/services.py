@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,7 +46,14 @@ from payments.models import (
     SettlementShare,
     StripeCustomer,
 )
-from payments.stripe_calls import StripeUnavailable, created_since, find_ours, stripe_call
+from payments.stripe_calls import (
+    UNDECIDED,
+    StripeUnavailable,
+    created_since,
+    find_ours,
+    stripe_call,
+    stripe_reachable,
+)
 from payments.stripe_client import client, connect_client
 
 logger = logging.getLogger(__name__)
@@ -90,21 +96,6 @@ def _id_of(value: Any) -> str | None:
 
 def _stripe_message(exc: stripe.StripeError) -> str:
     return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
-
-
-@contextmanager
-def stripe_reachable() -> Iterator[None]:
-    """For reads (retrieve, list), safe to repeat: any failure that decided nothing becomes
-    StripeUnavailable (stripe_calls)."""
-    try:
-        yield
-    except (
-        stripe.APIConnectionError,
-        stripe.APIError,
-        stripe.RateLimitError,
-        stripe.IdempotencyError,
-    ) as exc:
-        raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
 
 
 def _on_commit_task(task_name: str, *args: Any) -> None:
@@ -273,13 +264,7 @@ def payment_method_save(
                 "payment_method_unknown", "No such payment method.", field="payment_method"
             ) from exc
         raise InvalidInput("payment_method_invalid", _stripe_message(exc), field="payment_method") from exc
-    except (
-        stripe.APIConnectionError,
-        stripe.APIError,
-        stripe.RateLimitError,
-        stripe.IdempotencyError,
-    ) as exc:
-        # attach and update are the same request again with the same key: safe to repeat
+    except UNDECIDED as exc:  # attach and update replay their keys: safe to repeat
         raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     card = _get(method, "card", {})
     with transaction.atomic(durable=True):
@@ -375,7 +360,7 @@ def _fetch_snapshot(intent_id: str) -> IntentSnapshot:
                 "payment_intent_unknown", f"Stripe has no PaymentIntent {intent_id}."
             ) from exc
         raise
-    except (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError) as exc:
+    except UNDECIDED as exc:
         raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
     return _snapshot(intent, with_refunds=True)
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -43,6 +44,8 @@ from payments.models import StripeSteps
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RATE_LIMITED_COUNTER = "payments:stripe_rate_limited"
+# what Stripe answers when it decided nothing we can act on: retry later
+UNDECIDED = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, stripe.IdempotencyError)
 # Objects are looked up from a little before our row was written (clocks differ).
 LOOKUP_SKEW = timedelta(minutes=5)
 
@@ -115,9 +118,14 @@ def stripe_call(call: Callable[[], T], row: StripeSteps | None = None) -> T:
     raise AssertionError("unreachable")
 
 
-def read(call: Callable[[], T]) -> T:
-    """A read (retrieve, list): safe to repeat, so any failure is 'retry later'."""
-    return stripe_call(call)
+@contextmanager
+def stripe_reachable() -> Iterator[None]:
+    """For reads (retrieve, list) and requests replayed with the same key: safe to repeat, so a
+    failure that decided nothing becomes StripeUnavailable; answers (404, declines) pass."""
+    try:
+        yield
+    except UNDECIDED as exc:
+        raise StripeUnavailable("stripe_unavailable", _message(exc)) from exc
 
 
 def find_ours(
