@@ -1575,7 +1575,7 @@ def payments_resume_pending() -> int:
 
 def _outcomes_claim(limit: int, failed: set[int]) -> list[int]:
     """Claim the next undelivered event of each payment (SKIP LOCKED) for
-    PAYMENT_OUTCOME_CLAIM_SECONDS: a payment whose earlier event another worker holds, or that is
+    PAYMENTS_OUTCOME_CLAIM_SECONDS: a payment whose earlier event another worker holds, or that is
     parked, waits, so each payment's outcomes arrive in order. `failed` (this sweep's) wait too."""
     now = _now()
     with transaction.atomic(durable=True):
@@ -1599,12 +1599,10 @@ def _outcomes_claim(limit: int, failed: set[int]) -> list[int]:
             .values_list("pk", flat=True)
         )
         PaymentEvent.objects.filter(pk__in=ids).update(
-            claimed_until=now + timedelta(seconds=PAYMENT_OUTCOME_CLAIM_SECONDS), attempts=F("attempts") + 1
+            claimed_until=now + timedelta(seconds=settings.PAYMENTS_OUTCOME_CLAIM_SECONDS),
+            attempts=F("attempts") + 1,
         )
     return ids
-
-
-PAYMENT_OUTCOME_CLAIM_SECONDS = 300
 
 
 def payment_outcomes_deliver(*, limit: int = 500) -> int:

@@ -217,6 +217,8 @@ PAYMENTS_RESUME_AFTER_SECONDS = env.int("PAYMENTS_RESUME_AFTER_SECONDS", default
 # a row whose resumed step failed this many times is parked for moderators (its last error kept);
 # so is an outcome whose handler kept failing
 PAYMENTS_RESUME_MAX_ATTEMPTS = env.int("PAYMENTS_RESUME_MAX_ATTEMPTS", default=8)
+# how long a worker holds a payment outcome it is delivering (a killed worker's come back after it)
+PAYMENTS_OUTCOME_CLAIM_SECONDS = env.int("PAYMENTS_OUTCOME_CLAIM_SECONDS", default=300)
 WEBHOOK_REQUEUE_AFTER_SECONDS = env.int("WEBHOOK_REQUEUE_AFTER_SECONDS", default=600)
 RECONCILIATION_WINDOW_DAYS = env.int("RECONCILIATION_WINDOW_DAYS", default=3)
 CELERY_BEAT_SCHEDULE.update(
