@@ -49,8 +49,8 @@ from payments.models import (
 from payments.stripe_calls import (
     UNDECIDED,
     StripeUnavailable,
+    create_once,
     created_since,
-    find_ours,
     stripe_call,
     stripe_reachable,
 )
@@ -131,23 +131,21 @@ def stripe_customer_ensure(*, organisation_id: int) -> StripeCustomer:
     if customer.stripe_customer_id:
         return customer
     api = client().v1
-    created = None
-    if customer.key_generation:  # an earlier create may have happened: look before creating
-        with stripe_reachable():
-            listed = api.customers.list({"email": organisation.contact_email, "limit": 100})
-        created = find_ours(listed.auto_paging_iter(), "courtier_organisation_id", organisation.pk)
-    if created is None:
-        created = stripe_call(
-            lambda: api.customers.create(
-                {
-                    "name": organisation.legal_name,
-                    "email": organisation.contact_email,
-                    "metadata": {"courtier_organisation_id": str(organisation.pk)},
-                },
-                {"idempotency_key": customer.idempotency_key("create")},
-            ),
-            customer,
-        )
+    created = create_once(
+        customer,
+        lambda: api.customers.create(
+            {
+                "name": organisation.legal_name,
+                "email": organisation.contact_email,
+                "metadata": {"courtier_organisation_id": str(organisation.pk)},
+            },
+            {"idempotency_key": customer.idempotency_key("create")},
+        ),
+        listed=lambda: api.customers.list(
+            {"email": organisation.contact_email, "limit": 100}
+        ).auto_paging_iter(),
+        ours=("courtier_organisation_id", organisation.pk),
+    )
     with transaction.atomic(durable=True):
         customer = StripeCustomer.objects.select_for_update().get(pk=customer.pk)
         if not customer.stripe_customer_id:
@@ -683,26 +681,21 @@ def _payment_send(payment: Payment) -> Payment:
         "expand": ["latest_charge"],
     }
     api = client().v1
-    if payment.key_generation:  # an earlier create may have happened: look before creating
-        with stripe_reachable():
-            listed = api.payment_intents.list(
+    try:
+        intent = create_once(
+            payment,
+            lambda: api.payment_intents.create(
+                params, {"idempotency_key": payment.idempotency_key("authorise")}
+            ),
+            listed=lambda: api.payment_intents.list(
                 {
                     "customer": payment.customer.stripe_customer_id,
                     "created": created_since(payment),
                     "limit": 100,
                 }
-            )
-            found = find_ours(
-                listed.auto_paging_iter(), "courtier_payment_id", payment.pk, payment.created_at
-            )
-        if found is not None:
-            return _apply_snapshot(payment.pk, _snapshot(found, with_refunds=False))
-    try:
-        intent = stripe_call(
-            lambda: api.payment_intents.create(
-                params, {"idempotency_key": payment.idempotency_key("authorise")}
-            ),
-            payment,
+            ).auto_paging_iter(),
+            ours=("courtier_payment_id", payment.pk),
+            since=payment.created_at,
         )
     except stripe.CardError as exc:
         return _payment_record_card_error(payment.pk, exc)
@@ -936,13 +929,9 @@ def payment_refund(
 def _refund_send(refund: Refund) -> Refund:
     payment = refund.payment
     api = client().v1
-    created = None
-    if refund.key_generation:  # an earlier create may have happened: look before creating
-        with stripe_reachable():
-            listed = api.refunds.list({"payment_intent": payment.stripe_payment_intent_id, "limit": 100})
-            created = find_ours(listed.auto_paging_iter(), "courtier_refund_id", refund.pk)
     try:
-        created = created or stripe_call(
+        created = create_once(
+            refund,
             lambda: api.refunds.create(
                 {
                     "payment_intent": payment.stripe_payment_intent_id,
@@ -954,7 +943,10 @@ def _refund_send(refund: Refund) -> Refund:
                 },
                 {"idempotency_key": refund.idempotency_key("create")},
             ),
-            refund,
+            listed=lambda: api.refunds.list(
+                {"payment_intent": payment.stripe_payment_intent_id, "limit": 100}
+            ).auto_paging_iter(),
+            ours=("courtier_refund_id", refund.pk),
         )
     except stripe.InvalidRequestError as exc:
         with transaction.atomic(durable=True):
@@ -1070,14 +1062,8 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
     if account.stripe_account_id:
         return account
     api = connect_client().v1
-    created = None
-    if account.key_generation:  # an earlier create may have happened: look before creating
-        with stripe_reachable():
-            listed = api.accounts.list({"created": created_since(account), "limit": 100})
-            created = find_ours(
-                listed.auto_paging_iter(), "courtier_seller_id", seller.pk, account.created_at
-            )
-    created = created or stripe_call(
+    created = create_once(
+        account,
         lambda: api.accounts.create(
             {
                 "type": "express",
@@ -1089,7 +1075,11 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
             },
             {"idempotency_key": account.idempotency_key("create")},
         ),
-        account,
+        listed=lambda: api.accounts.list(
+            {"created": created_since(account), "limit": 100}
+        ).auto_paging_iter(),
+        ours=("courtier_seller_id", seller.pk),
+        since=account.created_at,
     )
     with transaction.atomic(durable=True):
         account = ConnectAccount.objects.select_for_update().get(pk=account.pk)
@@ -1222,13 +1212,9 @@ def payout_transfer(*, payout_id: int) -> Payout:
     if payout.status != Payout.Status.PENDING:
         return payout
     api = connect_client().v1
-    transfer = None
-    if payout.key_generation:  # an earlier create may have happened: look before creating
-        with stripe_reachable():
-            listed = api.transfers.list({"transfer_group": payout.transfer_group, "limit": 100})
-            transfer = find_ours(listed.auto_paging_iter(), "courtier_payout_id", payout.pk)
     try:
-        transfer = transfer or stripe_call(
+        transfer = create_once(
+            payout,
             lambda: api.transfers.create(
                 {
                     "amount": payout.amount,
@@ -1243,7 +1229,10 @@ def payout_transfer(*, payout_id: int) -> Payout:
                 },
                 {"idempotency_key": payout.idempotency_key("transfer")},
             ),
-            payout,
+            listed=lambda: api.transfers.list(
+                {"transfer_group": payout.transfer_group, "limit": 100}
+            ).auto_paging_iter(),
+            ours=("courtier_payout_id", payout.pk),
         )
     except (stripe.InvalidRequestError, stripe.PermissionError) as exc:
         with transaction.atomic(durable=True):
@@ -1405,19 +1394,18 @@ def payout_recover(*, seller_id: int, currency: str = "EUR") -> int:
 def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
     payout = reversal.payout
     api = connect_client().v1
-    created = None
-    if reversal.key_generation:  # an earlier create may have happened: look before creating
-        with stripe_reachable():
-            listed = api.transfers.reversals.list(payout.transfer_id, {"limit": 100})
-            created = find_ours(listed.auto_paging_iter(), "courtier_reversal_id", reversal.pk)
     try:
-        created = created or stripe_call(
+        created = create_once(
+            reversal,
             lambda: api.transfers.reversals.create(
                 payout.transfer_id,
                 {"amount": reversal.amount, "metadata": {"courtier_reversal_id": str(reversal.pk)}},
                 {"idempotency_key": reversal.idempotency_key("create")},
             ),
-            reversal,
+            listed=lambda: api.transfers.reversals.list(
+                payout.transfer_id, {"limit": 100}
+            ).auto_paging_iter(),
+            ours=("courtier_reversal_id", reversal.pk),
         )
     except stripe.InvalidRequestError as exc:  # e.g. the seller's Stripe balance is too low
         with transaction.atomic(durable=True):

@@ -128,6 +128,25 @@ def stripe_reachable() -> Iterator[None]:
         raise StripeUnavailable("stripe_unavailable", _message(exc)) from exc
 
 
+def create_once(
+    row: StripeSteps,
+    create: Callable[[], T],
+    *,
+    listed: Callable[[], Iterable[Mapping[str, Any]]],
+    ours: tuple[str, int],
+    since: Any = None,
+) -> T | Mapping[str, Any]:
+    """Create the row's object at Stripe (`create`, keyed by the row), once: when an earlier try
+    may have created it (its key was spent), first look for it among `listed()` by our metadata
+    `ours` = (key, id), and create with the new key only if it is not there."""
+    if row.key_generation:
+        with stripe_reachable():
+            found = find_ours(listed(), *ours, since)
+        if found is not None:
+            return found
+    return stripe_call(create, row)
+
+
 def find_ours(
     objects: Iterable[Mapping[str, Any]], metadata_key: str, row_id: int, since: Any = None
 ) -> Mapping[str, Any] | None:
