@@ -460,6 +460,49 @@ def encryption_keys_rotate(*, batch_size: int = 1000) -> int:
             last_pk = keys[-1].pk
 
 
+def seller_age_bands_refresh(*, today: date | None = None, batch_size: int = 2000) -> int:
+    """Re-derive every seller's age band from their encrypted birth date, as of `today` (local
+    date); returns how many bands changed. Idempotent: beat runs it just after every midnight
+    (config/settings/base.py), and a run that was missed is caught up by the next one.
+
+    Why every birth date is decrypted instead of only those whose band is due to change: the
+    day a band changes is a birthday (the 25th, 35th, …), so storing it in clear, to let SQL
+    pick the due rows, would store the birth date itself; storing its year and month would
+    still give away the month and year of birth, and SQL cannot decrypt. So the clear columns
+    keep only the band, and the sweep costs one pass a day over the sellers not yet 65+ (two
+    Fernet decryptions each, no lock held; see README, Privacy). Bands are still derived at
+    every save of the birth date (`seller_profile_update`), so a band is at most one sweep old.
+
+    A changed band is written only if the birth date is still the one decrypted (same
+    ciphertext: Fernet tokens are unique), so a concurrent profile update is never undone.
+    """
+    today = today or timezone.localdate()
+    changed = 0
+    last_pk = 0
+    while True:
+        rows = list(
+            SellerProfile.objects.filter(seller_id__gt=last_pk, birth_date_encrypted__isnull=False)
+            .exclude(age_band=taxonomy.AgeBand.A65_PLUS)  # the last band never changes
+            .order_by("seller_id")
+            .values_list("seller_id", "age_band", "birth_date_encrypted", "seller__data_key__wrapped_key")[
+                :batch_size
+            ]
+        )
+        if not rows:
+            return changed
+        last_pk = rows[-1][0]
+        for seller_id, band, token, wrapped_key in rows:
+            try:
+                birth_date = date.fromisoformat(crypto.decrypt(crypto.data_fernet(wrapped_key), token))
+                new_band = taxonomy.age_band_for(birth_date, today)
+            except (crypto.DataKeyDestroyed, ValueError):
+                continue  # erased, or not a date we stored: nothing to derive
+            if new_band != band:
+                changed += SellerProfile.objects.filter(
+                    seller_id=seller_id, birth_date_encrypted=token, age_band=band
+                ).update(age_band=new_band, updated_at=timezone.now())
+
+
 # ---------------------------------------------------------------------------------------------
 # Consent
 # ---------------------------------------------------------------------------------------------

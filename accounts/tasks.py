@@ -18,3 +18,9 @@ def consent_remind_expiring() -> int:
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def consent_reminder_send(seller_id: int, grant_ids: list[int]) -> bool:
     return services.consent_reminder_email(seller_id=seller_id, grant_ids=grant_ids)
+
+
+# One pass over every seller's birth date: longer than the default limits on a large base.
+@shared_task(acks_late=True, max_retries=3, soft_time_limit=3300, time_limit=3600)
+def seller_age_bands_refresh() -> int:
+    return services.seller_age_bands_refresh()

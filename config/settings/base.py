@@ -4,6 +4,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -24,6 +25,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files (CSP: 'self' only)
+    "csp",
     "core",
     "accounts",
     "listings",
@@ -33,12 +36,14 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "core.middleware.NoStorePersonalDataMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -130,6 +135,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the CSP allows 'self' only.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 
@@ -158,12 +166,36 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.consent_remind_expiring",
         "schedule": 3600.0,
     },
+    # Age bands follow birthdays (accounts.services.seller_age_bands_refresh). Beat runs in UTC:
+    # 22:05 and 23:05 UTC, so one run is just after midnight in Paris, summer or winter.
+    "seller-age-bands-refresh": {
+        "task": "accounts.tasks.seller_age_bands_refresh",
+        "schedule": crontab(minute=5, hour="22,23"),
+    },
     "auctions-close-due": {"task": "marketplace.tasks.auctions_close_due", "schedule": 15.0},
     "trades-settle-due": {"task": "marketplace.tasks.trades_settle_due", "schedule": 30.0},
     "audience-bids-sweep": {"task": "marketplace.tasks.audience_bids_sweep", "schedule": 300.0},
     "marketplace-housekeeping": {"task": "marketplace.tasks.marketplace_housekeeping", "schedule": 600.0},
 }
 CELERY_QUEUES_ALL = "default,consent,settlement,payouts,webhooks"
+
+# --- HTTP: Content-Security-Policy (django-csp) ------------------------------------------
+# No inline script or style anywhere: our pages load static/js and static/css, the Swagger UI
+# its sidecar files and a split init script (config/urls.py), the admin Django's own files.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 LOGGING = {
     "version": 1,
@@ -189,7 +221,10 @@ SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 SETTLEMENT_ORGANISATIONS_PER_CLAIM = env.int("SETTLEMENT_ORGANISATIONS_PER_CLAIM", default=4)
 SETTLEMENT_DRAIN_SECONDS = env.float("SETTLEMENT_DRAIN_SECONDS", default=10.0)
 SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
-PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default=SECRET_KEY)
+# Key of the per-buyer pseudonymous seller ids (marketplace.selectors.buyer_pseudonym), never
+# derived from SECRET_KEY: rotating Django's key must not change every id buyers hold.
+# production.py requires it and refuses SECRET_KEY's value.
+PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default="insecure-dev-pseudonym-secret-change-me")
 
 # --- Payments (Stripe, payouts, webhooks, reconciliation) ---------------------------------
 # Stripe's own addresses by default; local.py and test.py point them at the loopback sandbox

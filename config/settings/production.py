@@ -1,10 +1,24 @@
 """Production: every secret comes from the environment, with no default; start fails without them."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *
 from .base import env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
+# Old keys still accepted for signatures (sessions, email links) while they age out: see
+# README, "Configuration" (how to give PSEUDONYM_SECRET its own value without changing pseudonyms).
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
+# The pseudonyms buyers hold are HMACs under this key: its own secret, so that rotating
+# DJANGO_SECRET_KEY never changes them (and one leaked key does not give both away).
+PSEUDONYM_SECRET = env("PSEUDONYM_SECRET")
+if not PSEUDONYM_SECRET.strip():
+    raise ImproperlyConfigured("PSEUDONYM_SECRET is empty: set it to a long random secret of its own.")
+if PSEUDONYM_SECRET == SECRET_KEY or PSEUDONYM_SECRET in SECRET_KEY_FALLBACKS:
+    raise ImproperlyConfigured(
+        "PSEUDONYM_SECRET must differ from DJANGO_SECRET_KEY (and its fallbacks): give it its own secret."
+    )
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 DATABASES = {"default": env.db("DATABASE_URL")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False

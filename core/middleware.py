@@ -1,0 +1,34 @@
+"""HTTP middleware shared by every app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponseBase
+
+# Answers under these paths may carry personal data whoever asks: the buyer API (API keys are
+# not sessions, so `request.user` is anonymous there) and the seller's export download.
+NO_STORE_PATH_PREFIXES = ("/api/", "/my-data/")
+
+
+class NoStorePersonalDataMiddleware:
+    """`Cache-Control: no-store` on every answer that may show personal data, so that no
+    browser, shared proxy or back/forward cache keeps a copy: every answer to a signed-in user
+    (seller pages, the export download, the admin) and every answer under NO_STORE_PATH_PREFIXES.
+    Public pages and static files (served by WhiteNoise before this runs) keep their caching.
+
+    It replaces whatever Cache-Control a view set: `no-store` alone says all there is to say.
+    Needs AuthenticationMiddleware before it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        signed_in = user is not None and user.is_authenticated
+        if signed_in or request.path_info.startswith(NO_STORE_PATH_PREFIXES):
+            response["Cache-Control"] = "no-store"
+            del response["Expires"]
+        return response
