@@ -1,0 +1,106 @@
+"""In Chromium: every seller page, the admin and the API docs work under the Content-Security-Policy
+with nothing blocked (no inline script or style of ours, no third-party file), and the new-listing
+page's script (a static file now) still runs."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import ConsoleMessage, Page, expect
+
+from accounts import services
+from tests.factories import ModeratorFactory
+from tests.listings.conftest import make_seller
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SELLER_PAGES = [
+    "seller-dashboard",
+    "seller-verification",
+    "seller-profile",
+    "seller-life-events",
+    "seller-consents",
+    "seller-listings",
+    "seller-listing-new",
+    "seller-worth",
+    "seller-sales",
+    "seller-payouts",
+    "seller-my-data",
+    "seller-my-data-erase",
+]
+
+# Chromium reports each blocked resource or inline script/style as a `securitypolicyviolation`
+# event and a console error; the init script (not subject to the page's CSP) records the events.
+RECORD_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} ${event.blockedURI} ${event.sourceFile}:${event.lineNumber}`);
+});
+"""
+
+
+@pytest.fixture
+def violations(page: Page) -> list[str]:
+    """CSP violations seen so far: console errors that name the policy, and recorded events."""
+    console: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            console.append(message.text)
+
+    page.on("console", on_console)
+    page.add_init_script(RECORD_VIOLATIONS)
+    return console
+
+
+def _visit(page: Page, url: str, console: list[str]) -> list[str]:
+    response = page.goto(url)
+    assert response is not None and response.status == 200, url
+    page.wait_for_load_state("networkidle")
+    assert "script-src 'self'" in response.headers["content-security-policy"], url
+    return console + page.evaluate("window.__cspViolations")
+
+
+def _log_in(page: Page, live_server, email: str, password: str) -> None:
+    page.goto(f"{live_server.url}{reverse('login')}")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_load_state("networkidle")
+
+
+def test_seller_pages_report_no_csp_violation(page: Page, live_server, violations):
+    # given a seller with a full profile, consents and a life event
+    seller = make_seller()
+    services.seller_profile_update(seller=seller, birth_date=date(1990, 5, 17), phone="+33612345678")
+    services.life_event_set(seller=seller, kind="new_job", details="Nurse in Lyon")
+    _log_in(page, live_server, seller.email, "correct horse battery staple")
+
+    # when every seller page is loaded, then nothing was blocked
+    for name in SELLER_PAGES:
+        assert _visit(page, f"{live_server.url}{reverse(name)}", violations) == [], name
+
+    # and the new-listing page's script, now a static file, runs: the auction end field follows
+    # the pricing mode and the suggested price can be used
+    page.goto(f"{live_server.url}{reverse('seller-listing-new')}")
+    page.get_by_label("Demographics", exact=False).first.check()
+    expect(page.get_by_role("button", name="Use this price")).to_be_visible()
+    assert page.evaluate("window.__cspViolations") == [] and violations == []
+
+
+def test_the_admin_and_the_api_docs_report_no_csp_violation(page: Page, live_server, violations):
+    moderator = ModeratorFactory()
+    _log_in_admin = f"{live_server.url}/admin/login/?next=/admin/"
+    page.goto(_log_in_admin)
+    page.locator("#id_username").fill(moderator.email)
+    page.locator("#id_password").fill("moderator-password")
+    page.locator("input[type=submit]").click()
+    page.wait_for_load_state("networkidle")
+
+    for path in ("/admin/", "/admin/accounts/sellerprofile/", "/admin/accounts/user/add/"):
+        assert _visit(page, f"{live_server.url}{path}", violations) == [], path
+
+    assert _visit(page, f"{live_server.url}/api/docs/", violations) == []
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Courtier buyer API")
