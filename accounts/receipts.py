@@ -1,9 +1,20 @@
-"""Consent receipts: Kantara Consent Receipt v1.1 fields, with the ISO/IEC TS 27560 event terms.
+"""Consent receipts: the Kantara Initiative Consent Receipt Specification v1.1.0 (KI-CR-v1.1.0),
+with the ISO/IEC TS 27560 event terms and our own codes as extension fields.
 
 `receipt_template` holds everything a receipt says that depends only on the event kind, the
-category and the purpose; it is stored once per distinct body (`template_id`) and events keep
+category, the purpose and the seller's language; it is stored once per distinct body
+(`template_ids`, keyed by the body's SHA-256, so each language has its own rows) and events keep
 only `event_fields`. The expiry sweep writes the same fields in SQL and references the same
 templates (accounts.services), so both paths issue the same receipts.
+
+Kantara fields: version, jurisdiction, consentTimestamp, collectionMethod, consentReceiptID,
+language, piiPrincipalId, piiControllers[] (address: a schema.org PostalAddress object),
+policyUrl, services[].purposes[] (purpose, purposeCategory[], consentType, piiCategory[],
+primaryPurpose, termination, thirdPartyDisclosure, thirdPartyName), sensitive, spiCat[]. The
+category values are the specification's appendix vocabularies, written as its own example
+receipt writes them ("6 - Marketing", "1 - Biographical"). Extensions: eventType (ISO/IEC TS
+27560), grantId, windowStart, windowEnd, and per purpose purposeCode, tcfPurposeId,
+piiCategoryCode, piiCategoryLabel. The JSON Schema is accounts/schemas/consent_receipt.schema.json.
 """
 
 from __future__ import annotations
@@ -11,69 +22,168 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext_lazy as _
 
 from accounts.taxonomy import SENSITIVE_CATEGORIES, TCF_PURPOSE_IDS, DataCategory, Purpose
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
-SERVICE_NAME = "Courtier personal-data marketplace"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "consent_receipt.schema.json"
 
+# Kantara CR v1.1, appendix of purpose categories (number - name, as the specification's example).
+PURPOSE_CATEGORIES: tuple[str, ...] = (
+    "1 - Core Function",
+    "2 - Contracted Service",
+    "3 - Delivery",
+    "4 - Contact Requested",
+    "5 - Personalized Experience",
+    "6 - Marketing",
+    "7 - Marketing Third Parties",
+    "8 - Sharing for Delivery",
+    "9 - Sharing for Marketing",
+    "10 - 3rd Party Sharing for Core Function",
+    # 11 (sharing so third parties serve others) is left out: we could not verify its wording.
+    "12 - Legally Required Data Retention",
+    "13 - Required by Law Enforcement or Government",
+    "14 - Protecting Your Health",
+    "15 - Protecting Our Interests",
+    "16 - Improve Performance",
+)
+# Kantara CR v1.1, appendix of PII categories; spiCat names sensitive ones from the same list.
+PII_CATEGORIES: tuple[str, ...] = (
+    "1 - Biographical",
+    "2 - Contact",
+    "3 - Biometric",
+    "4 - Communications/Social",
+    "5 - Network/Service",
+    "6 - Health",
+    "7 - Financial",
+    "8 - Official ID",
+    "9 - Social Benefit Data",
+    "10 - Judicial Data",
+    "11 - Asset Data",
+    "12 - HR Data",
+    "13 - Mental Health",
+    "14 - Membership",
+    "15 - Behavioral",
+    "16 - Profiling",
+)
+
+# Every purpose sells the data to buyer organisations (third parties) for their own use: to
+# market their services to the seller, or to deliver or improve their own services.
+PURPOSE_CATEGORY_OF: dict[str, tuple[str, ...]] = {
+    Purpose.TARGETED_ADVERTISING: ("9 - Sharing for Marketing",),
+    Purpose.AD_MEASUREMENT: ("9 - Sharing for Marketing",),
+    Purpose.AUDIENCE_MEASUREMENT: ("9 - Sharing for Marketing",),
+    Purpose.MARKET_RESEARCH: ("9 - Sharing for Marketing",),
+    Purpose.PRODUCT_DEVELOPMENT: ("10 - 3rd Party Sharing for Core Function",),
+    Purpose.PERSONALISED_CONTENT: ("10 - 3rd Party Sharing for Core Function",),
+}
+PII_CATEGORY_OF: dict[str, tuple[str, ...]] = {
+    DataCategory.DEMOGRAPHICS: ("1 - Biographical",),  # age band, gender, birth date
+    DataCategory.LOCATION: ("2 - Contact",),  # region, postcode: part of the home address
+    DataCategory.DEVICE: ("5 - Network/Service",),  # mobile OS
+    DataCategory.TELECOM: ("2 - Contact", "5 - Network/Service"),  # phone number, operator
+    DataCategory.INTERESTS: ("15 - Behavioral",),  # habits and tastes the seller declares
+    DataCategory.CONTENT_AFFINITY: ("15 - Behavioral",),
+    # new loan, car (financial), expecting a child (health), job, retirement (HR), marriage,
+    # moving, graduation (biographical)
+    DataCategory.LIFE_EVENTS: ("1 - Biographical", "6 - Health", "7 - Financial", "12 - HR Data"),
+}
+# What of a sensitive category is sensitive: pregnancy is health data (GDPR Art. 9), loans are
+# financial data.
+SENSITIVE_PII_CATEGORY_OF: dict[str, tuple[str, ...]] = {
+    DataCategory.LIFE_EVENTS: ("6 - Health", "7 - Financial"),
+}
+
+SERVICE_NAME = _("Courtier personal-data marketplace")
+THIRD_PARTY_NAME = _(
+    "Verified buyer organisations that license the data through Courtier (listed on the seller's sales page)"
+)
 COLLECTION_METHODS = {
-    "granted": "web form: explicit opt-in by the data subject",
-    "renewed": "web form: explicit renewal by the data subject",
-    "revoked": "web form or API: withdrawal by the data subject",
-    "expired": "automatic: the consent window ended",
-    "erasure": "erasure request (GDPR Art. 17) by the data subject",
+    "granted": _("web form: explicit opt-in by the data subject"),
+    "renewed": _("web form: explicit renewal by the data subject"),
+    "revoked": _("web form or API: withdrawal by the data subject"),
+    "expired": _("automatic: the consent window ended"),
+    "erasure": _("erasure request (GDPR Art. 17) by the data subject"),
 }
 TERMINATIONS = {
-    "granted": "Ends at the end of the chosen window, or at once when withdrawn in Courtier's "
-    "consent page; buyers holding the data then receive a deletion notice.",
-    "renewed": "Ends at the end of the renewed window, or at once when withdrawn.",
-    "revoked": "Withdrawn: no further sale or delivery; buyers must delete the data.",
-    "expired": "Window ended: no further sale or delivery; buyers must delete the data.",
+    "granted": _(
+        "Ends at the end of the chosen window, or at once when withdrawn in Courtier's consent "
+        "page; buyers holding the data then receive a deletion notice."
+    ),
+    "renewed": _("Ends at the end of the renewed window, or at once when withdrawn."),
+    "revoked": _("Withdrawn: no further sale or delivery; buyers must delete the data."),
+    "expired": _("Window ended: no further sale or delivery; buyers must delete the data."),
 }
 
 
-def receipt_template(kind: str, category: str, purpose: str, method: str | None = None) -> dict[str, Any]:
+def receipt_languages() -> list[str]:
+    return [code for code, _name in settings.LANGUAGES]
+
+
+def receipt_language(preferred: str | None) -> str:
+    """The language a receipt is written in: the seller's, if the site offers it."""
+    return preferred if preferred in receipt_languages() else settings.LANGUAGE_CODE
+
+
+def policy_url() -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("privacy-notice")
+
+
+def controller() -> dict[str, Any]:
+    return {**settings.CONSENT_CONTROLLER, "piiControllerUrl": settings.SITE_URL.rstrip("/") + "/"}
+
+
+def receipt_template(
+    kind: str, category: str, purpose: str, method: str | None = None, language: str = "en"
+) -> dict[str, Any]:
     sensitive = category in SENSITIVE_CATEGORIES
-    with translation.override("en"):  # receipts are records: always in English
-        purpose_label, category_label = str(Purpose(purpose).label), str(DataCategory(category).label)
-    return {
-        "version": RECEIPT_VERSION,
-        "jurisdiction": settings.CONSENT_JURISDICTION,
-        "collectionMethod": COLLECTION_METHODS[method or kind],
-        "language": "en",
-        "piiControllers": [settings.CONSENT_CONTROLLER],
-        "policyUrl": settings.CONSENT_POLICY_URL,
-        "eventType": kind,
-        "services": [
-            {
-                "service": SERVICE_NAME,
-                "purposes": [
-                    {
-                        "purpose": purpose_label,
-                        "purposeCode": purpose,
-                        "tcfPurposeId": TCF_PURPOSE_IDS[purpose],
-                        "consentType": "EXPLICIT",
-                        "purposeCategory": [purpose],
-                        "piiCategory": [category_label],
-                        "piiCategoryCode": [category],
-                        "primaryPurpose": True,
-                        "termination": TERMINATIONS[kind],
-                        "thirdPartyDisclosure": True,
-                        "thirdPartyName": "Verified buyer organisations that license the data "
-                        "through Courtier (listed on the seller's sales page)",
-                    }
-                ],
-            }
-        ],
-        "sensitive": sensitive,
-        "spiCat": [category_label] if sensitive else [],
-    }
+    with translation.override(language):
+        return {
+            "version": RECEIPT_VERSION,
+            "jurisdiction": settings.CONSENT_JURISDICTION,
+            "collectionMethod": str(COLLECTION_METHODS[method or kind]),
+            "language": language,
+            "piiControllers": [controller()],
+            "policyUrl": policy_url(),
+            "eventType": kind,
+            "services": [
+                {
+                    "service": str(SERVICE_NAME),
+                    "purposes": [
+                        {
+                            "purpose": str(Purpose(purpose).label),
+                            "purposeCode": purpose,
+                            "tcfPurposeId": TCF_PURPOSE_IDS[purpose],
+                            "purposeCategory": list(PURPOSE_CATEGORY_OF[purpose]),
+                            "consentType": "EXPLICIT",
+                            "piiCategory": list(PII_CATEGORY_OF[category]),
+                            "piiCategoryCode": [category],
+                            "piiCategoryLabel": [str(DataCategory(category).label)],
+                            "primaryPurpose": True,
+                            "termination": str(TERMINATIONS[kind]),
+                            "thirdPartyDisclosure": True,
+                            "thirdPartyName": str(THIRD_PARTY_NAME),
+                        }
+                    ],
+                }
+            ],
+            "sensitive": sensitive,
+            "spiCat": list(SENSITIVE_PII_CATEGORY_OF[category]) if sensitive else [],
+        }
+
+
+def iso_utc(at: datetime) -> str:
+    """ISO 8601 in UTC with all six digits of microseconds: what the expiry sweep's SQL writes too
+    (to_char with US), where isoformat() and PostgreSQL's own rendering differ on trailing zeros."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
 def event_fields(
@@ -91,25 +201,36 @@ def event_fields(
         "consentTimestamp": int(at.timestamp()),
         "piiPrincipalId": str(subject_pseudonym),
         "grantId": grant_id,
-        "windowStart": window_start.isoformat(),
-        "windowEnd": window_end.isoformat(),
+        "windowStart": iso_utc(window_start),
+        "windowEnd": iso_utc(window_end),
     }
 
 
 def receipt_for(
-    *, kind: str, category: str, purpose: str, method: str | None = None, **fields
+    *,
+    kind: str,
+    category: str,
+    purpose: str,
+    method: str | None = None,
+    language: str = "en",
+    **fields,
 ) -> dict[str, Any]:
     """A whole receipt: the template, then the per-event fields (see `event_fields`)."""
-    return {**receipt_template(kind, category, purpose, method), **event_fields(**fields)}
+    return {**receipt_template(kind, category, purpose, method, language), **event_fields(**fields)}
 
 
-def template_id(kind: str, category: str, purpose: str, method: str | None = None) -> int:
+TemplateSpec = tuple[str, str, str, str | None, str]  # kind, category, purpose, method, language
+
+
+def template_id(
+    kind: str, category: str, purpose: str, method: str | None = None, language: str = "en"
+) -> int:
     """The stored template row for this receipt template, created on first use."""
-    return template_ids([(kind, category, purpose, method)])[0]
+    return template_ids([(kind, category, purpose, method, language)])[0]
 
 
-def template_ids(specs: list[tuple[str, str, str, str | None]]) -> list[int]:
-    """`template_id` for each (kind, category, purpose, method): one query for those stored."""
+def template_ids(specs: list[TemplateSpec]) -> list[int]:
+    """`template_id` for each (kind, category, purpose, method, language): one query for those stored."""
     from accounts.models import ReceiptTemplate
 
     bodies = [receipt_template(*spec) for spec in specs]
@@ -120,3 +241,8 @@ def template_ids(specs: list[tuple[str, str, str, str | None]]) -> list[int]:
             template, _created = ReceiptTemplate.objects.get_or_create(digest=digest, defaults={"body": body})
             stored[digest] = template.pk
     return [stored[digest] for digest in digests]
+
+
+def receipt_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every receipt we issue conforms to."""
+    return json.loads(SCHEMA_PATH.read_text())

@@ -540,7 +540,9 @@ def _record_event(
         kind=kind,
         occurred_at=at,
         receipt_id=fields["consentReceiptID"],
-        template_id=receipts.template_id(kind, grant.category, grant.purpose, method),
+        template_id=receipts.template_id(
+            kind, grant.category, grant.purpose, method, receipts.receipt_language(seller.preferred_language)
+        ),
         receipt=fields,
     )
 
@@ -666,38 +668,50 @@ WITH expired AS (
 ), events AS (
     INSERT INTO accounts_consentevent (grant_id, seller_id, kind, occurred_at, receipt_id, template_id, receipt)
     SELECT r.id, r.seller_id, 'expired', r.expires_at, r.receipt_id,
-           (%(templates)s::jsonb ->> (r.category || ':' || r.purpose))::bigint,
+           (coalesce(%(templates)s::jsonb ->> (u.preferred_language || ':' || r.category || ':' || r.purpose),
+                     %(templates)s::jsonb ->> (%(default_language)s || ':' || r.category || ':' || r.purpose)))::bigint,
            jsonb_build_object(
                'consentReceiptID', r.receipt_id,
                'consentTimestamp', floor(extract(epoch FROM r.expires_at))::bigint,
                'piiPrincipalId', u.pseudonym,
                'grantId', r.id,
-               'windowStart', r.granted_at,
-               'windowEnd', r.expires_at)
+               'windowStart', to_char(r.granted_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+               'windowEnd', to_char(r.expires_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
     FROM (SELECT e.*, gen_random_uuid() AS receipt_id FROM expired e) r
     JOIN accounts_user u ON u.id = r.seller_id
 )
 SELECT id, seller_id, category, purpose FROM expired
 """
 # The claim is an array so that the update is always a primary-key lookup (a join on the claimed
-# rows becomes a merge join walking the whole key from ~20,000 rows a batch). jsonb_build_object
-# renders uuids and (UTC) timestamps itself, exactly as to_json does. The events CTE runs to
-# completion although the final SELECT does not read it.
+# rows becomes a merge join walking the whole key from ~20,000 rows a batch). The template is the
+# one of the seller's language, or of the default language for one the site does not offer, as
+# receipts.receipt_language chooses. jsonb_build_object renders uuids as str() does; timestamps
+# go through to_char in UTC (SET LOCAL TIME ZONE), with the six digits of microseconds that
+# receipts.iso_utc writes. The events CTE runs to completion although the final SELECT does not
+# read it.
 
 
 def _expiry_templates_json() -> str:
-    """{"category:purpose": receipt template id} for expiry events, created on first use."""
-    pairs = [(category, purpose) for category in DataCategory.values for purpose in Purpose.values]
-    ids = receipts.template_ids([("expired", category, purpose, None) for category, purpose in pairs])
-    return json.dumps(
-        {f"{category}:{purpose}": pk for (category, purpose), pk in zip(pairs, ids, strict=True)}
+    """{"language:category:purpose": receipt template id} for expiry events, created on first use."""
+    keys = [
+        (language, category, purpose)
+        for language in receipts.receipt_languages()
+        for category in DataCategory.values
+        for purpose in Purpose.values
+    ]
+    ids = receipts.template_ids(
+        [("expired", category, purpose, None, language) for language, category, purpose in keys]
     )
+    return json.dumps({":".join(key): pk for key, pk in zip(keys, ids, strict=True)})
 
 
 def _expire_batch_sql(now: datetime, limit: int, templates: str) -> list[hooks.ConsentChange]:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-        cursor.execute(_EXPIRE_SQL, {"now": now, "limit": limit, "templates": templates})
+        cursor.execute(
+            _EXPIRE_SQL,
+            {"now": now, "limit": limit, "templates": templates, "default_language": settings.LANGUAGE_CODE},
+        )
         return [hooks.ConsentChange(*row) for row in cursor.fetchall()]
 
 

@@ -23,4 +23,5 @@ urlpatterns = [
     path("my-data/", views.my_data, name="seller-my-data"),
     path("my-data/export.json", views.my_data_export, name="seller-my-data-export"),
     path("my-data/erase/", views.my_data_erase, name="seller-my-data-erase"),
+    path("privacy/", views.privacy_notice, name="privacy-notice"),
 ]

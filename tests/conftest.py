@@ -1,10 +1,66 @@
 from __future__ import annotations
 
+import functools
+
 import pytest
+from pytest_django.django_compat import is_django_unittest
 from rest_framework.test import APIClient
 
 from accounts import services
 from tests.factories import ModeratorFactory, OrganisationFactory, SellerFactory, VerifiedOrganisationFactory
+
+
+@pytest.fixture(autouse=True)
+def consent_receipts_conform(request):
+    """Every consent receipt written during a test conforms to the receipt's JSON Schema
+    (accounts/schemas/consent_receipt.schema.json, Kantara Consent Receipt v1.1).
+
+    Checked here, at the end of each test that used the database, rather than in the receipt
+    builder behind a test-only setting: the expiry sweep builds receipts in SQL, where a Python
+    check would not run, and the product keeps no test switch. Cheap: tests without the database
+    are skipped; otherwise one query notes the last event id before the test, one reads the
+    events written since, and the schema is compiled once. A test that writes a non-conforming
+    receipt on purpose (an old format) adds its receipt id to the yielded set.
+    """
+    uses_db = "_django_db_helper" in request.fixturenames or request.node.get_closest_marker("django_db")
+    if not uses_db or is_django_unittest(request):
+        yield set()
+        return
+    # Set the database up now, so that its teardown (rollback or flush) comes after ours.
+    request.getfixturevalue("_django_db_helper")
+    from django.db.models import Max
+
+    from accounts.models import ConsentEvent, ReceiptTemplate
+
+    last_before = ConsentEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+    exempt: set[str] = set()
+    yield exempt
+    events = list(
+        ConsentEvent.objects.filter(pk__gt=last_before).values_list("receipt_id", "template_id", "receipt")
+    )
+    templates = dict(
+        ReceiptTemplate.objects.filter(pk__in={t for _r, t, _b in events if t}).values_list("pk", "body")
+    )
+    validator = _receipt_validator()
+    for receipt_id, template_id, receipt in events:
+        if str(receipt_id) in exempt:
+            continue
+        full = {**templates[template_id], **receipt} if template_id else receipt
+        errors = sorted(validator.iter_errors(full), key=lambda error: list(error.absolute_path))
+        assert not errors, f"consent receipt {receipt_id} does not conform: " + "; ".join(
+            f"{'/'.join(map(str, error.absolute_path)) or '(root)'}: {error.message}" for error in errors[:5]
+        )
+
+
+@functools.cache
+def _receipt_validator():
+    from jsonschema import Draft202012Validator
+
+    from accounts.receipts import receipt_schema
+
+    schema = receipt_schema()
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
 
 
 @pytest.fixture

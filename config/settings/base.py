@@ -105,17 +105,24 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000")
 FIELD_ENCRYPTION_KEYS = env.list(
     "FIELD_ENCRYPTION_KEYS", default=["pQkZ0R8rZ0wQk7yq1o4m8vJ9Lq3a2b5c6d7e8f9g0hI="]
 )
-# The data controller named on every consent receipt.
+# The data controller named on every consent receipt (Kantara CR v1.1 piiControllers[]; the
+# address is a schema.org PostalAddress). Receipts add piiControllerUrl (SITE_URL) and policyUrl
+# (SITE_URL + the privacy notice, /privacy/) themselves (accounts.receipts).
 CONSENT_CONTROLLER = {
     "piiController": env("CONSENT_CONTROLLER_NAME", default="Courtier SAS"),
+    "onBehalf": False,
     "contact": env("CONSENT_CONTROLLER_CONTACT", default="Data Protection Officer"),
-    "address": env("CONSENT_CONTROLLER_ADDRESS", default="1 rue de la Paix, 75002 Paris, France"),
+    "address": {
+        "streetAddress": env("CONSENT_CONTROLLER_STREET_ADDRESS", default="1 rue de la Paix"),
+        "postalCode": env("CONSENT_CONTROLLER_POSTAL_CODE", default="75002"),
+        "addressLocality": env("CONSENT_CONTROLLER_LOCALITY", default="Paris"),
+        "addressRegion": env("CONSENT_CONTROLLER_REGION", default="Île-de-France"),
+        "addressCountry": env("CONSENT_CONTROLLER_COUNTRY", default="FR"),
+    },
     "email": env("CONSENT_CONTROLLER_EMAIL", default="dpo@courtier.localhost"),
     "phone": env("CONSENT_CONTROLLER_PHONE", default="+33 1 00 00 00 00"),
-    "piiControllerUrl": SITE_URL,
 }
 CONSENT_JURISDICTION = env("CONSENT_JURISDICTION", default="EU-FR")
-CONSENT_POLICY_URL = env("CONSENT_POLICY_URL", default=f"{SITE_URL}/privacy/")
 CONSENT_REMINDER_DAYS = env.int("CONSENT_REMINDER_DAYS", default=7)
 CONSENT_SWEEP_BATCH_SIZE = env.int("CONSENT_SWEEP_BATCH_SIZE", default=5000)
 

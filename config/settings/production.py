@@ -1,5 +1,7 @@
 """Production: every secret comes from the environment, with no default; start fails without them."""
 
+from urllib.parse import urlsplit
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
@@ -43,3 +45,12 @@ STORAGES = {
 }
 STRIPE_API_KEY = env("STRIPE_API_KEY")
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+
+# The public https origin (emails, consent receipts' policyUrl and piiControllerUrl): required,
+# and an origin only, since receipts are records that must keep pointing at the right site.
+SITE_URL = env("SITE_URL").rstrip("/")
+_site = urlsplit(SITE_URL)
+if _site.scheme != "https" or not _site.hostname or _site.path or _site.query or _site.fragment:
+    raise ImproperlyConfigured(
+        f"SITE_URL must be the site's https origin, e.g. https://courtier.example.com (got {SITE_URL!r})."
+    )
