@@ -18,6 +18,7 @@ class Listing(models.Model):
         DRAFT = "draft", _("Draft")
         PENDING_REVIEW = "pending_review", _("Pending review")
         ACTIVE = "active", _("Active")
+        HELD = "held", _("Held: payment in progress")
         PAUSED = "paused", _("Paused")
         SOLD = "sold", _("Sold")
         WITHDRAWN = "withdrawn", _("Withdrawn")
@@ -32,7 +33,10 @@ class Listing(models.Model):
     TRANSITIONS: dict[str, frozenset[str]] = {
         S.DRAFT: frozenset({S.PENDING_REVIEW, S.ACTIVE, S.WITHDRAWN}),
         S.PENDING_REVIEW: frozenset({S.ACTIVE, S.DRAFT, S.PAUSED, S.WITHDRAWN, S.SUSPENDED}),
-        S.ACTIVE: frozenset({S.PAUSED, S.SOLD, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
+        S.ACTIVE: frozenset({S.PAUSED, S.HELD, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
+        # held while the buyer's payment is authorised: sold once the trade settles, back on
+        # the market (or paused, or withdrawn, as consent and the seller allow) if it fails
+        S.HELD: frozenset({S.SOLD, S.ACTIVE, S.PAUSED, S.WITHDRAWN}),
         S.PAUSED: frozenset({S.ACTIVE, S.PENDING_REVIEW, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
         S.SUSPENDED: frozenset({S.PAUSED, S.WITHDRAWN}),
         S.SOLD: frozenset(),

@@ -158,8 +158,16 @@ def listing_create(
     return listing
 
 
-def _transition_locked(listing: Listing, to_status: str, *, actor: User | None, reason: str) -> None:
-    """Check and apply one transition, with its event. Requires: the listing row locked."""
+def _transition_locked(
+    listing: Listing, to_status: str, *, actor: User | None, reason: str, refresh: bool = True
+) -> None:
+    """Check and apply one transition, with its event, and keep what the seller offers in step:
+    a move into or out of `active` refreshes the seller's audience state (sellable pairs and
+    their end) in this same transaction, so buyers see the listing, or stop seeing it, at
+    commit. `refresh=False` only for a caller that refreshes its sellers itself right after.
+
+    Requires: the listing row locked.
+    """
     if to_status not in Listing.TRANSITIONS[listing.status]:
         raise Conflict(
             "transition_not_allowed", f"A listing that is {listing.status} cannot become {to_status}."
@@ -171,18 +179,60 @@ def _transition_locked(listing: Listing, to_status: str, *, actor: User | None, 
     ListingEvent.objects.create(
         listing=listing, from_status=listing.status, to_status=to_status, reason=reason, actor=actor
     )
+    offered_before = listing.status == S.ACTIVE
     listing.status = to_status
     listing.status_reason = reason
     listing.save(update_fields=["status", "status_reason", "updated_at"])
+    if refresh and offered_before != (to_status == S.ACTIVE):
+        audience_refresh(seller_ids=[listing.seller_id])
 
 
-def listing_close_locked(listing: Listing, *, sold: bool, reason: str) -> None:
-    """Mark a locked active listing sold (or expired: an auction without a winning bid).
+def listing_hold_locked(listing: Listing, *, reason: str) -> None:
+    """Take a locked active listing off the market while its buyer's payment is authorised
+    (marketplace: buy now, or an auction won). Requires: the listing row locked."""
+    _transition_locked(listing, S.HELD, actor=None, reason=reason)
 
-    Requires: the listing row locked FOR UPDATE in the caller's transaction (marketplace).
+
+def listing_expire_locked(listing: Listing, *, reason: str) -> None:
+    """An auction that ended without a winning bid. Requires: the listing row locked."""
+    _transition_locked(listing, S.EXPIRED, actor=None, reason=reason)
+
+
+def listings_sold_locked(listing_ids: Sequence[int], *, reason: str) -> None:
+    """Held listings whose trade settled become sold: one UPDATE and one INSERT of events.
+    Neither state is offered to buyers, so what the sellers offer does not change.
+
+    Requires: the listing rows locked (settlement locks them before the trades)."""
+    held = list(Listing.objects.filter(pk__in=listing_ids, status=S.HELD).values_list("pk", flat=True))
+    if not held:
+        return
+    now = timezone.now()
+    ListingEvent.objects.bulk_create(
+        ListingEvent(listing_id=pk, from_status=S.HELD, to_status=S.SOLD, reason=reason, occurred_at=now)
+        for pk in held
+    )
+    Listing.objects.filter(pk__in=held).update(status=S.SOLD, status_reason=reason, updated_at=now)
+
+
+def listing_release_locked(listing: Listing, *, reason: str, auction_hours: int) -> str:
+    """A held listing whose sale failed goes back on the market if its seller still consents and
+    is active (an auction with a new end, `auction_hours` from now); paused when consent is
+    missing, withdrawn when the seller is gone. Returns the new status.
+
+    Requires: the seller's consent grants, then the listing, locked (the system's lock order).
     """
-    _transition_locked(listing, S.SOLD if sold else S.EXPIRED, actor=None, reason=reason)
-    audience_refresh(seller_ids=[listing.seller_id])
+    seller_active = User.objects.filter(pk=listing.seller_id, is_active=True, erased_at=None).exists()
+    if not seller_active:
+        target = S.WITHDRAWN
+    elif listing_missing_consent(listing):
+        target = S.PAUSED
+    else:
+        target = S.ACTIVE
+    if target == S.ACTIVE and listing.pricing_mode == Listing.PricingMode.AUCTION:
+        listing.auction_ends_at = timezone.now() + timedelta(hours=auction_hours)
+        listing.save(update_fields=["auction_ends_at", "updated_at"])
+    _transition_locked(listing, target, actor=None, reason=reason)
+    return target
 
 
 def listing_missing_consent(listing: Listing, at: datetime | None = None) -> list[str]:
@@ -213,7 +263,6 @@ def listing_transition(
         list(grants.order_by("pk").values_list("pk", flat=True))
         listing = _locked_listing(listing_id, seller)
         _transition_locked(listing, to_status, actor=actor, reason=reason)
-        audience_refresh(seller_ids=[listing.seller_id])
     return listing
 
 
@@ -313,12 +362,12 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
             if needs & ended[listing.seller_id]:
                 if listing.status == S.DRAFT and target == S.PAUSED:
                     continue  # a draft sells nothing; it will be checked again when submitted
-                _transition_locked(listing, target, actor=None, reason=f"consent {reason}")
+                _transition_locked(listing, target, actor=None, reason=f"consent {reason}", refresh=False)
         if reason == "erasure":
             for listing in Listing.objects.select_for_update(of=("self",)).filter(
-                seller_id__any=sellers, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED]
+                seller_id__any=sellers, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED, S.HELD]
             ):
-                _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure")
+                _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure", refresh=False)
         # only sellers whose audience offer depended on the ended consent need a refresh
         seller_ids = [
             seller_id
@@ -331,9 +380,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
 
 
 def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -> int:
-    """Recompute each seller's sellable (category, purpose) pairs and the earliest end of their
-    consents: what segment sizing reads. Pairs = (audience opt-ins × every purpose ∪ active
-    listings' categories × purposes) ∩ pairs with valid consent now."""
+    """The one derivation of what a seller offers: recompute each seller's sellable (category,
+    purpose) pairs and the earliest end of their consents, what segment sizing and the buyers'
+    listing browse read. Pairs = (audience opt-ins × every purpose ∪ active listings' categories
+    × purposes) ∩ pairs with valid consent now; nothing for a deactivated seller.
+
+    Called in the transaction of every change to those inputs: listing transitions into or out of
+    `active` (`_transition_locked`), audience opt-ins, consent changes (the consent hook) and
+    erasure (through the consent hook)."""
     seller_ids = list(seller_ids)
     if not seller_ids:
         return 0
@@ -341,15 +395,17 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
     sellers = Ids(seller_ids)
     offered: dict[int, int] = defaultdict(int)
     all_purposes = list(Purpose.values)
-    for seller_id, optin in SellerProfile.objects.filter(seller_id__any=sellers).values_list(
-        "seller_id", "audience_optin_mask"
+    with_profile = []
+    for seller_id, optin, active in SellerProfile.objects.filter(seller_id__any=sellers).values_list(
+        "seller_id", "audience_optin_mask", "seller__is_active"
     ):
-        offered[seller_id] |= taxonomy.pairs_mask(
-            taxonomy.codes_of(optin, taxonomy.CATEGORY_CODES), all_purposes
-        )
-    with_profile = list(offered)  # every key so far is a seller with a profile
+        with_profile.append(seller_id)
+        if active:  # a deactivated (suspended, erased) seller offers nothing
+            offered[seller_id] |= taxonomy.pairs_mask(
+                taxonomy.codes_of(optin, taxonomy.CATEGORY_CODES), all_purposes
+            )
     for seller_id, categories, purposes in Listing.objects.filter(
-        seller_id__any=sellers, status=S.ACTIVE
+        seller_id__any=sellers, status=S.ACTIVE, seller__is_active=True
     ).values_list("seller_id", "categories_mask", "purposes_mask"):
         offered[seller_id] |= taxonomy.pairs_mask(
             taxonomy.codes_of(categories, taxonomy.CATEGORY_CODES),

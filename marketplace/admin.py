@@ -1,14 +1,18 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin
+from marketplace import selectors
 from marketplace.models import (
     AccessGrant,
     AccessLog,
     Bid,
     BidEvent,
+    BuyerFailingPayments,
     DeletionNotice,
     Trade,
     TradeEvent,
@@ -118,3 +122,29 @@ class DeletionNoticeAdmin(ReadOnlyAdmin):
     search_fields = ["public_id", "organisation__legal_name"]
     list_select_related = ["organisation"]
     date_hierarchy = "deadline"
+
+
+@admin.register(BuyerFailingPayments)
+class BuyerFailingPaymentsAdmin(ReadOnlyAdmin):
+    """Flagged to moderators: PAYMENT_FAILURES_FLAG or more failed trades in the last 30 days."""
+
+    list_display = ["legal_name", "verification_status", "failed_payments", "trades"]
+    search_fields = ["legal_name"]
+
+    def get_queryset(self, request):
+        self._failures = selectors.organisations_failing_payments()
+        return super().get_queryset(request).filter(pk__in=list(self._failures))
+
+    @admin.display(description=_("failed payments (30 days)"))
+    def failed_payments(self, obj) -> int:
+        return self._failures.get(obj.pk, 0)
+
+    @admin.display(description=_("trades"))
+    def trades(self, obj) -> str:
+        url = reverse("admin:marketplace_trade_changelist")
+        return format_html(
+            '<a href="{}?organisation__id__exact={}&status__exact=payment_failed">{}</a>',
+            url,
+            obj.pk,
+            _("failed trades"),
+        )

@@ -23,6 +23,10 @@ def consent_grants_of_sellers(seller_ids: Iterable[int]) -> list[ConsentGrant]:
     )
 
 
+def listings(queryset: QuerySet[Listing]) -> list[Listing]:
+    return list(queryset.select_for_update(of=("self",)).order_by("pk"))
+
+
 def listing_by_public_id(public_id) -> Listing | None:
     return Listing.objects.select_for_update(of=("self",)).filter(public_id=public_id).first()
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
+from accounts.models import BuyerOrganisation
 
 
 class Bid(models.Model):
@@ -35,7 +36,7 @@ class Bid(models.Model):
     TRANSITIONS: dict[str, frozenset[str]] = {
         S.OPEN: frozenset({S.WON, S.LOST, S.CANCELLED, S.EXPIRED, S.REJECTED}),
         S.WON: frozenset(),
-        S.LOST: frozenset(),
+        S.LOST: frozenset({S.WON}),  # the next bidder, when the winner's payment fails
         S.CANCELLED: frozenset(),
         S.EXPIRED: frozenset(),
         S.REJECTED: frozenset(),
@@ -157,6 +158,7 @@ class Trade(models.Model):
         S.REFUNDED: frozenset(),
     }
     UNSETTLED = (S.PENDING_PAYMENT, S.PAID)
+    FAILED = (S.PAYMENT_FAILED, S.VOIDED)  # nothing was sold: a held listing goes back
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(
@@ -325,3 +327,13 @@ class DeletionNotice(models.Model):
     @property
     def categories(self) -> list[str]:
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
+
+
+class BuyerFailingPayments(BuyerOrganisation):
+    """Moderators' view of the buyer organisations whose payments keep failing
+    (marketplace.selectors.organisations_failing_payments); no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("buyer with failing payments")
+        verbose_name_plural = _("buyers with failing payments")

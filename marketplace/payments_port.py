@@ -24,6 +24,11 @@ class Authorisation:
     reason: str = ""
 
 
+def has_payment_method(*, organisation_id: int) -> bool:
+    """Whether the organisation has a saved card to pay with (checked before every bid)."""
+    return payment_selectors.has_payment_method(organisation_id=organisation_id)
+
+
 def _payment(batch: SettlementBatch) -> Payment:
     payment = payment_selectors.payment_of_reference(reference=batch.payment_reference)
     if payment is None:

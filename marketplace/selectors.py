@@ -111,3 +111,16 @@ def clearing_prices(category: str, window: timedelta) -> list[int]:
         .values_list("price_cents", "categories_mask")[:1000]
     )
     return [price // max(1, bin(mask).count("1")) for price, mask in lines]
+
+
+def organisations_failing_payments(*, since: datetime | None = None) -> dict[int, int]:
+    """Buyer organisations with at least PAYMENT_FAILURES_FLAG failed trades since `since`
+    (default: the last 30 days): {organisation id: failures}. Moderators see them flagged."""
+    since = since or timezone.now() - timedelta(days=30)
+    rows = (
+        Trade.objects.filter(status=Trade.Status.PAYMENT_FAILED, updated_at__gte=since)
+        .values("organisation_id")
+        .annotate(failures=Count("pk"))
+        .filter(failures__gte=settings.PAYMENT_FAILURES_FLAG)
+    )
+    return {row["organisation_id"]: row["failures"] for row in rows}

@@ -22,7 +22,7 @@ from listings import services as listing_services
 from listings.models import Listing
 from listings.selectors import SegmentCriteria, segment_members
 from listings.valuation import SCARCITY_ATTRIBUTE, category_valuation
-from marketplace import lock_objects
+from marketplace import lock_objects, payments_port
 from marketplace.models import (
     AccessGrant,
     Bid,
@@ -39,8 +39,16 @@ MAX_AUDIENCE_BID_DAYS = 30
 
 
 def _check_buyer(organisation: BuyerOrganisation) -> None:
+    """A bid commits the buyer to pay: verified, with a saved payment method, before anything
+    changes (a buyer without a card could otherwise take listings off the market)."""
     if not organisation.is_verified:
         raise Forbidden("organisation_not_verified", "Only verified organisations may bid.")
+    if not payments_port.has_payment_method(organisation_id=organisation.pk):
+        raise InvalidInput(
+            "payment_method_required",
+            "Save a payment method first (POST /api/v1/payment-methods/): bids and purchases are "
+            "paid by card.",
+        )
 
 
 def _check_amount(amount_cents: int, field: str = "amount_cents") -> None:
@@ -88,6 +96,10 @@ def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> 
     )
     for trade in trades:
         trade.status, trade.status_reason, trade.updated_at = to_status, reason, now
+    if to_status in Trade.FAILED:
+        listing_ids = sorted({t.listing_id for t in trades if t.listing_id is not None})
+        if listing_ids:  # after commit, in the system's lock order (the sweep catches a crash)
+            transaction.on_commit(lambda: listings_release(listing_ids=listing_ids))
 
 
 def _trade_create(
@@ -167,7 +179,7 @@ def bid_place(
                 )
             bid = _bid_insert(Bid(kind=Bid.Kind.BUY_NOW, amount_cents=listing.floor_price_cents, **common))
             _bid_transition(bid, Bid.Status.WON, "bought now")
-            listing_services.listing_close_locked(listing, sold=True, reason="bought now")
+            listing_services.listing_hold_locked(listing, reason="bought now: payment in progress")
             _trade_create(
                 bid,
                 price_per_record=listing.floor_price_cents,
@@ -339,21 +351,86 @@ def _auction_close(listing_id: int, now: datetime) -> int:
         if not eligible or listing_services.listing_missing_consent(listing, now):
             for bid in bids:
                 _bid_transition(bid, Bid.Status.LOST, "auction ended without a sale")
-            listing_services.listing_close_locked(
-                listing, sold=False, reason="auction ended without a winning bid"
-            )
+            listing_services.listing_expire_locked(listing, reason="auction ended without a winning bid")
             return 1
         winner = eligible[0]
         price = max(eligible[1].amount_cents if len(eligible) > 1 else 0, listing.floor_price_cents)
         _bid_transition(winner, Bid.Status.WON, f"won at {price} cents")
         for bid in ranked[1:]:
             _bid_transition(bid, Bid.Status.LOST, "outbid")
-        listing_services.listing_close_locked(listing, sold=True, reason="auction won")
+        listing_services.listing_hold_locked(listing, reason="auction won: payment in progress")
         _trade_create(
             winner,
             price_per_record=price,
             sellers=[(listing.seller_id, listing.categories_mask)],
             listing=listing,
+        )
+    return 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Held listings whose sale failed
+# ---------------------------------------------------------------------------------------------
+
+
+def listings_release(*, listing_ids: Sequence[int] | None = None) -> int:
+    """Held listings whose every trade failed (payment failed, or voided) go back to their
+    seller's market: an auction is first offered to the next eligible bidder at their own price.
+    Runs after a trade fails, and from the settlement sweep (a crash in between loses nothing).
+    Returns how many listings were released or offered on."""
+    held = Listing.objects.filter(status=Listing.Status.HELD).exclude(
+        trades__status__in=[s for s in Trade.Status.values if s not in Trade.FAILED]
+    )
+    if listing_ids is not None:
+        held = held.filter(pk__in=listing_ids)
+    return sum(_listing_release(listing_id) for listing_id in held.values_list("pk", flat=True))
+
+
+def _next_bid(listing: Listing, bids: list[Bid]) -> Bid | None:
+    """The best losing bid at or above the floor whose organisation has not failed to pay for
+    this listing and may still pay (verified, with a payment method)."""
+    failed = set(
+        Trade.objects.filter(listing=listing, status__in=Trade.FAILED).values_list(
+            "organisation_id", flat=True
+        )
+    )
+    ranked = sorted(bids, key=lambda b: (-b.amount_cents, b.amount_set_at, b.pk))
+    for bid in ranked:
+        if bid.status != Bid.Status.LOST or bid.amount_cents < listing.floor_price_cents:
+            continue
+        if bid.organisation_id in failed or not bid.organisation.is_verified:
+            continue
+        if payments_port.has_payment_method(organisation_id=bid.organisation_id):
+            return bid
+    return None
+
+
+def _listing_release(listing_id: int) -> int:
+    with transaction.atomic(durable=True):
+        seller_id = Listing.objects.filter(pk=listing_id).values_list("seller_id", flat=True).first()
+        lock_objects.consent_grants_of_sellers([seller_id])
+        listing = Listing.objects.select_for_update(of=("self",)).filter(pk=listing_id).first()
+        if listing is None or listing.status != Listing.Status.HELD:
+            return 0
+        if Trade.objects.filter(listing=listing).exclude(status__in=Trade.FAILED).exists():
+            return 0  # a trade is still paying for it
+        if (
+            listing.pricing_mode == Listing.PricingMode.AUCTION
+            and not listing_services.listing_missing_consent(listing)
+        ):
+            bids = lock_objects.bids(Bid.objects.filter(listing=listing).select_related("organisation"))
+            bid = _next_bid(listing, bids)
+            if bid is not None:
+                _bid_transition(bid, Bid.Status.WON, "offered after the winner's payment failed")
+                _trade_create(
+                    bid,
+                    price_per_record=bid.amount_cents,
+                    sellers=[(listing.seller_id, listing.categories_mask)],
+                    listing=listing,
+                )
+                return 1
+        listing_services.listing_release_locked(
+            listing, reason="the buyer's payment failed", auction_hours=settings.AUCTION_RELIST_HOURS
         )
     return 1
 

@@ -38,6 +38,8 @@ from django.utils import timezone
 
 from accounts.models import ConsentGrant
 from accounts.selectors import consent_valid_q
+from listings.models import Listing
+from listings.services import listings_sold_locked
 from marketplace import lock_objects, payments_port
 from marketplace.models import AccessGrant, SettlementBatch, Trade, TradeLine
 from marketplace.services import trade_transition, trades_transition
@@ -139,15 +141,23 @@ def _authorise(batch: SettlementBatch) -> None:
     if not Trade.objects.filter(batch=batch, status=S.PENDING_PAYMENT).exists():
         return
     outcome = payments_port.authorise(batch=batch)  # a Stripe call: no lock held
+    deadline = timezone.now() - timedelta(minutes=settings.SETTLEMENT_AUTHORISATION_DEADLINE_MINUTES)
+    overdue = False
     with transaction.atomic(durable=True):
         trades = _batch_trades(batch, S.PENDING_PAYMENT)
         if outcome.authorised:
             trades_transition(trades, S.PAID, "payment authorised")
         elif outcome.final:
             trades_transition(trades, S.PAYMENT_FAILED, outcome.reason[:200])
+        elif trades and min(t.created_at for t in trades) <= deadline:
+            # the buyer never completed the authentication: held listings go back on the market
+            trades_transition(trades, S.PAYMENT_FAILED, "not authorised before the deadline")
+            overdue = True
         else:  # requires_action: the buyer is told through the API; their outcome (or the sweep) wakes it
             Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status_reason=outcome.reason[:200])
             SettlementBatch.objects.filter(pk=batch.pk).update(awaiting_buyer=True)
+    if overdue:
+        payments_port.cancel(batch=batch)  # release the buyer's pending authorisation
 
 
 def _deliver(batch: SettlementBatch) -> None:
@@ -211,6 +221,12 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
         return
     payments_port.capture(batch=batch, amount=amount)  # a Stripe call: no lock held
     with transaction.atomic(durable=True):
+        held = lock_objects.listings(
+            Listing.objects.filter(
+                pk__in=Trade.objects.filter(batch=batch, status=S.DELIVERED).values("listing_id"),
+                status=Listing.Status.HELD,
+            )
+        )  # before the trades: the system's lock order
         trades = _batch_trades(batch, S.DELIVERED)
         if not trades:
             return
@@ -227,6 +243,7 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
             charged_cents=Coalesce(Subquery(delivered), 0)
         )
         trades_transition(trades, S.SETTLED, "captured and credited")
+        listings_sold_locked([listing.pk for listing in held], reason="sold: payment captured")
 
 
 def _settle_batches(batch_ids: list[int]) -> None:

@@ -16,7 +16,9 @@ def trades_settle(trade_ids: list[int]) -> int:
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
 def trades_settle_due() -> int:
-    """The beat sweep: claims while trades are due, for up to SETTLEMENT_DRAIN_SECONDS."""
+    """The beat sweep: held listings whose failed sale a crash left held go back on the market,
+    then claims while trades are due, for up to SETTLEMENT_DRAIN_SECONDS."""
+    services.listings_release()
     return settlement.trades_settle_due()
 
 

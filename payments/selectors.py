@@ -31,6 +31,14 @@ def customer_of_organisation(*, organisation_id: int) -> StripeCustomer | None:
     return StripeCustomer.objects.filter(organisation_id=organisation_id).first()
 
 
+def has_payment_method(*, organisation_id: int) -> bool:
+    return (
+        StripeCustomer.objects.filter(organisation_id=organisation_id)
+        .exclude(default_payment_method_id="")
+        .exists()
+    )
+
+
 @dataclass(frozen=True)
 class SellerEarnings:
     currency: str

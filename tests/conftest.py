@@ -7,7 +7,7 @@ from pytest_django.django_compat import is_django_unittest
 from rest_framework.test import APIClient
 
 from accounts import services
-from tests.factories import ModeratorFactory, OrganisationFactory, SellerFactory, VerifiedOrganisationFactory
+from tests.factories import ModeratorFactory, OrganisationFactory, PayingOrganisationFactory, SellerFactory
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +80,8 @@ def organisation(db):
 
 @pytest.fixture
 def verified_organisation(db):
-    return VerifiedOrganisationFactory()
+    """Verified, with a card on file (payments' record only: settling needs `buyer_with_card`)."""
+    return PayingOrganisationFactory()
 
 
 @pytest.fixture

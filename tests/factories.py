@@ -37,6 +37,26 @@ class VerifiedOrganisationFactory(OrganisationFactory):
     verification_status = BuyerOrganisation.Verification.VERIFIED
 
 
+class PayingOrganisationFactory(VerifiedOrganisationFactory):
+    """Verified, with a card on file as payments records it, for tests that bid but never reach
+    Stripe (the sandbox does not know this customer: tests that settle use `buyer_with_card`)."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    @factory.post_generation
+    def card(organisation, create, extracted, **kwargs):
+        from payments.models import StripeCustomer
+
+        StripeCustomer.objects.create(
+            organisation=organisation,
+            stripe_customer_id=f"cus_test_{organisation.pk}",
+            default_payment_method_id="pm_card_visa",
+            card_brand="visa",
+            card_last4="4242",
+        )
+
+
 class ModeratorFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = User

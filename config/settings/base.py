@@ -227,6 +227,10 @@ SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 # settlement sweep keeps claiming while trades are due (a queued task claims once)
 SETTLEMENT_ORGANISATIONS_PER_CLAIM = env.int("SETTLEMENT_ORGANISATIONS_PER_CLAIM", default=4)
 SETTLEMENT_DRAIN_SECONDS = env.float("SETTLEMENT_DRAIN_SECONDS", default=10.0)
+# A payment the buyer has not authorised (3-D Secure) by then fails: its held listing goes back.
+SETTLEMENT_AUTHORISATION_DEADLINE_MINUTES = env.int("SETTLEMENT_AUTHORISATION_DEADLINE_MINUTES", default=30)
+AUCTION_RELIST_HOURS = env.int("AUCTION_RELIST_HOURS", default=24)  # an unpaid auction, relisted
+PAYMENT_FAILURES_FLAG = env.int("PAYMENT_FAILURES_FLAG", default=3)  # failed trades in 30 days
 SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", default=120)
 # Key of the per-buyer pseudonymous seller ids (marketplace.selectors.buyer_pseudonym), never
 # derived from SECRET_KEY: rotating Django's key must not change every id buyers hold.

@@ -22,10 +22,21 @@ from accounts import selectors as account_selectors
 from accounts.api.permissions import IsBuyerMember, IsVerifiedBuyer
 from accounts.errors import Conflict, ServiceError
 from accounts.taxonomy import Purpose
+from config.api_errors import error_response
 from core.idempotency import idempotent
 from listings.api.views import SegmentCriteriaSerializer
 from marketplace import selectors, services
 from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade
+
+BID_ERRORS = {
+    403: error_response("`organisation_not_verified`: only verified organisations bid."),
+    409: error_response("`listing_not_open`, `auction_closed`, `bid_exists`: the listing cannot take it."),
+    422: error_response(
+        "`payment_method_required`: save a card first (POST /api/v1/payment-methods/), nothing "
+        "changed; also `price_mismatch`, `below_floor`, `amount_invalid`, `purpose_not_offered`, "
+        "`max_records_invalid`, `expiry_invalid`."
+    ),
+}
 
 
 class NewestFirst(CursorPagination):
@@ -128,7 +139,7 @@ class BidListCreateView(ListAPIView):
     def get_queryset(self):
         return selectors.bids_of(self.request.user.organisation)
 
-    @extend_schema(request=InputSerializer, responses={201: BidOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: BidOutputSerializer, **BID_ERRORS})
     @idempotent
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -200,7 +211,9 @@ class AudienceBidCreateView(APIView):
             return criteria.criteria()
 
     @extend_schema(
-        request=InputSerializer, responses={201: BidOutputSerializer}, summary="Bid on an audience bundle"
+        request=InputSerializer,
+        responses={201: BidOutputSerializer, **BID_ERRORS},
+        summary="Bid on an audience bundle",
     )
     @idempotent
     def post(self, request):

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from listings import services as listing_services
 from listings.models import Listing
-from tests.factories import ModeratorFactory, VerifiedOrganisationFactory
+from tests.factories import ModeratorFactory, PayingOrganisationFactory
 from tests.listings.conftest import make_seller
 
 
@@ -31,4 +31,4 @@ def active_listing(
 
 @pytest.fixture
 def buyers(db):
-    return [VerifiedOrganisationFactory() for _ in range(3)]
+    return [PayingOrganisationFactory() for _ in range(3)]

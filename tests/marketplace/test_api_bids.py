@@ -21,7 +21,7 @@ from core.models import IdempotencyRecord
 from listings.models import Listing
 from marketplace import services
 from marketplace.models import Bid, BidEvent, Trade
-from tests.factories import OrganisationFactory, VerifiedOrganisationFactory
+from tests.factories import OrganisationFactory, PayingOrganisationFactory
 from tests.marketplace.conftest import active_listing
 from tests.marketplace.test_api_delivery import queued  # noqa: F401  (autouse fixture)
 
@@ -33,7 +33,7 @@ AUDIENCE = "/api/v1/audience-bids/"
 
 @pytest.fixture
 def buyer(db):
-    return VerifiedOrganisationFactory()
+    return PayingOrganisationFactory()
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_buy_now_on_a_fixed_price_listing(client, buyer, queued):  # noqa: F811
         30,
     )
     assert (trade.organisation, trade.status, trade.price_per_record_cents) == (buyer, "pending_payment", 700)
-    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.SOLD
+    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD  # sold once the payment settles
     assert queued["trades_settle"] == [([trade.pk],)]
 
 
@@ -329,7 +329,7 @@ def test_refused_listing_bids_get_422_and_change_nothing(client):
 
 def test_bids_on_closed_listings_get_409(client, api_client_for):
     sold = active_listing(pricing_mode="fixed", floor=700)
-    api_client_for(VerifiedOrganisationFactory()).post(BIDS, {"listing": str(sold.public_id)}, format="json")
+    api_client_for(PayingOrganisationFactory()).post(BIDS, {"listing": str(sold.public_id)}, format="json")
     ended = active_listing(floor=1000)
     open_bid = client.post(
         BIDS, {"listing": str(ended.public_id), "amount_cents": 1000}, format="json"
@@ -409,7 +409,7 @@ def test_cancelled_and_won_bids_cannot_change(client):
 
 
 def test_foreign_and_unknown_ids_get_404(client, api_client_for):
-    other = api_client_for(VerifiedOrganisationFactory())
+    other = api_client_for(PayingOrganisationFactory())
     listing = active_listing(floor=1000)
     theirs = other.post(BIDS, {"listing": str(listing.public_id), "amount_cents": 1300}, format="json").json()
     unknown = "7d0c5e8a-0000-4000-8000-000000000000"
@@ -496,7 +496,7 @@ def test_same_key_with_another_body_or_endpoint_gets_422(client):
 
 def test_keys_belong_to_one_organisation(client, api_client_for):
     listing = active_listing(floor=1000)
-    other = api_client_for(VerifiedOrganisationFactory())
+    other = api_client_for(PayingOrganisationFactory())
 
     mine = client.post(
         BIDS,

@@ -22,7 +22,7 @@ from listings import services as listing_services
 from listings.selectors import SegmentCriteria
 from marketplace import selectors, services, tasks
 from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade, TradeLine
-from tests.factories import VerifiedOrganisationFactory
+from tests.factories import PayingOrganisationFactory
 from tests.listings.conftest import make_seller
 from tests.marketplace.conftest import active_listing
 
@@ -132,7 +132,7 @@ def small_k(settings):
 
 
 def test_records_are_paginated_decrypted_and_limited_to_the_purchased_categories(api_client_for):
-    buyer = VerifiedOrganisationFactory()
+    buyer = PayingOrganisationFactory()
     sellers = audience_sellers(3)
     for seller in sellers:  # data the buyer did not buy: never in the records
         account_services.seller_profile_update(seller=seller, phone="+33612345678")
@@ -179,7 +179,7 @@ def test_records_are_paginated_decrypted_and_limited_to_the_purchased_categories
 
 
 def test_pseudonyms_are_stable_per_organisation_and_differ_across_organisations(api_client_for):
-    buyer_a, buyer_b = VerifiedOrganisationFactory(), VerifiedOrganisationFactory()
+    buyer_a, buyer_b = PayingOrganisationFactory(), PayingOrganisationFactory()
     sellers = audience_sellers(2)
     trade_a, trade_b = bundle_trade(buyer_a, records=2), bundle_trade(buyer_b, records=2)
     deliver(trade_a)
@@ -206,7 +206,7 @@ def test_pseudonyms_are_stable_per_organisation_and_differ_across_organisations(
 
 
 def test_records_before_delivery_answer_409_and_log_nothing(api_client_for):
-    buyer = VerifiedOrganisationFactory()
+    buyer = PayingOrganisationFactory()
     trade = bought_listing(buyer)
 
     response = api_client_for(buyer).get(f"/api/v1/trades/{trade.public_id}/records/")
@@ -220,7 +220,7 @@ def test_records_before_delivery_answer_409_and_log_nothing(api_client_for):
 
 
 def test_revoked_then_expired_grants_answer_410_gone(api_client_for):
-    buyer = VerifiedOrganisationFactory()
+    buyer = PayingOrganisationFactory()
     kept, revoking = audience_sellers(2)
     trade = bundle_trade(buyer, records=2)
     grants = {g.seller_id: g for g in deliver(trade)}
@@ -245,7 +245,7 @@ def test_revoked_then_expired_grants_answer_410_gone(api_client_for):
 
 
 def test_consent_that_ended_before_the_sweep_ran_is_never_served(api_client_for):
-    buyer = VerifiedOrganisationFactory()
+    buyer = PayingOrganisationFactory()
     (seller,) = audience_sellers(1)
     (other,) = audience_sellers(1)
     trade = bundle_trade(buyer, records=2)
@@ -288,7 +288,7 @@ def test_consent_that_ended_before_the_sweep_ran_is_never_served(api_client_for)
     ],
 )
 def test_buyer_b_asking_for_buyer_a_rows_gets_404(api_client_for, method, path):
-    buyer_a, buyer_b = VerifiedOrganisationFactory(), VerifiedOrganisationFactory()
+    buyer_a, buyer_b = PayingOrganisationFactory(), PayingOrganisationFactory()
     bid = services.bid_place(
         organisation=buyer_a, listing_public_id=active_listing(floor=1000).public_id, amount_cents=1500
     )
@@ -319,7 +319,7 @@ def test_buyer_b_asking_for_buyer_a_rows_gets_404(api_client_for, method, path):
 
 
 def test_access_grants_list_own_grants_with_a_status_filter(api_client_for):
-    buyer, other_buyer = VerifiedOrganisationFactory(), VerifiedOrganisationFactory()
+    buyer, other_buyer = PayingOrganisationFactory(), PayingOrganisationFactory()
     revoking, kept = audience_sellers(2)
     grants = {g.seller_id: g for g in deliver(bundle_trade(buyer, records=2))}
     deliver(bundle_trade(other_buyer, records=2))
@@ -353,7 +353,7 @@ def _queries(client, url: str) -> int:
 
 
 def test_records_query_count_is_the_same_for_2_and_20_records(api_client_for):
-    buyer = VerifiedOrganisationFactory()
+    buyer = PayingOrganisationFactory()
     audience_sellers(2)
     small = bundle_trade(buyer, records=2)
     deliver(small)
@@ -379,7 +379,7 @@ def test_records_query_count_is_the_same_for_2_and_20_records(api_client_for):
     "path", ["/api/v1/bids/", "/api/v1/trades/", "/api/v1/access-grants/", "/api/v1/deletion-notices/"]
 )
 def test_list_query_counts_do_not_grow_with_rows(api_client_for, path):
-    buyer = VerifiedOrganisationFactory()
+    buyer = PayingOrganisationFactory()
     client = api_client_for(buyer)
     client.get(path)
 
@@ -409,7 +409,7 @@ def test_list_query_counts_do_not_grow_with_rows(api_client_for, path):
 
 
 def test_seller_sales_shows_buyer_purpose_categories_price_dates_and_reads(api_client_for):
-    buyer = VerifiedOrganisationFactory(legal_name="Annonces Lumière SAS")
+    buyer = PayingOrganisationFactory(legal_name="Annonces Lumière SAS")
     listing = active_listing(pricing_mode="fixed", floor=700)
     seller = listing.seller
     trade = Trade.objects.get(bid=services.bid_place(organisation=buyer, listing_public_id=listing.public_id))
@@ -419,7 +419,7 @@ def test_seller_sales_shows_buyer_purpose_categories_price_dates_and_reads(api_c
     client.get(f"/api/v1/access-grants/{grant.public_id}/")
     other = audience_sellers(2)  # another seller's sale, and a sale not delivered yet, are not listed
     deliver(bundle_trade(buyer, records=2))
-    bought_listing(VerifiedOrganisationFactory(), seller=other[0])
+    bought_listing(PayingOrganisationFactory(), seller=other[0])
 
     (sale,) = selectors.seller_sales(seller=seller)
 

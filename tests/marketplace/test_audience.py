@@ -17,7 +17,7 @@ from listings import services as listing_services
 from listings.selectors import SegmentCriteria
 from marketplace import services
 from marketplace.models import Bid, BidEvent, Trade, TradeLine
-from tests.factories import ModeratorFactory, VerifiedOrganisationFactory
+from tests.factories import ModeratorFactory, PayingOrganisationFactory
 from tests.listings.conftest import make_seller
 from tests.marketplace.conftest import active_listing
 from tests.marketplace.test_api_delivery import audience_sellers, consent_of, queued  # noqa: F401
@@ -50,7 +50,7 @@ def sold(trade: Trade) -> dict[int, int]:
 
 @pytest.fixture
 def buyer(db):
-    return VerifiedOrganisationFactory()
+    return PayingOrganisationFactory()
 
 
 def test_cheapest_first_up_to_the_maximum_at_one_uniform_price(settings, buyer, queued):  # noqa: F811

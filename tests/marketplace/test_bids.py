@@ -31,7 +31,7 @@ def test_buy_now_creates_a_trade_at_once(buyers):
     assert list(TradeLine.objects.filter(trade=trade).values_list("seller_id", flat=True)) == [
         listing.seller_id
     ]
-    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.SOLD
+    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD
     with pytest.raises(Conflict):
         services.bid_place(organisation=buyers[1], listing_public_id=listing.public_id)
 
@@ -49,7 +49,7 @@ def test_second_price_auction_with_ties_to_the_earlier_bid(buyers):
     assert list(Bid.objects.exclude(pk=first.pk).values_list("status", flat=True)) == ["lost", "lost"]
     trade = Trade.objects.get(bid=first)
     assert trade.price_per_record_cents == 1500  # the second-highest bid (a tie)
-    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.SOLD
+    assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD
     assert services.auctions_close_due(now=timezone.now() + LATER) == 0
 
 
@@ -110,10 +110,10 @@ def test_unverified_organisations_and_closed_listings_are_refused(buyers):
 
 
 def test_fifty_threads_bid_at_once_one_winner_right_second_price():
-    from tests.factories import VerifiedOrganisationFactory
+    from tests.factories import PayingOrganisationFactory
 
     listing = active_listing(floor=1000)
-    organisations = [VerifiedOrganisationFactory() for _ in range(50)]
+    organisations = [PayingOrganisationFactory() for _ in range(50)]
     amounts = [1000 + 10 * i for i in range(50)]  # the best is 1490, the second 1480
     barrier = threading.Barrier(50)
     errors: list[BaseException] = []
@@ -145,10 +145,10 @@ def test_fifty_threads_bid_at_once_one_winner_right_second_price():
 
 
 def test_no_bid_is_accepted_after_the_close_commits(buyers):
-    from tests.factories import VerifiedOrganisationFactory
+    from tests.factories import PayingOrganisationFactory
 
     listing = active_listing(floor=1000)
-    organisations = [VerifiedOrganisationFactory() for _ in range(6)]
+    organisations = [PayingOrganisationFactory() for _ in range(6)]
     ends_at = timezone.now() + timedelta(seconds=1.5)
     Listing.objects.filter(pk=listing.pk).update(auction_ends_at=ends_at)
     stop = threading.Event()
@@ -192,8 +192,8 @@ def test_no_bid_is_accepted_after_the_close_commits(buyers):
         thread.join()
 
     listing.refresh_from_db()
-    assert listing.status in (Listing.Status.SOLD, Listing.Status.EXPIRED)
-    closed_at = listing.events.get(to_status__in=["sold", "expired"]).occurred_at
+    assert listing.status in (Listing.Status.HELD, Listing.Status.EXPIRED)
+    closed_at = listing.events.get(to_status__in=["held", "expired"]).occurred_at
     created = BidEvent.objects.filter(bid__listing=listing, from_status="", to_status="open")
     assert created.exists()
     # every accepted bid was checked against the end time before it (its amount_set_at is the

@@ -19,7 +19,7 @@ from listings import services as listing_services
 from listings.models import Listing
 from marketplace import services
 from marketplace.models import AccessGrant, Bid, DeletionNotice, TradeLine
-from tests.factories import ModeratorFactory, VerifiedOrganisationFactory
+from tests.factories import ModeratorFactory, PayingOrganisationFactory
 from tests.listings.conftest import make_seller
 from tests.marketplace.conftest import active_listing
 from tests.marketplace.test_api_delivery import (  # noqa: F401  (queued, small_k: autouse fixtures)
@@ -62,7 +62,7 @@ class Market:
 
     def __init__(self) -> None:
         self.bidder_1, self.bidder_2, self.pending_buyer, self.holder, self.other_holder = (
-            VerifiedOrganisationFactory() for _ in range(5)
+            PayingOrganisationFactory() for _ in range(5)
         )
         self.seller = make_seller(categories=("demographics", "location", "device"))
         self.bystander = make_seller(categories=("demographics", "location", "device"))
@@ -203,10 +203,8 @@ def test_erasure_reaches_every_buyer_and_the_data_is_gone(api_client_for):
         (market.holder.pk, "erasure"),
         (market.other_holder.pk, "erasure"),
     ]
-    assert set(Listing.objects.filter(seller=seller).values_list("status", flat=True)) == {
-        "withdrawn",
-        "sold",
-    }
+    # every listing withdrawn, those held for a pending purchase too (their lines are voided)
+    assert set(Listing.objects.filter(seller=seller).values_list("status", flat=True)) == {"withdrawn"}
     assert SellerDataKey.objects.get(seller=seller).wrapped_key is None
     for grant in holder_grants:
         assert client.get(f"/api/v1/access-grants/{grant.public_id}/").status_code == 410
@@ -232,7 +230,7 @@ def test_renewing_a_consent_reaches_nobody():
 
 def test_bids_racing_a_revocation_never_stay_open_on_the_paused_listing():
     listing = active_listing(floor=1000)
-    bidders = [VerifiedOrganisationFactory() for _ in range(8)]
+    bidders = [PayingOrganisationFactory() for _ in range(8)]
     revoked = consent_of(listing.seller, "location")
     barrier = threading.Barrier(len(bidders) + 1)
     refused: list[str] = []
@@ -273,7 +271,7 @@ def test_bids_racing_a_revocation_never_stay_open_on_the_paused_listing():
 
 
 def test_buyers_list_and_acknowledge_notices_and_overdue_ones_are_flagged(api_client_for):
-    buyer, bystander_buyer = VerifiedOrganisationFactory(), VerifiedOrganisationFactory()
+    buyer, bystander_buyer = PayingOrganisationFactory(), PayingOrganisationFactory()
     leaving, late, staying = audience_sellers(3)
     deliver(bundle_trade(buyer, records=3))
     deliver(bundle_trade(bystander_buyer, records=3))

@@ -166,10 +166,11 @@ def test_a_batch_left_waiting_for_the_buyer_is_woken_by_their_outcome(buyer):
     assert Trade.objects.get(pk=trade.pk).next_attempt_at == trade.next_attempt_at
 
 
-def test_a_poisoned_batch_does_not_stop_the_others(buyer, buyers, settings):
+def test_a_poisoned_batch_does_not_stop_the_others(buyer, settings):
     from payments import services as payment_services
+    from tests.factories import VerifiedOrganisationFactory
 
-    other = buyers[0]
+    other = VerifiedOrganisationFactory()
     payment_services.payment_method_save(organisation_id=other.pk, payment_method_id="pm_card_visa")
     poisoned, healthy = bought(buyer, 2000), bought(other, 3000)
     # the poisoned buyer's payment reference is taken by a payment of other terms: settling it fails
