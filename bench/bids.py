@@ -214,9 +214,11 @@ def prepare_clone(cfg: dict, admin, name: str, seed: str) -> None:
 
 
 def create_buyers(count: int) -> list[str]:
-    """`count` verified organisations with one API key each; returns the plaintext keys."""
+    """`count` verified organisations with a card on file and one API key each; returns the
+    plaintext keys."""
     from accounts import services
     from accounts.models import BuyerOrganisation
+    from payments.models import StripeCustomer
 
     run = uuid.uuid4().hex[:8]
     keys = []
@@ -229,6 +231,12 @@ def create_buyers(count: int) -> list[str]:
             contact_name="Bench",
             contact_email=f"bench{n}@bench.invalid",
             verification_status=BuyerOrganisation.Verification.VERIFIED,
+        )
+        # a card on file (bids need one); this bench never reaches Stripe, so no sandbox is asked
+        StripeCustomer.objects.create(
+            organisation=organisation,
+            stripe_customer_id=f"cus_bench_{run}_{n}",
+            default_payment_method_id="pm_card_visa",
         )
         _key, plaintext = services.api_key_create(organisation=organisation, name="bench")
         keys.append(plaintext)
