@@ -9,8 +9,8 @@ from .base import env
 
 DEBUG = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
-# Old keys still accepted for signatures (sessions, email links) while they age out: see
-# README, "Configuration" (how to give PSEUDONYM_SECRET its own value without changing pseudonyms).
+# Old keys still accepted for signatures (sessions, email links) while they age out; README,
+# "Configuration", says how to give PSEUDONYM_SECRET its own value without changing pseudonyms.
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 # The pseudonyms buyers hold are HMACs under this key: its own secret, so that rotating
 # DJANGO_SECRET_KEY never changes them (and one leaked key does not give both away).
