@@ -18,7 +18,8 @@ COPY . .
 # Static files are collected into the image (served by WhiteNoise). The settings need every
 # secret to import, so give them throwaway values that exist only during this build step.
 RUN DJANGO_SETTINGS_MODULE=config.settings.production \
-    DJANGO_SECRET_KEY=collectstatic-only-not-a-secret \
+    DJANGO_SECRET_KEY=collectstatic-only-not-a-secret PSEUDONYM_SECRET=collectstatic-only-either \
+    STRIPE_API_KEY=sk_test_collectstatic_only STRIPE_WEBHOOK_SECRET=whsec_collectstatic_only \
     DJANGO_ALLOWED_HOSTS=localhost SITE_URL=https://localhost \
     DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
     CELERY_BROKER_URL=memory:// \
