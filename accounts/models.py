@@ -339,10 +339,11 @@ class ConsentGrant(models.Model):
 
 
 class ReceiptTemplate(models.Model):
-    """What consent receipts of one kind, category and purpose share under one wording and one
-    controller (about 1.1 kB of the 1.4 kB of a receipt): stored once, referenced by events.
-    Append-only like the events: new wording or settings make a new row (`digest` is the SHA-256
-    of the body), so every receipt keeps reading exactly as it was issued."""
+    """What consent receipts of one kind, category, purpose and language share under one wording
+    and one controller (about 1.1 kB of the 1.4 kB of a receipt): stored once, referenced by
+    events. Append-only like the events: new wording, another language (the body's `language`)
+    or new settings make a new row (`digest` is the SHA-256 of the body, so it keys the language
+    too), and every receipt keeps reading exactly as it was issued, older formats included."""
 
     digest = models.CharField(max_length=64, unique=True)
     body = models.JSONField()

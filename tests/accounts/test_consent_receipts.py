@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 from accounts import receipts, services
 from accounts.models import ConsentEvent, ConsentGrant, ReceiptTemplate, User
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
-from tests.conftest import _receipt_validator
+from tests.conftest import _event_fields_validator, _receipt_validator
 from tests.factories import SellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -209,6 +209,23 @@ def test_the_schema_refuses_what_the_specification_refuses(change, complaint):
     change(receipt)
 
     assert complaint in " ".join(error.message for error in _receipt_validator().iter_errors(receipt))
+
+
+def test_the_per_event_check_refuses_a_bad_or_unknown_event_field():
+    """What tests/conftest.py checks of the events after the first of each shape."""
+    fields = receipts.event_fields(
+        subject_pseudonym="6f1c1d4e-3a51-4d36-9d0e-5f8f6a0f0b01",
+        grant_id=1,
+        at=timezone.now(),
+        window_start=timezone.now(),
+        window_end=timezone.now(),
+    )
+    validator = _event_fields_validator()
+
+    assert not list(validator.iter_errors(fields))
+    assert list(validator.iter_errors({**fields, "windowEnd": 1767600000}))
+    assert list(validator.iter_errors({**fields, "consentReceiptID": "not-a-uuid"}))
+    assert list(validator.iter_errors({**fields, "somethingElse": 1}))
 
 
 # --- the SQL expiry sweep and the Python path ---------------------------------------------------
