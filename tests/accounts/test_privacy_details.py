@@ -8,6 +8,8 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from datetime import date
 from pathlib import Path
 
@@ -106,6 +108,65 @@ def test_erased_sellers_sellers_without_birth_date_and_65_plus_are_left_alone(dj
     # then nothing changed
     assert changed == 0
     assert (_band(erased), _band(no_birth_date), _band(senior)) == ("", "", "65+")
+
+
+def _wait_for_a_blocked_band_update(timeout: float = 10.0) -> bool:
+    """True once another session waits on a row lock to update a profile's age band."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute("SELECT pg_stat_clear_snapshot()")  # else one snapshot per transaction
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE %s",
+                ['UPDATE "accounts_sellerprofile" SET "age_band"%'],
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.05)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_profile_saved_while_the_sweep_runs_keeps_its_band():
+    # given a seller whose band the sweep will change today
+    seller = _seller_born(date(2001, 6, 15), today=date(2026, 6, 14))
+    written = threading.Event()
+    result: dict[str, object] = {}
+
+    def correct_birth_date() -> None:
+        # the seller corrects their birth date (21 today: the same band as before); the row
+        # stays locked until the sweep, having read the old birth date, waits to write its band
+        try:
+            with transaction.atomic():
+                services.seller_profile_update(
+                    seller=seller, birth_date=date(2005, 1, 1), today=date(2026, 6, 15)
+                )
+                written.set()
+                result["blocked"] = _wait_for_a_blocked_band_update()
+        finally:
+            connection.close()
+
+    def sweep() -> None:
+        try:
+            result["changed"] = services.seller_age_bands_refresh(today=date(2026, 6, 15))
+        finally:
+            connection.close()
+
+    # when the sweep runs while the correction commits
+    editor = threading.Thread(target=correct_birth_date)
+    editor.start()
+    assert written.wait(10)
+    sweeper = threading.Thread(target=sweep)
+    sweeper.start()
+    editor.join(20)
+    sweeper.join(20)
+
+    # then the sweep, which decrypted the old birth date (25 today), did not overwrite the band
+    # derived from the new one
+    assert result == {"blocked": True, "changed": 0}
+    assert _band(seller) == "18-24"
+    assert services.seller_precise_values(seller=seller)["birth_date"] == "2005-01-01"
 
 
 @pytest.mark.django_db
