@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
@@ -134,7 +134,9 @@ def receipt_language(preferred: str | None) -> str:
 
 
 def policy_url() -> str:
-    return settings.SITE_URL.rstrip("/") + reverse("privacy-notice")
+    # Without the request's script prefix: receipts built in a request, a task or the sweep match.
+    path = reverse("privacy-notice")[len(get_script_prefix()) :]
+    return f"{settings.SITE_URL.rstrip('/')}/{path}"
 
 
 def controller() -> dict[str, Any]:
