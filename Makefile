@@ -35,8 +35,7 @@ venv:
 run: venv
 	export DJANGO_SETTINGS_MODULE=config.settings.local; \
 	$(VPY) manage.py migrate --noinput; \
-	$(VPY) manage.py seed_demo; \
-	exec $(VPY) scripts/run.py
+	exec $(VPY) scripts/run.py  # seeds the demo data once the Stripe sandboxes answer
 
 test: venv
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \

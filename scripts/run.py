@@ -2,7 +2,9 @@
 
     .venv/bin/python scripts/run.py [--smoke]
 
-Starts every process in its own process group, prefixes their output with their name (and
+Starts the Stripe sandboxes (localstripe and the Connect sandbox), loads the demo data once they
+answer (`manage.py seed_demo`: its market settles trades and pays sellers through them), then
+the rest. Starts every process in its own process group, prefixes their output with their name (and
 copies it to <run dir>/log/<name>.log), prints the URLs and demo logins once the web server
 answers, forwards Ctrl-C / SIGTERM / SIGHUP to every child, and stops everything if one of them
 dies. Standard library only; run it with the project's virtualenv Python.
@@ -156,11 +158,19 @@ def banner(base: str, stripe_base: str, run_dir: Path, pool: str) -> str:
         lines.append("Demo logins")
         for role, entry in logins.items():
             password = entry.get("password") or "(no password: use the API key)"
-            lines.append(f"  {role:<10}  {entry['email']:<30} {password}")
+            lines.append(f"  {role:<13}  {entry['email']:<34} {password}")
     else:
         lines.append("Demo logins: run `manage.py seed_demo` (make run does it) to create them.")
     if api_key:
         lines.append(f"  buyer API   Authorization: Api-Key {api_key}")
+    try:
+        pending_key = (run_dir / "demo-api-key-pending.txt").read_text().strip()
+    except OSError:
+        pending_key = ""
+    if pending_key:
+        lines.append(
+            f"  (pending)   Authorization: Api-Key {pending_key}  (organisation awaiting verification)"
+        )
     lines += ["Stop with Ctrl-C.", "=" * 78, ""]
     return "\n".join(lines)
 
@@ -312,24 +322,6 @@ def main() -> int:
                 "--access-log",
             ],
         ),
-        Child("web", [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
-        Child(
-            "worker",
-            [
-                *celery,
-                "worker",
-                "-Q",
-                QUEUES,
-                f"--pool={pool}",
-                f"--concurrency={concurrency}",
-                "--loglevel=INFO",
-                "--hostname=courtier-run@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-        ),
-        Child("beat", [*celery, "beat", "--loglevel=INFO"]),
         Child(
             "connect",
             [
@@ -349,11 +341,30 @@ def main() -> int:
                 env.get("STRIPE_WEBHOOK_SECRET", "whsec_courtier_local"),
             ],
         ),
+        Child("web", [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
+        Child(
+            "worker",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                QUEUES,
+                f"--pool={pool}",
+                f"--concurrency={concurrency}",
+                "--loglevel=INFO",
+                "--hostname=courtier-run@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+        ),
+        Child("beat", [*celery, "beat", "--loglevel=INFO"]),
     ]
     smoke = Smoke(base, stripe_base, run_dir, env) if args.smoke else None
+    by_name = {child.name: child for child in children}
     if smoke:
-        children[2].watchers.append(smoke.watch_worker)
-        children[3].watchers.append(smoke.watch_beat)
+        by_name["worker"].watchers.append(smoke.watch_worker)
+        by_name["beat"].watchers.append(smoke.watch_beat)
 
     stop = {"reason": ""}
     interrupts = {"count": 0}
@@ -369,9 +380,24 @@ def main() -> int:
         signal.signal(sig, on_signal)
 
     log(f"state in {run_dir}; settings {env['DJANGO_SETTINGS_MODULE']}")
-    for child in children:
+    sandboxes = [by_name["stripe"], by_name["connect"]]
+    for child in sandboxes:
         child.start(env, log_dir)
         log(f"started {child.name} (pid {child.proc.pid}): {' '.join(child.argv[1:])}")
+    # The demo market settles trades and pays sellers out through Stripe: seed once the
+    # sandboxes answer, before the worker and beat start (SQLite has one writer).
+    seeded = wait_for_sandboxes(sandboxes, stripe_base, f"http://127.0.0.1:{connect_port}", stop) and (
+        stop["reason"] or seed_demo(env, log_dir)
+    )
+    if not seeded or stop["reason"]:
+        if not stop["reason"]:
+            log("the demo data could not be loaded: stopping")
+        shutdown(sandboxes)
+        return 0 if stop["reason"] else 1
+    for child in children:
+        if child not in sandboxes:
+            child.start(env, log_dir)
+            log(f"started {child.name} (pid {child.proc.pid}): {' '.join(child.argv[1:])}")
 
     started = time.monotonic()
     exit_code = 0
@@ -404,6 +430,53 @@ def main() -> int:
             exit_code = 1
     log(f"all processes stopped (exit {exit_code})")
     return exit_code
+
+
+def wait_for_sandboxes(sandboxes: list[Child], stripe_base: str, connect_base: str, stop: dict) -> bool:
+    """Until localstripe and the Connect sandbox answer (30 s); False if one died or never did."""
+    auth = {"Authorization": "Bearer sk_test_courtier_local"}
+    pending = {"stripe": f"{stripe_base}/v1/customers", "connect": f"{connect_base}/v1/balance_transactions"}
+    deadline = time.monotonic() + 30
+    while pending and time.monotonic() < deadline and not stop["reason"]:
+        for child in sandboxes:
+            if not child.alive():
+                log(f"{child.name} exited with code {child.proc.returncode}")
+                return False
+        for name, url in list(pending.items()):
+            if http_get(url, auth, timeout=1)[0] == 200:
+                del pending[name]
+        time.sleep(0.2)
+    if pending and not stop["reason"]:
+        log(f"no answer from {', '.join(pending)} after 30 s")
+        return False
+    return True
+
+
+def seed_demo(env: dict[str, str], log_dir: Path) -> bool:
+    """`manage.py seed_demo` (idempotent), its output prefixed like the children's."""
+    started = time.monotonic()
+    with (log_dir / "seed.log").open("a", encoding="utf-8") as logfile:
+        proc = subprocess.Popen(
+            [PY, "manage.py", "seed_demo"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            bufsize=1,
+        )
+        assert proc.stdout
+        for line in proc.stdout:
+            line = line.rstrip("\n")
+            sys.stdout.write(f"{'seed':>7} | {line}\n")
+            sys.stdout.flush()
+            logfile.write(line + "\n")
+        proc.wait()
+    log(f"seed_demo exited with code {proc.returncode} after {time.monotonic() - started:.1f} s")
+    return proc.returncode == 0
 
 
 def shutdown(children: list[Child]) -> None:

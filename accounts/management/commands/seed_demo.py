@@ -653,7 +653,7 @@ class Command(BaseCommand):
             (listing for listing in fixed if listing.seller_id != demo_seller.pk),
             key=lambda listing: (-listing.floor_price_cents, listing.pk),
         )
-        to_buy = demo_fixed + crowd_fixed[:4] + crowd_fixed[-4:]
+        to_buy = demo_fixed + crowd_fixed[:6] + crowd_fixed[-4:]
         for listing in to_buy:
             market.bid_place(organisation=organisation, listing_public_id=listing.public_id)
         auctions = list(active.filter(pricing_mode=Listing.PricingMode.AUCTION).order_by("auction_ends_at"))
@@ -748,7 +748,7 @@ class Command(BaseCommand):
             if s != demo_seller.pk and books.available[s] >= settings.PAYOUT_THRESHOLD_CENTS
         ]
         site = settings.SITE_URL.rstrip("/")
-        outcomes = ["paid", "paid", "in_transit", "pending"]
+        outcomes = ["paid", "in_transit", "pending", "paid", "paid"]
         for seller_id, outcome in zip(earners, outcomes, strict=False):
             url = payment_services.connect_onboarding_link_create(
                 seller_id=seller_id, refresh_url=f"{site}/payouts/", return_url=f"{site}/payouts/"
