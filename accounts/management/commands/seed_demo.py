@@ -653,11 +653,14 @@ class Command(BaseCommand):
             (listing for listing in fixed if listing.seller_id != demo_seller.pk),
             key=lambda listing: (-listing.floor_price_cents, listing.pk),
         )
-        to_buy = demo_fixed + crowd_fixed[:6] + crowd_fixed[-4:]
+        to_buy = list(
+            {listing.pk: listing for listing in demo_fixed + crowd_fixed[:6] + crowd_fixed[-4:]}.values()
+        )
         for listing in to_buy:
             market.bid_place(organisation=organisation, listing_public_id=listing.public_id)
         auctions = list(active.filter(pricing_mode=Listing.PricingMode.AUCTION).order_by("auction_ends_at"))
-        for listing in auctions[:3] + auctions[-2:]:
+        bid_on = list({listing.pk: listing for listing in auctions[:3] + auctions[-2:]}.values())
+        for listing in bid_on:
             market.bid_place(
                 organisation=organisation,
                 listing_public_id=listing.public_id,
@@ -671,9 +674,7 @@ class Command(BaseCommand):
             expires_at=timezone.now() + timedelta(days=7),
         )
         market.audience_bid_clear(bid_id=bid.pk)
-        self.stdout.write(
-            f"Trades: {len(to_buy)} bought now, {len(auctions[:3] + auctions[-2:])} sealed bids, an audience bundle."
-        )
+        self.stdout.write(f"Trades: {len(to_buy)} bought now, {len(bid_on)} sealed bids, an audience bundle.")
 
     def settle(self, organisation: BuyerOrganisation) -> None:
         from marketplace import settlement
