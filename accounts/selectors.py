@@ -7,8 +7,10 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import crypto, hooks, services, taxonomy
+from accounts.errors import ServiceError
 from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
 
 
@@ -62,13 +64,34 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+class SellerErased(ServiceError):
+    """The account was erased (Art. 17): nothing is left to export."""
+
+    status_code = 410
+
+
+# The models the sections written here cover; apps' sections declare theirs in a `covers`
+# attribute (tests/accounts/test_export_coverage.py checks every seller-referring model is covered).
+SELLER_EXPORT_COVERS = (
+    "accounts.User",
+    "accounts.SellerProfile",
+    "accounts.LifeEvent",
+    "accounts.ConsentGrant",
+    "accounts.ConsentEvent",
+)
+
+
 def seller_export(*, seller: User) -> dict[str, Any]:
-    """GDPR Art. 15 / 20: everything stored about the seller, as machine-readable JSON.
+    """GDPR Art. 15 / 20: everything stored about the seller, as machine-readable JSON (codes
+    and ISO 8601 timestamps); each app adds its sections through hooks.register_export_section.
 
     The password hash is deliberately left out (it is a credential, not data about the person);
-    encrypted columns appear decrypted under their plain names.
+    encrypted columns appear decrypted under their plain names. Raises SellerErased (410) for
+    an erased account. The number of queries does not depend on how much the seller traded.
     """
-    profile = SellerProfile.objects.get(seller=seller)
+    profile = SellerProfile.objects.filter(seller=seller).first()
+    if seller.erased_at is not None or profile is None:
+        raise SellerErased("account_erased", _("This account was erased: there is no data left to export."))
     precise = services.seller_precise_values(seller=seller)
     life_events = list(life_events_for(seller=seller))
     details = services.life_event_details(seller=seller, events=life_events)

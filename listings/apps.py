@@ -7,6 +7,7 @@ class ListingsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
-        from listings import services
+        from listings import selectors, services
 
         hooks.register_consent_change_handler(services.on_consent_change)
+        hooks.register_export_section("listings", selectors.seller_export_listings)

@@ -14,3 +14,7 @@ class MarketplaceConfig(AppConfig):
         hooks.register_consent_change_handler(services.on_consent_change)
         register_payment_outcome_handler(settlement.on_payment_outcome)
         register_clearing_price_provider(selectors.clearing_prices)
+        hooks.register_export_section("sales", selectors.seller_export_sales)
+        hooks.register_export_section("recipients", selectors.seller_export_recipients)
+        hooks.register_export_section("access_log", selectors.seller_export_access_log)
+        hooks.register_export_section("deletion_notices", selectors.seller_export_deletion_notices)

@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation, ConsentGrant, User
 from accounts.selectors import consent_valid_q
-from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade, TradeLine
+from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade, TradeLine
 
 
 def buyer_pseudonym(organisation_id: int, seller_id: int) -> str:
@@ -124,3 +125,117 @@ def organisations_failing_payments(*, since: datetime | None = None) -> dict[int
         .filter(failures__gte=settings.PAYMENT_FAILURES_FLAG)
     )
     return {row["organisation_id"]: row["failures"] for row in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# GDPR export (Art. 15 / 20): sales, recipients, reads and deletion notices of one seller,
+# registered from MarketplaceConfig.ready. One query per section, whatever the number of trades.
+# ---------------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def seller_export_sales(seller: User) -> list[dict]:
+    """Every trade line on the seller's data, whatever its outcome."""
+    lines = (
+        TradeLine.objects.filter(seller=seller)
+        .select_related("trade__organisation")
+        .order_by("trade__created_at", "pk")
+    )
+    return [
+        {
+            "trade": str(line.trade.public_id),
+            "buyer": line.trade.organisation.legal_name,
+            "purpose": line.trade.purpose,
+            "categories": line.categories,
+            "licence_days": line.trade.licence_days,
+            "price_cents": line.price_cents,
+            "currency": line.trade.currency,
+            "status": line.status,
+            "status_reason": line.status_reason,
+            "trade_status": line.trade.status,
+            "created_at": _iso(line.trade.created_at),
+        }
+        for line in lines
+    ]
+
+
+def seller_export_recipients(seller: User) -> list[dict]:
+    """Art. 15(1)(c): which organisations received which categories, for what purpose, until when."""
+    grants = (
+        AccessGrant.objects.filter(seller=seller).select_related("organisation").order_by("starts_at", "pk")
+    )
+    return [
+        {
+            "access_grant": str(grant.public_id),
+            "organisation": grant.organisation.legal_name,
+            "organisation_country": grant.organisation.country,
+            "categories": grant.categories,
+            "purpose": grant.purpose,
+            "starts_at": _iso(grant.starts_at),
+            "ends_at": _iso(grant.ends_at),
+            "status": grant.status,
+            "revoked_at": _iso(grant.revoked_at),
+            "revoked_reason": grant.revoked_reason,
+        }
+        for grant in grants
+    ]
+
+
+def seller_export_access_log(seller: User) -> list[dict]:
+    """Every read of the seller's purchased data: which organisation, which licence, when."""
+    reads = (
+        AccessLog.objects.filter(grant__seller=seller)
+        .select_related("grant__organisation")
+        .order_by("read_at", "pk")
+    )
+    return [
+        {
+            "organisation": read.grant.organisation.legal_name,
+            "access_grant": str(read.grant.public_id),
+            "read_at": _iso(read.read_at),
+        }
+        for read in reads
+    ]
+
+
+def seller_export_deletion_notices(seller: User) -> list[dict]:
+    """What buyers were told to delete, by when, and whether they confirmed it."""
+    notices = (
+        DeletionNotice.objects.filter(seller=seller)
+        .select_related("organisation")
+        .order_by("created_at", "pk")
+    )
+    return [
+        {
+            "deletion_notice": str(notice.public_id),
+            "organisation": notice.organisation.legal_name,
+            "categories": notice.categories,
+            "reason": notice.reason,
+            "created_at": _iso(notice.created_at),
+            "deadline": _iso(notice.deadline),
+            "status": notice.status,
+            "acknowledged_at": _iso(notice.acknowledged_at),
+        }
+        for notice in notices
+    ]
+
+
+seller_export_sales.covers = ("marketplace.TradeLine", "marketplace.Trade")  # type: ignore[attr-defined]
+seller_export_recipients.covers = ("marketplace.AccessGrant",)  # type: ignore[attr-defined]
+seller_export_access_log.covers = ("marketplace.AccessLog",)  # type: ignore[attr-defined]
+seller_export_deletion_notices.covers = ("marketplace.DeletionNotice",)  # type: ignore[attr-defined]
+# Labels for the codes of these sections, for the My data page (accounts cannot import marketplace).
+seller_export_sales.choices = {  # type: ignore[attr-defined]
+    "status": dict(TradeLine.Status.choices),
+    "trade_status": dict(Trade.Status.choices),
+}
+seller_export_recipients.choices = {"status": dict(AccessGrant.Status.choices)}  # type: ignore[attr-defined]
+seller_export_deletion_notices.choices = {"status": dict(DeletionNotice.Status.choices)}  # type: ignore[attr-defined]
+seller_export_deletion_notices.choices["reason"] = {  # type: ignore[attr-defined]
+    "revoked": _("Consent withdrawn"),
+    "expired": _("Consent expired"),
+    "erasure": _("Account erased"),
+}

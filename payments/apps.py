@@ -6,4 +6,13 @@ class PaymentsConfig(AppConfig):
     name = "payments"
 
     def ready(self) -> None:
-        from payments import checks  # noqa: F401 - registers the system checks
+        from accounts import hooks
+        from payments import (
+            checks,  # noqa: F401 - registers the system checks
+            selectors,
+        )
+
+        hooks.register_export_section("earnings", selectors.seller_export_earnings)
+        hooks.register_export_section("sale_shares", selectors.seller_export_sale_shares)
+        hooks.register_export_section("payouts", selectors.seller_export_payouts)
+        hooks.register_export_section("payout_account", selectors.seller_export_payout_account)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet, Sum
 
@@ -10,9 +12,12 @@ from payments import ledger
 from payments.models import (
     ConnectAccount,
     LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
     Payment,
     Payout,
     ReconciliationIssue,
+    SettlementShare,
     StripeCustomer,
     StripeEvent,
 )
@@ -76,3 +81,109 @@ def reconciliation_issues_open() -> QuerySet[ReconciliationIssue]:
 
 def stripe_events_failed() -> QuerySet[StripeEvent]:
     return StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).order_by("-received_at")
+
+
+# ---------------------------------------------------------------------------------------------
+# GDPR export (Art. 15 / 20): a seller's earnings, payouts and payout account, registered from
+# PaymentsConfig.ready. One or two queries per section, whatever the number of sales.
+# ---------------------------------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def seller_export_earnings(seller: Any) -> list[dict]:
+    """Every movement on the seller's ledger accounts, signed from the seller's side: a sale
+    settled to them is positive, a payout or an amount owed back negative."""
+    entries = (
+        LedgerEntry.objects.filter(account__seller_id=seller.pk)
+        .select_related("transaction", "account")
+        .order_by("transaction__created_at", "pk")
+    )
+    return [
+        {
+            "kind": entry.transaction.kind,
+            "account": entry.account.purpose,
+            "reference": entry.transaction.reference,
+            # the seller's accounts are a liability (payable) and an asset (receivable): a credit
+            # (negative) on either is in the seller's favour
+            "amount_cents": -entry.amount,
+            "currency": entry.currency,
+            "created_at": _iso(entry.transaction.created_at),
+        }
+        for entry in entries
+    ]
+
+
+def seller_export_sale_shares(seller: Any) -> list[dict]:
+    """How each settled payment was split for the seller: gross, platform fee, net."""
+    shares = SettlementShare.objects.filter(seller_id=seller.pk).select_related("payment").order_by("pk")
+    return [
+        {
+            "reference": share.payment.reference,
+            "gross_cents": share.gross,
+            "fee_cents": share.fee,
+            "net_cents": share.net,
+            "currency": share.currency,
+        }
+        for share in shares
+    ]
+
+
+def seller_export_payouts(seller: Any) -> list[dict]:
+    payouts = (
+        Payout.objects.filter(seller_id=seller.pk).prefetch_related("events").order_by("created_at", "pk")
+    )
+    return [
+        {
+            "amount_cents": payout.amount,
+            "amount_reversed_cents": payout.amount_reversed,
+            "currency": payout.currency,
+            "status": payout.status,
+            "failure_code": payout.failure_code,
+            "created_at": _iso(payout.created_at),
+            "transferred_at": _iso(payout.transferred_at),
+            "history": [
+                {
+                    "from_status": event.from_status,
+                    "to_status": event.to_status,
+                    "reason": event.reason,
+                    "occurred_at": _iso(event.occurred_at),
+                }
+                for event in payout.events.all()
+            ],
+        }
+        for payout in payouts
+    ]
+
+
+def seller_export_payout_account(seller: Any) -> dict | None:
+    """The payout (Stripe Connect) account's status; Stripe's own ids stay out (technical)."""
+    account = ConnectAccount.objects.filter(seller_id=seller.pk).first()
+    if account is None:
+        return None
+    return {
+        "created": account.stripe_account_id is not None,
+        "details_submitted": account.details_submitted,
+        "payouts_enabled": account.payouts_enabled,
+        "outstanding_requirements": account.outstanding_requirements,
+        "created_at": _iso(account.created_at),
+        "updated_at": _iso(account.updated_at),
+    }
+
+
+seller_export_earnings.covers = ("payments.LedgerAccount", "payments.LedgerEntry")  # type: ignore[attr-defined]
+seller_export_sale_shares.covers = ("payments.SettlementShare",)  # type: ignore[attr-defined]
+seller_export_payouts.covers = ("payments.Payout", "payments.PayoutEvent")  # type: ignore[attr-defined]
+seller_export_payout_account.covers = ("payments.ConnectAccount",)  # type: ignore[attr-defined]
+# Labels for the codes of these sections, for the My data page (accounts cannot import payments).
+seller_export_earnings.choices = {  # type: ignore[attr-defined]
+    "kind": dict(LedgerTransaction.Kind.choices),
+    "account": dict(LedgerAccount.Purpose.choices),
+}
+seller_export_payouts.choices = {  # type: ignore[attr-defined]
+    "status": dict(Payout.Status.choices),
+    "from_status": dict(Payout.Status.choices),
+    "to_status": dict(Payout.Status.choices),
+}

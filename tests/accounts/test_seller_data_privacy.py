@@ -91,8 +91,10 @@ def test_erasure_makes_the_canary_unreadable_everywhere(seller):
     assert kinds == ["granted", "revoked"]
     receipt = ConsentEvent.objects.filter(seller=user).last().full_receipt
     assert receipt["piiPrincipalId"] == str(user.pseudonym) and "erasure" in receipt["collectionMethod"]
-    export = selectors.seller_export(seller=user)
-    assert export["profile"]["postcode"] is None and CANARY not in json.dumps(export)
+    # nothing left to export: a clear refusal (410), not an export of what survives
+    with pytest.raises(selectors.SellerErased):
+        selectors.seller_export(seller=user)
+    assert services.seller_precise_values(seller=user) == {}
     with pytest.raises(Conflict):
         services.seller_erase(seller=user)
 
