@@ -471,7 +471,7 @@ EXPORT_FIELD_LABELS = {
     "occurred_at": gettext_lazy("Date"),
     "receipt_id": gettext_lazy("Receipt"),
     "licence_days": gettext_lazy("Licence (days)"),
-    "pricing_mode": gettext_lazy("Pricing"),
+    "pricing_mode": gettext_lazy("Sale type"),
     "floor_price_cents": gettext_lazy("Floor price"),
     "suggested_price_cents": gettext_lazy("Suggested price"),
     "currency": gettext_lazy("Currency"),
@@ -531,7 +531,7 @@ _SECTION_CHOICES: dict[str, dict[str, dict]] = {
     "consent_grants": {"status": dict(ConsentGrant.Status.choices)},
     "consent_events": {"kind": dict(ConsentEvent.Kind.choices)},
 }
-_DATE_FIELDS = frozenset({"birth_date", "date_joined", "last_login", "deadline"})
+_DATE_FIELDS = frozenset({"birth_date", "date_joined", "last_login", "deadline", "sellable_until"})
 _HIDDEN_FIELDS = frozenset({"receipt"})
 
 

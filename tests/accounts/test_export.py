@@ -8,6 +8,7 @@ what matters here is that whatever settlement leaves behind reaches the seller's
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -15,7 +16,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 
 from accounts import hooks, selectors, services, taxonomy
 from accounts.models import User
@@ -355,6 +356,7 @@ def test_my_data_pages_answer_410_when_the_account_is_erased(db, client, languag
                 "2,94\N{NO-BREAK SPACE}€",
                 "2,35\N{NO-BREAK SPACE}€",
                 "Prix fixe",
+                "Mode de vente",
                 "Versements",
                 "Versé",
                 "Confirmée",
@@ -394,6 +396,12 @@ def test_my_data_page_shows_labels_money_and_dates_in_the_language(
         assert text in body, text
     for text in absent:
         assert text not in body, text
+    # dates through the locale, never an ISO timestamp
+    _seller, _buyer, line, *_rest = trader
+    with translation.override(language):
+        read_on = formats.date_format(timezone.localtime(line.trade.created_at), "DATETIME_FORMAT")
+    assert read_on in body
+    assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:", body)
 
 
 def test_my_data_download_stays_codes_and_iso(client, trader):
