@@ -14,7 +14,7 @@ from listings.models import Listing
 from marketplace import selectors, services, settlement
 from marketplace.models import Bid, Trade
 from payments.models import Payment
-from tests.factories import ModeratorFactory
+from tests.factories import ModeratorFactory, PayingOrganisationFactory
 from tests.marketplace.conftest import active_listing
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,6 +34,12 @@ def test_a_listing_is_held_while_paid_then_sold(buyer, api_client_for):
     trade = Trade.objects.get(bid=bid)
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD
     assert str(listing.public_id) not in browse_ids(api_client_for, buyer)
+    # a held listing cannot be bought twice: 409, nothing written
+    again = api_client_for(PayingOrganisationFactory()).post(
+        "/api/v1/bids/", {"listing": str(listing.public_id)}, format="json"
+    )
+    assert (again.status_code, again.json()["code"]) == (409, "listing_not_open")
+    assert Trade.objects.filter(listing=listing).count() == 1
 
     assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
 
