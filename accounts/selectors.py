@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import crypto, hooks, services, taxonomy
+from accounts import crypto, hooks, taxonomy
 from accounts.errors import ServiceError
 from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
 
@@ -47,6 +47,38 @@ def consent_events_for(*, seller: User) -> QuerySet[ConsentEvent]:
 
 def life_events_for(*, seller: User) -> QuerySet[LifeEvent]:
     return LifeEvent.objects.filter(seller=seller).order_by("created_at", "pk")
+
+
+def _data_fernet(seller: User):
+    key = SellerDataKey.objects.filter(seller=seller).values_list("wrapped_key", flat=True).first()
+    return crypto.data_fernet(key)
+
+
+def seller_precise_values(*, seller: User) -> dict[str, Any]:
+    """Decrypted precise values (birth_date, postcode, phone). Empty after erasure."""
+    profile = SellerProfile.objects.filter(seller=seller).first()
+    if profile is None:
+        return {}
+    try:
+        fernet = _data_fernet(seller)
+    except crypto.DataKeyDestroyed:
+        return {}
+    return {
+        field: crypto.decrypt(fernet, token) if token else None
+        for field, token in (
+            ("birth_date", profile.birth_date_encrypted),
+            ("postcode", profile.postcode_encrypted),
+            ("phone", profile.phone_encrypted),
+        )
+    }
+
+
+def life_event_details(*, seller: User, events: list[LifeEvent]) -> dict[int, str]:
+    try:
+        fernet = _data_fernet(seller)
+    except crypto.DataKeyDestroyed:
+        return {}
+    return {e.pk: crypto.decrypt(fernet, e.details_encrypted) if e.details_encrypted else "" for e in events}
 
 
 def seller_badges(*, seller: User) -> dict[str, bool]:
@@ -92,9 +124,9 @@ def seller_export(*, seller: User) -> dict[str, Any]:
     profile = SellerProfile.objects.filter(seller=seller).first()
     if seller.erased_at is not None or profile is None:
         raise SellerErased("account_erased", _("This account was erased: there is no data left to export."))
-    precise = services.seller_precise_values(seller=seller)
+    precise = seller_precise_values(seller=seller)
     life_events = list(life_events_for(seller=seller))
-    details = services.life_event_details(seller=seller, events=life_events)
+    details = life_event_details(seller=seller, events=life_events)
     data: dict[str, Any] = {
         "format": "courtier-seller-export/1",
         "generated_at": timezone.now().isoformat(),

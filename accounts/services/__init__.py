@@ -1,0 +1,90 @@
+"""Every write to accounts, one module per domain, re-exported here: `from accounts import services`.
+
+identity (accounts, verification, API keys), organisations (buyer organisations), seller_data
+(profile, life events, data keys, age bands), consent (grants, expiry sweep, reminders,
+receipts), erasure (Art. 17). The decryption reads live in accounts.selectors and are
+re-exported for callers.
+"""
+
+from accounts.selectors import life_event_details, seller_precise_values
+from accounts.services.consent import (
+    _EXPIRE_SQL,
+    _expire_batch_orm,
+    _expire_batch_sql,
+    _expiry_templates_json,
+    consent_expire_due,
+    consent_grant,
+    consent_remind_expiring,
+    consent_reminder_email,
+    consent_renew,
+    consent_revoke,
+)
+from accounts.services.erasure import seller_erase
+from accounts.services.identity import (
+    API_KEY_PREFIX,
+    EMAIL_VERIFICATION_MAX_AGE,
+    EMAIL_VERIFICATION_SALT,
+    PHONE_CODE_STEP,
+    api_key_authenticate,
+    api_key_create,
+    api_key_revoke,
+    buyer_member_create,
+    email_verification_token,
+    email_verify,
+    phone_verification_code,
+    phone_verify,
+    seller_create,
+)
+from accounts.services.organisations import organisation_create, organisation_set_verification
+from accounts.services.seller_data import (
+    PHONE_RE,
+    POSTCODE_RE,
+    encryption_keys_rotate,
+    life_event_remove,
+    life_event_set,
+    seller_age_bands_refresh,
+    seller_profile_update,
+)
+
+__all__ = [
+    # identity
+    "API_KEY_PREFIX",
+    "EMAIL_VERIFICATION_MAX_AGE",
+    "EMAIL_VERIFICATION_SALT",
+    "PHONE_CODE_STEP",
+    "api_key_authenticate",
+    "api_key_create",
+    "api_key_revoke",
+    "buyer_member_create",
+    "email_verification_token",
+    "email_verify",
+    "phone_verification_code",
+    "phone_verify",
+    "seller_create",
+    # organisations
+    "organisation_create",
+    "organisation_set_verification",
+    # seller data (and the decryption reads, from accounts.selectors)
+    "PHONE_RE",
+    "POSTCODE_RE",
+    "encryption_keys_rotate",
+    "life_event_details",
+    "life_event_remove",
+    "life_event_set",
+    "seller_age_bands_refresh",
+    "seller_precise_values",
+    "seller_profile_update",
+    # consent (the private names are used by tests and bench/consent.py)
+    "_EXPIRE_SQL",
+    "_expire_batch_orm",
+    "_expire_batch_sql",
+    "_expiry_templates_json",
+    "consent_expire_due",
+    "consent_grant",
+    "consent_remind_expiring",
+    "consent_reminder_email",
+    "consent_renew",
+    "consent_revoke",
+    # erasure
+    "seller_erase",
+]

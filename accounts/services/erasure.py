@@ -1,0 +1,53 @@
+"""GDPR erasure (Art. 17) of a seller account."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.errors import Conflict, Forbidden
+from accounts.models import ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from accounts.services.consent import _end_grants_locked
+
+
+def seller_erase(*, seller: User) -> User:
+    """Erase a seller: consents revoked (with cascades), data key destroyed, precise values and
+    attributes cleared, identity anonymised. Consent history stays, under the pseudonym."""
+    with transaction.atomic(durable=True):
+        now = timezone.now()
+        grants = list(
+            ConsentGrant.objects.select_for_update()
+            .filter(seller=seller, status=ConsentGrant.Status.ACTIVE)
+            .order_by("pk")
+        )
+        user = User.objects.select_for_update().get(pk=seller.pk)
+        if user.erased_at is not None:
+            raise Conflict("already_erased", "This account was already erased.")
+        if user.role != User.Role.SELLER:
+            raise Forbidden("not_a_seller", "Only a seller account can be erased here.")
+        for grant in grants:
+            grant.seller = user
+        _end_grants_locked(grants, ConsentGrant.Status.REVOKED, now, "erasure")
+        SellerDataKey.objects.filter(seller=user).update(wrapped_key=None, destroyed_at=now)
+        SellerProfile.objects.filter(seller=user).update(
+            age_band="",
+            gender="",
+            region="",
+            mobile_os="",
+            mobile_operator="",
+            interests_mask=0,
+            affinities_mask=0,
+            birth_date_encrypted=None,
+            postcode_encrypted=None,
+            phone_encrypted=None,
+        )
+        LifeEvent.objects.filter(seller=user).delete()
+        user.email = f"erased-{user.pseudonym}@erased.invalid"
+        user.full_name = ""
+        user.is_active = False
+        user.set_unusable_password()
+        user.email_verified_at = None
+        user.phone_verified_at = None
+        user.erased_at = now
+        user.save()
+    return user

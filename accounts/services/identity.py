@@ -1,0 +1,183 @@
+"""Identities: seller and buyer-member accounts, email and phone verification, buyer API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts import crypto
+from accounts.errors import Conflict, InvalidInput, NotFound
+from accounts.models import ApiKey, BuyerOrganisation, SellerDataKey, SellerProfile, User
+from accounts.selectors import seller_precise_values
+
+
+def seller_create(*, email: str, password: str, full_name: str = "", language: str = "en") -> User:
+    email = User.objects.normalize_email(email).lower()
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(email, password, full_name=full_name, preferred_language=language)
+            SellerDataKey.objects.create(seller=user, wrapped_key=crypto.new_wrapped_data_key())
+            SellerProfile.objects.create(seller=user)
+    except IntegrityError:
+        raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
+    return user
+
+
+def buyer_member_create(
+    *, organisation: BuyerOrganisation, email: str, password: str | None, full_name: str = ""
+) -> User:
+    return User.objects.create_user(
+        email, password, full_name=full_name, role=User.Role.BUYER, organisation=organisation
+    )
+
+
+EMAIL_VERIFICATION_SALT = "courtier.email-verification"
+EMAIL_VERIFICATION_MAX_AGE = timedelta(days=3)
+
+
+def email_verification_token(user: User) -> str:
+    return signing.dumps({"u": user.pk, "e": user.email}, salt=EMAIL_VERIFICATION_SALT)
+
+
+def email_verify(*, token: str) -> User:
+    try:
+        data = signing.loads(token, salt=EMAIL_VERIFICATION_SALT, max_age=EMAIL_VERIFICATION_MAX_AGE)
+    except signing.BadSignature:
+        raise InvalidInput("token_invalid", "This verification link is invalid or expired.") from None
+    user = User.objects.filter(pk=data["u"], email=data["e"], erased_at=None).first()
+    if user is None:
+        raise InvalidInput("token_invalid", "This verification link is invalid or expired.")
+    User.objects.filter(pk=user.pk, email_verified_at=None).update(email_verified_at=timezone.now())
+    user.refresh_from_db()
+    return user
+
+
+PHONE_CODE_STEP = 600  # seconds a phone code stays valid (the current and previous step)
+
+
+def _phone_code(user: User, phone: str, step: int) -> str:
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{user.pk}:{phone}:{step}".encode(), hashlib.sha256
+    ).digest()
+    return f"{int.from_bytes(digest[:4], 'big') % 1_000_000:06d}"
+
+
+def phone_verification_code(*, seller: User, at: datetime | None = None) -> str:
+    """The code to send by SMS; derived, so nothing secret is stored."""
+    phone = seller_precise_values(seller=seller).get("phone")
+    if not phone:
+        raise InvalidInput("phone_missing", "Add a phone number first.", field="phone")
+    step = int((at or timezone.now()).timestamp()) // PHONE_CODE_STEP
+    return _phone_code(seller, phone, step)
+
+
+def phone_verify(*, seller: User, code: str, at: datetime | None = None) -> None:
+    phone = seller_precise_values(seller=seller).get("phone")
+    if not phone:
+        raise InvalidInput("phone_missing", "Add a phone number first.", field="phone")
+    step = int((at or timezone.now()).timestamp()) // PHONE_CODE_STEP
+    if not any(hmac.compare_digest(code.strip(), _phone_code(seller, phone, s)) for s in (step, step - 1)):
+        raise InvalidInput("code_invalid", "This code is wrong or expired.", field="code")
+    User.objects.filter(pk=seller.pk).update(phone_verified_at=timezone.now())
+
+
+API_KEY_PREFIX = "crt"
+
+
+def _hash_key(key: str) -> str:
+    # API keys are 256-bit random secrets, so a fast hash is enough (no dictionary to guess from).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def api_key_create(
+    *,
+    organisation: BuyerOrganisation,
+    name: str,
+    created_by: User | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the plaintext key, which is never stored or shown again."""
+    if not name.strip():
+        raise InvalidInput("name_required", "Name the key.", field="name")
+    if expires_at is not None and expires_at <= timezone.now():
+        raise InvalidInput("expiry_in_past", "The expiry must be in the future.", field="expires_at")
+    prefix = secrets.token_hex(6)
+    plaintext = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        organisation=organisation,
+        name=name.strip(),
+        prefix=prefix,
+        key_hash=_hash_key(plaintext),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    return key, plaintext
+
+
+def api_key_revoke(*, key_id: int, organisation: BuyerOrganisation | None = None) -> ApiKey:
+    keys = ApiKey.objects.filter(pk=key_id)
+    if organisation is not None:
+        keys = keys.filter(organisation=organisation)
+    updated = keys.filter(revoked_at=None).update(revoked_at=timezone.now())
+    key = keys.first()
+    if key is None:
+        raise NotFound("api_key_not_found", "No such API key.")
+    if not updated:
+        raise Conflict("api_key_already_revoked", "This API key is already revoked.")
+    return key
+
+
+_KEY_FIELDS = [field.attname for field in ApiKey._meta.concrete_fields]
+_ORGANISATION_FIELDS = [field.attname for field in BuyerOrganisation._meta.concrete_fields]
+_KEY_WITH_ORGANISATION_SQL = (
+    "SELECT {key}, {organisation} FROM {key_table} k JOIN {organisation_table} o "
+    "ON o.{organisation_pk} = k.{organisation_fk} WHERE k.{prefix} = %s"
+).format(
+    key=", ".join(f'k."{field.column}"' for field in ApiKey._meta.concrete_fields),
+    organisation=", ".join(f'o."{field.column}"' for field in BuyerOrganisation._meta.concrete_fields),
+    key_table=ApiKey._meta.db_table,
+    organisation_table=BuyerOrganisation._meta.db_table,
+    organisation_pk=BuyerOrganisation._meta.pk.column,
+    organisation_fk=ApiKey._meta.get_field("organisation").column,
+    prefix=ApiKey._meta.get_field("prefix").column,
+)
+
+
+def _api_key_with_organisation(prefix: str) -> ApiKey | None:
+    """The key with this prefix and its organisation, in one query. Every API request asks it: on
+    PostgreSQL the statement is built once (the ORM spent ~0.4 ms compiling it per request, seven
+    times the round trip); elsewhere (SQLite's values need the ORM's converters) the ORM's."""
+    if connection.vendor != "postgresql":
+        return ApiKey.objects.select_related("organisation").filter(prefix=prefix).first()
+    with connection.cursor() as cursor:
+        cursor.execute(_KEY_WITH_ORGANISATION_SQL, [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(_KEY_FIELDS)
+    key = ApiKey.from_db(connection.alias, _KEY_FIELDS, row[:split])
+    key.organisation = BuyerOrganisation.from_db(connection.alias, _ORGANISATION_FIELDS, row[split:])
+    return key
+
+
+def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
+    """The usable key matching `plaintext`, or None. Touches last_used_at at most once a minute."""
+    parts = plaintext.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    key = _api_key_with_organisation(parts[1])
+    now = timezone.now()
+    if key is None or not hmac.compare_digest(key.key_hash, _hash_key(plaintext)) or not key.is_usable(now):
+        return None
+    stale_before = now - settings.API_KEY_LAST_USED_RESOLUTION
+    if key.last_used_at is None or key.last_used_at < stale_before:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now
+    return key
