@@ -1,0 +1,73 @@
+"""Private helpers shared by the marketplace services modules: buyer and amount checks, bid transitions, trade creation."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from accounts.errors import Conflict, Forbidden, InvalidInput
+from accounts.models import BuyerOrganisation
+from listings.models import Listing
+from marketplace import payments_port
+from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine
+
+MAX_BID_CENTS = 100_000_00
+
+
+def _check_buyer(organisation: BuyerOrganisation) -> None:
+    """A bid commits the buyer to pay: verified, with a saved payment method, before anything
+    changes (a buyer without a card could otherwise take listings off the market)."""
+    if not organisation.is_verified:
+        raise Forbidden("organisation_not_verified", "Only verified organisations may bid.")
+    if not payments_port.has_payment_method(organisation_id=organisation.pk):
+        raise InvalidInput(
+            "payment_method_required",
+            "Save a payment method first (POST /api/v1/payment-methods/): bids and purchases are "
+            "paid by card.",
+        )
+
+
+def _check_amount(amount_cents: int, field: str = "amount_cents") -> None:
+    if (
+        not isinstance(amount_cents, int)
+        or isinstance(amount_cents, bool)
+        or not 0 < amount_cents <= MAX_BID_CENTS
+    ):
+        raise InvalidInput("amount_invalid", "Amounts are whole cents between 1 and 10,000,000.", field=field)
+
+
+def _bid_transition(bid: Bid, to_status: str, reason: str = "") -> None:
+    """Requires: the bid locked (or just created) in the current transaction."""
+    if to_status not in Bid.TRANSITIONS[bid.status]:
+        raise Conflict("bid_not_open", f"This bid is {bid.status}.")
+    BidEvent.objects.create(
+        bid=bid, from_status=bid.status, to_status=to_status, amount_cents=bid.amount_cents, reason=reason
+    )
+    bid.status, bid.status_reason = to_status, reason
+    bid.save(update_fields=["status", "status_reason"])
+
+
+def _trade_create(
+    bid: Bid, *, price_per_record: int, sellers: list[tuple[int, int]], listing: Listing | None
+) -> Trade:
+    """A trade in pending_payment with one line per (seller id, categories mask); settled by workers."""
+    from marketplace.tasks import trades_settle
+
+    trade = Trade.objects.create(
+        organisation_id=bid.organisation_id,
+        bid=bid,
+        listing=listing,
+        purpose=bid.purpose,
+        licence_days=bid.licence_days,
+        price_per_record_cents=price_per_record,
+        currency=bid.currency,
+        fee_bps=settings.PLATFORM_FEE_BPS,
+    )
+    TradeLine.objects.bulk_create(
+        TradeLine(trade=trade, seller_id=seller_id, categories_mask=mask, price_cents=price_per_record)
+        for seller_id, mask in sellers
+    )
+    TradeEvent.objects.create(
+        trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
+    )
+    trades_settle.delay_on_commit([trade.pk])
+    return trade
