@@ -10,7 +10,6 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.errors import ServiceError
 from accounts.models import (
     ApiKey,
     BuyerOrganisation,
@@ -22,6 +21,7 @@ from accounts.models import (
     SellerProfile,
     User,
 )
+from core.errors import ServiceError
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

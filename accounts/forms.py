@@ -13,7 +13,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 
 # Services speak English; the seller reads these instead, in their language, where we know the code.
 SERVICE_ERROR_MESSAGES = {

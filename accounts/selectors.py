@@ -10,8 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import crypto, hooks, taxonomy
-from accounts.errors import ServiceError
 from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from core.errors import ServiceError
 
 
 def consent_valid_q(at: datetime, prefix: str = "") -> Q:

@@ -30,7 +30,6 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import hooks, selectors, services, taxonomy
-from accounts.errors import ServiceError
 from accounts.forms import (
     ConsentGrantForm,
     ConsentRenewForm,
@@ -44,6 +43,7 @@ from accounts.forms import (
     service_error_message,
 )
 from accounts.models import ConsentEvent, ConsentGrant, User
+from core.errors import ServiceError
 
 sms_logger = logging.getLogger("courtier.sms")
 

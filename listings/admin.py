@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin, action_with_reason
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from listings import services
 from listings.models import Listing, ListingEvent
 

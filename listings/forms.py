@@ -13,8 +13,8 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
-from accounts.errors import ServiceError
 from accounts.forms import Form, service_error_message
+from core.errors import ServiceError
 from listings.models import Listing
 from listings.services import MAX_FLOOR_PRICE_CENTS
 

@@ -28,9 +28,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import selectors as account_selectors
 from accounts import taxonomy
-from accounts.errors import NotFound, ServiceError
 from accounts.models import User
 from accounts.views import seller_required
+from core.errors import NotFound, ServiceError
 from listings import services, valuation
 from listings.forms import (
     AudienceOptinForm,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.errors import InvalidInput
+from core.errors import InvalidInput
 from marketplace.models import SettlementBatch
 from payments import selectors as payment_selectors
 from payments import services as payment_services

@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import ReadOnlyAdmin, action_with_reason
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from payments import ledger, money, reconciliation, selectors, services, webhooks
 from payments.models import (
     ConnectAccount,

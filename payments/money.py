@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts.errors import InvalidInput
+from core.errors import InvalidInput
 
 CURRENCIES: frozenset[str] = frozenset({"EUR"})
 BPS = 10_000

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 
-from accounts.errors import InvalidInput, NotFound, ServiceError
+from core.errors import InvalidInput, NotFound, ServiceError
 from payments import postings
 from payments.models import (
     Dispute,

@@ -38,7 +38,7 @@ from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from payments.models import StripeSteps
 
 logger = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.errors import ServiceError
 from accounts.views import seller_required
+from core.errors import ServiceError
 from payments import money, selectors, services
 
 

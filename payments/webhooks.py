@@ -33,7 +33,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from accounts.errors import InvalidInput, ServiceError
+from core.errors import InvalidInput, ServiceError
 from payments import services
 from payments.models import Payment, StripeEvent
 from payments.services import StripeUnavailable, UnknownStripeObject

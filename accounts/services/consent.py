@@ -10,9 +10,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts import hooks, receipts
-from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.models import ConsentEvent, ConsentGrant, User
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, SENSITIVE_CATEGORIES, DataCategory, Purpose
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
 def _check_category_purpose(category: str, purpose: str) -> None:

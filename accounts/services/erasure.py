@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict, Forbidden
 from accounts.models import ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
 from accounts.services.consent import _end_grants_locked
+from core.errors import Conflict, Forbidden
 
 
 def seller_erase(*, seller: User) -> User:

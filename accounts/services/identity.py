@@ -13,9 +13,9 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts import crypto
-from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import ApiKey, BuyerOrganisation, SellerDataKey, SellerProfile, User
 from accounts.selectors import seller_precise_values
+from core.errors import Conflict, InvalidInput, NotFound
 
 
 def seller_create(*, email: str, password: str, full_name: str = "", language: str = "en") -> User:

@@ -7,8 +7,8 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.models import BuyerOrganisation, OrganisationVerificationEvent, User
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 
 def organisation_create(

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import crypto, taxonomy
-from accounts.errors import Forbidden, InvalidInput, NotFound
 from accounts.models import LifeEvent, SellerDataKey, SellerProfile, User
 from accounts.selectors import _data_fernet, seller_precise_values
+from core.errors import Forbidden, InvalidInput, NotFound
 
 POSTCODE_RE = re.compile(r"\d{5}")
 PHONE_RE = re.compile(r"\+\d{8,15}")

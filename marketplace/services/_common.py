@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from accounts.errors import Conflict, Forbidden, InvalidInput
 from accounts.models import BuyerOrganisation
+from core.errors import Conflict, Forbidden, InvalidInput
 from listings.models import Listing
 from marketplace import payments_port
 from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine

@@ -11,8 +11,8 @@ from django.db.models import BigIntegerField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
 from accounts import taxonomy
-from accounts.errors import InvalidInput
 from accounts.models import BuyerOrganisation
+from core.errors import InvalidInput
 from listings.models import Listing
 from listings.selectors import SegmentCriteria, segment_members
 from listings.valuation import SCARCITY_ATTRIBUTE, category_valuation

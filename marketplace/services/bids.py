@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.models import BuyerOrganisation
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import services as listing_services
 from listings.models import Listing
 from marketplace import lock_objects

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import taxonomy
-from accounts.errors import Conflict, NotFound
 from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import BuyerOrganisation
 from config.lookups import Ids
+from core.errors import Conflict, NotFound
 from marketplace import lock_objects
 from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade, TradeLine
 from marketplace.services._common import _bid_transition

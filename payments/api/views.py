@@ -13,7 +13,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.errors import NotFound
+from core.errors import NotFound
 from core.idempotency import idempotent
 from payments import selectors, services
 from payments.models import Payment

@@ -10,7 +10,7 @@ import stripe
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from payments.models import LedgerAccount, LedgerTransaction, Payment
 
 logger = logging.getLogger("payments.services")  # one logger for the package, named as before

@@ -9,7 +9,7 @@ from typing import Any
 import stripe
 from django.db import IntegrityError, transaction
 
-from accounts.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
 from payments.models import Payment, StripeCustomer
 from payments.services._common import (

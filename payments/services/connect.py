@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.errors import InvalidInput
+from core.errors import InvalidInput
 from payments.models import ConnectAccount
 from payments.services._common import UnknownStripeObject, _get, _now
 from payments.stripe_calls import create_once, created_since, stripe_reachable

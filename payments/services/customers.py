@@ -6,8 +6,8 @@ import stripe
 from django.db import transaction
 from django.db.models import F
 
-from accounts.errors import Conflict, InvalidInput, NotFound
 from accounts.models import BuyerOrganisation
+from core.errors import Conflict, InvalidInput, NotFound
 from payments.models import StripeCustomer
 from payments.services._common import _get, _id_of, _now, _stripe_message
 from payments.stripe_calls import UNDECIDED, StripeUnavailable, create_once, stripe_call, stripe_reachable

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 
-from accounts.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 from payments import ledger, lock_objects, postings
 from payments.models import ConnectAccount, LedgerEntry, Payout, PayoutEvent, PayoutReversal
 from payments.services._common import (

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 
-from accounts.errors import InvalidInput
+from core.errors import InvalidInput
 from payments import handlers
 from payments.models import Payment, PaymentEvent, Payout, PayoutReversal, Refund
 from payments.services._common import PS, _now, logger

@@ -9,7 +9,7 @@ import stripe
 from django.db import transaction
 from django.db.models import F, Sum
 
-from accounts.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
 from payments.models import Dispute, LedgerTransaction, Payment, Refund
 from payments.services._common import (

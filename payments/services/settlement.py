@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.errors import Conflict, InvalidInput, NotFound
+from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
 from payments.models import LedgerTransaction, Payment, SettlementShare
 from payments.services._common import PS, K, _now

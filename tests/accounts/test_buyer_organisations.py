@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts import services
-from accounts.errors import Conflict, Forbidden, InvalidInput
 from accounts.models import ApiKey, BuyerOrganisation, OrganisationVerificationEvent
+from core.errors import Conflict, Forbidden, InvalidInput
 from tests.factories import SellerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

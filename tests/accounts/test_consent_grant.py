@@ -8,10 +8,10 @@ import pytest
 from django.db import connection
 
 from accounts import services
-from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.models import ConsentEvent, ConsentGrant
 from accounts.selectors import consent_is_valid
 from accounts.taxonomy import DataCategory, Purpose
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tests.factories import SellerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

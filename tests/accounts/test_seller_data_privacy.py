@@ -10,9 +10,9 @@ from django.apps import apps
 from django.db import connection
 
 from accounts import crypto, selectors, services
-from accounts.errors import Conflict, InvalidInput
 from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
 from accounts.taxonomy import DataCategory, Purpose
+from core.errors import Conflict, InvalidInput
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

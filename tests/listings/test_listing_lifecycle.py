@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
 from accounts.models import ConsentGrant
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import selectors, services
 from listings.models import Listing, ListingEvent
 from tests.listings.conftest import make_seller

@@ -32,8 +32,8 @@ from hypothesis.stateful import (
 
 from accounts import services as account_services
 from accounts import taxonomy
-from accounts.errors import ServiceError
 from accounts.models import ConsentGrant, SellerProfile, User
+from core.errors import ServiceError
 from listings import services as listing_services
 from listings.models import Listing
 from marketplace import services as market_services

@@ -94,7 +94,7 @@ def test_revocation_removes_the_seller_from_segments_at_once():
 
 def test_sensitive_categories_need_their_own_opt_in():
     seller = make_seller(categories=("life_events",))
-    from accounts.errors import InvalidInput
+    from core.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         services.audience_optin_update(seller=seller, categories=["life_events"])

@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.errors import InvalidInput
 from accounts.models import ConsentGrant, SellerProfile
+from core.errors import InvalidInput
 from listings import services as listing_services
 from listings.selectors import SegmentCriteria
 from marketplace import services
@@ -232,7 +232,7 @@ def test_bad_audience_bids_are_refused_and_change_nothing(settings, buyer, kwarg
 
 
 def test_unverified_organisations_cannot_bid_on_audiences(settings):
-    from accounts.errors import Forbidden
+    from core.errors import Forbidden
     from tests.factories import OrganisationFactory
 
     settings.SEGMENT_MIN_SIZE = 1

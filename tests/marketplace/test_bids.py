@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings.models import Listing
 from marketplace import services
 from marketplace.models import Bid, BidEvent, Trade, TradeLine

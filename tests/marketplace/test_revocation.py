@@ -13,8 +13,8 @@ from django.db import connection
 from django.utils import timezone
 
 from accounts import services as account_services
-from accounts.errors import Conflict
 from accounts.models import ConsentEvent, ConsentGrant, SellerDataKey
+from core.errors import Conflict
 from listings import services as listing_services
 from listings.models import Listing
 from marketplace import services

@@ -7,7 +7,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accounts.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 from payments import ledger, money
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 

@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from django.db.models import Sum
 
-from accounts.errors import ServiceError
+from core.errors import ServiceError
 from payments import ledger, money, reconciliation, services
 from payments.models import (
     Dispute,

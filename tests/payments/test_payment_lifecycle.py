@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput
 from payments import ledger, reconciliation, services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, PaymentEvent
 from tests.payments.conftest import http

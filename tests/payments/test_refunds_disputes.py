@@ -82,7 +82,7 @@ def test_settlement_splits_exactly_and_a_refund_takes_it_back_pro_rata(buyer):
 
 
 def test_settlement_refuses_bad_shares_and_is_idempotent(buyer):
-    from accounts.errors import Conflict, InvalidInput
+    from core.errors import Conflict, InvalidInput
     from tests.factories import SellerFactory
 
     seller = SellerFactory()
