@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import json
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.template.response import TemplateResponse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -21,20 +19,7 @@ from accounts.models import (
     SellerProfile,
     User,
 )
-from core.errors import ServiceError
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For append-only or derived rows: visible, never edited from the admin."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 
 
 @admin.register(User)
@@ -62,63 +47,16 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(request, _("%d accounts suspended.") % count)
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
-
-
-def action_with_reason(model_admin, request, queryset, title, apply) -> TemplateResponse | None:
-    """An admin action that first asks for a reason, then calls `apply(obj, reason)` per object.
-
-    `apply` calls a service; its ServiceErrors are shown per object and change nothing for it.
-    """
-    if "apply" in request.POST:
-        form = ReasonForm(request.POST)
-        if form.is_valid():
-            done = 0
-            for obj in queryset:
-                try:
-                    apply(obj, form.cleaned_data["reason"])
-                    done += 1
-                except ServiceError as exc:
-                    model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-            if done:
-                model_admin.message_user(request, _("%d updated.") % done)
-            return None
-    return TemplateResponse(
-        request,
-        "admin/action_with_reason.html",
-        {
-            **model_admin.admin_site.each_context(request),
-            "title": title,
-            "form": ReasonForm(),
-            "queryset": queryset,
-            "action": request.POST.get("action"),
-            "opts": model_admin.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
-        },
-    )
-
-
-class ApiKeyInline(admin.TabularInline):
+class ApiKeyInline(ReadOnlyInline):
     model = ApiKey
-    extra = 0
     fields = ["name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
-class VerificationEventInline(admin.TabularInline):
+class VerificationEventInline(ReadOnlyInline):
     model = OrganisationVerificationEvent
-    extra = 0
     fields = ["occurred_at", "from_status", "to_status", "reason", "actor"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(BuyerOrganisation)
@@ -233,15 +171,10 @@ class LifeEventAdmin(ReadOnlyAdmin):
     list_select_related = ["seller"]
 
 
-class ConsentEventInline(admin.TabularInline):
+class ConsentEventInline(ReadOnlyInline):
     model = ConsentEvent
-    extra = 0
     fields = ["occurred_at", "kind", "receipt_id"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ConsentGrant)

@@ -4,8 +4,3 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
-
-    def ready(self) -> None:
-        from config import lookups
-
-        lookups.register()

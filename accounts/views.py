@@ -11,7 +11,6 @@ import functools
 import json
 import logging
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +43,7 @@ from accounts.forms import (
 )
 from accounts.models import ConsentEvent, ConsentGrant, User
 from core.errors import ServiceError
+from core.money import format_money
 
 sms_logger = logging.getLogger("courtier.sms")
 
@@ -533,18 +533,6 @@ _SECTION_CHOICES: dict[str, dict[str, dict]] = {
 }
 _DATE_FIELDS = frozenset({"birth_date", "date_joined", "last_login", "deadline", "sellable_until"})
 _HIDDEN_FIELDS = frozenset({"receipt"})
-
-
-def format_money(cents: int, currency: str) -> str:
-    """An amount in minor units through the active locale: `2,94 €` in French, `€2.94` in English."""
-    number = formats.number_format(
-        Decimal(cents).scaleb(-2), decimal_pos=2, use_l10n=True, force_grouping=True
-    )
-    symbol = {"EUR": "€"}.get(currency, currency)
-    sign, number = ("-", number[1:]) if number.startswith("-") else ("", number)
-    if (translation.get_language() or "en").startswith("fr"):
-        return f"{sign}{number}\N{NO-BREAK SPACE}{symbol}"
-    return f"{sign}{symbol}{number}"
 
 
 def _display_value(name: str, value: Any, row: dict, choices: dict[str, dict]) -> Any:

@@ -2,7 +2,13 @@ from django.apps import AppConfig
 
 
 class CoreConfig(AppConfig):
-    """What every app may import and that imports no app: the buyer API's Idempotency-Key."""
+    """What every app may import and that imports no app: service errors, the API's error shape,
+    admin bases, the buyer API's Idempotency-Key, money display and database helpers."""
 
     default_auto_field = "django.db.models.BigAutoField"
     name = "core"
+
+    def ready(self) -> None:
+        from core import db
+
+        db.register()

@@ -3,21 +3,16 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import ReadOnlyAdmin, action_with_reason
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 from core.errors import ServiceError
 from listings import services
 from listings.models import Listing, ListingEvent
 
 
-class ListingEventInline(admin.TabularInline):
+class ListingEventInline(ReadOnlyInline):
     model = ListingEvent
-    extra = 0
     fields = ["occurred_at", "from_status", "to_status", "reason", "actor"]
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Listing)

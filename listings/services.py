@@ -16,7 +16,7 @@ from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import ConsentGrant, SellerProfile, User
 from accounts.selectors import consent_valid_q, seller_badges
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
-from config.lookups import Ids
+from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings.models import Listing, ListingEvent
 

@@ -31,6 +31,7 @@ from accounts import taxonomy
 from accounts.models import User
 from accounts.views import seller_required
 from core.errors import NotFound, ServiceError
+from core.money import format_euros
 from listings import services, valuation
 from listings.forms import (
     AudienceOptinForm,
@@ -48,12 +49,6 @@ from listings.valuation import seller_valuation
 S = Listing.Status
 CATEGORY_LABELS = dict(taxonomy.DataCategory.choices)
 PURPOSE_LABELS = dict(taxonomy.Purpose.choices)
-
-
-def euros(cents: int) -> str:
-    """Integer cents as euros for reading, in the current language: "€1,234.50", "1 234,50 €"."""
-    amount = formats.number_format(Decimal(cents) / 100, decimal_pos=2, use_l10n=True, force_grouping=True)
-    return _("€%(amount)s") % {"amount": amount}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -86,10 +81,10 @@ def _with_display(listing: Listing) -> Listing:
     """Labels and euros for the template; the listing's fields are not touched."""
     listing.category_labels = [CATEGORY_LABELS[c] for c in listing.categories]
     listing.purpose_labels = [PURPOSE_LABELS[p] for p in listing.purposes]
-    listing.floor_price = euros(listing.floor_price_cents)
+    listing.floor_price = format_euros(listing.floor_price_cents)
     listing.floor_price_input = euros_for_input(listing.floor_price_cents)
     listing.suggested_price = (
-        euros(listing.suggested_price_cents) if listing.suggested_price_cents is not None else ""
+        format_euros(listing.suggested_price_cents) if listing.suggested_price_cents is not None else ""
     )
     listing.reason_display = STATUS_REASONS.get(listing.status_reason, listing.status_reason)
     listing.is_live = listing.status in Listing.LIVE
@@ -201,7 +196,7 @@ def listing_price(request, listing_id: int):
         error = _row_error(listing_id, listing_error_message(exc), typed)
         return _listings_page(request, row_error=error, status=exc.status_code)
     messages.success(
-        request, _("Floor price changed to %(price)s.") % {"price": euros(listing.floor_price_cents)}
+        request, _("Floor price changed to %(price)s.") % {"price": format_euros(listing.floor_price_cents)}
     )
     return redirect("seller-listings")
 
@@ -269,8 +264,9 @@ def _suggestion(seller: User, categories: list[str], licence_days: int) -> dict 
     total = seller_valuation(seller=seller, categories=categories, licence_days=licence_days)["total"]
     return {
         "estimate_cents": total["estimate_cents"],
-        "estimate": euros(total["estimate_cents"]),
-        "range": SUGGESTION_RANGE % {"low": euros(total["low_cents"]), "high": euros(total["high_cents"])},
+        "estimate": format_euros(total["estimate_cents"]),
+        "range": SUGGESTION_RANGE
+        % {"low": format_euros(total["low_cents"]), "high": format_euros(total["high_cents"])},
         "estimate_input": euros_for_input(total["estimate_cents"]),
     }
 
@@ -384,13 +380,13 @@ def worth(request):
             {
                 "category": item["category"],
                 "label": CATEGORY_LABELS[item["category"]],
-                "estimate": euros(item["estimate_cents"]),
-                "low": euros(item["low_cents"]),
-                "high": euros(item["high_cents"]),
-                "base_rate": euros(factors["base_rate_cents"]),
+                "estimate": format_euros(item["estimate_cents"]),
+                "low": format_euros(item["low_cents"]),
+                "high": format_euros(item["high_cents"]),
+                "base_rate": format_euros(factors["base_rate_cents"]),
                 "premium": formats.number_format(Decimal(factors["scarcity_premium"]), decimal_pos=2),
                 "scarcity_explained": _scarcity_explained(item["category"], profile, life_event_count),
-                "clearing": euros(clearing) if clearing is not None else None,
+                "clearing": format_euros(clearing) if clearing is not None else None,
                 "trades": factors["trades_in_30d"],
             }
         )
@@ -400,11 +396,11 @@ def worth(request):
         "licence_days": licence_days,
         "rows": rows,
         "total": {
-            "estimate": euros(total["estimate_cents"]),
-            "low": euros(total["low_cents"]),
-            "high": euros(total["high_cents"]),
+            "estimate": format_euros(total["estimate_cents"]),
+            "low": format_euros(total["low_cents"]),
+            "high": format_euros(total["high_cents"]),
         },
-        "yearly_income": euros(result["yearly_income_cents"]),
+        "yearly_income": format_euros(result["yearly_income_cents"]),
         # "0.5" / "0,5": as many decimals as the setting has, no more
         "sell_through": formats.number_format(Decimal(f"{settings.VALUATION_SELL_THROUGH:g}")),
     }

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, ReadOnlyInline
 from marketplace import selectors
 from marketplace.models import (
     AccessGrant,
@@ -20,15 +20,10 @@ from marketplace.models import (
 )
 
 
-class BidEventInline(admin.TabularInline):
+class BidEventInline(ReadOnlyInline):
     model = BidEvent
-    extra = 0
-    can_delete = False
     fields = ["occurred_at", "from_status", "to_status", "amount_cents", "reason"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(Bid)
@@ -41,15 +36,10 @@ class BidAdmin(ReadOnlyAdmin):
     inlines = [BidEventInline]
 
 
-class TradeLineInline(admin.TabularInline):
+class TradeLineInline(ReadOnlyInline):
     model = TradeLine
-    extra = 0
-    can_delete = False
     fields = ["seller", "categories_mask", "price_cents", "status", "status_reason"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class TradeEventInline(BidEventInline):

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from accounts.views import seller_required
-from listings.views import euros
+from core.money import format_euros
 from marketplace import selectors
 
 
@@ -18,7 +18,7 @@ def _sale_rows(request: HttpRequest) -> list[dict]:
             "purpose": line.trade.purpose,
             "categories": line.categories,
             "price_cents": line.price_cents,
-            "price": euros(line.price_cents),
+            "price": format_euros(line.price_cents),
             "currency": line.trade.currency,
             "sold_at": line.trade.created_at,
             "licence_ends_at": getattr(getattr(line, "access_grant", None), "ends_at", None),

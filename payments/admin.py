@@ -8,9 +8,10 @@ from django.contrib import admin, messages
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import ReadOnlyAdmin, action_with_reason
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 from core.errors import ServiceError
-from payments import ledger, money, reconciliation, selectors, services, webhooks
+from core.money import format_amount
+from payments import ledger, reconciliation, selectors, services, webhooks
 from payments.models import (
     ConnectAccount,
     Dispute,
@@ -29,17 +30,6 @@ from payments.models import (
     StripeCustomer,
     StripeEvent,
 )
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _unpark(model_admin, request, queryset, kind: str) -> None:
@@ -127,7 +117,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_display(self, obj: Payment) -> str:
-        return money.format_amount(obj.amount, obj.currency)
+        return format_amount(obj.amount, obj.currency)
 
     @admin.action(description=_("Resume the selected parked payments (retried by the next sweep)"))
     def unpark(self, request, queryset):
@@ -150,11 +140,11 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("payable"))
     def payable(self, obj: ConnectAccount) -> str:
-        return money.format_amount(ledger.seller_payable(obj.seller_id), "EUR")
+        return format_amount(ledger.seller_payable(obj.seller_id), "EUR")
 
     @admin.display(description=_("owed back"))
     def receivable(self, obj: ConnectAccount) -> str:
-        return money.format_amount(selectors.seller_earnings(seller_id=obj.seller_id).receivable, "EUR")
+        return format_amount(selectors.seller_earnings(seller_id=obj.seller_id).receivable, "EUR")
 
     @admin.action(description=_("Try to collect what the selected sellers owe (reverse transfers)"))
     def recover_receivables(self, request, queryset):
@@ -164,7 +154,7 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
                 total += services.payout_recover(seller_id=account.seller_id)
             except ServiceError as exc:
                 self.message_user(request, f"{account}: {exc.message}", messages.ERROR)
-        self.message_user(request, _("Recovered %s.") % money.format_amount(total, "EUR"))
+        self.message_user(request, _("Recovered %s.") % format_amount(total, "EUR"))
 
 
 class PayoutEventInline(ReadOnlyInline):
@@ -320,4 +310,4 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("balance (debit +)"), ordering="total")
     def balance(self, obj: LedgerAccount) -> str:
-        return money.format_amount(obj.total or 0, obj.currency)
+        return format_amount(obj.total or 0, obj.currency)

@@ -54,9 +54,3 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     for i in remainders[: total - sum(shares)]:
         shares[i] += 1
     return shares
-
-
-def format_amount(amount: int, currency: str) -> str:
-    sign = "-" if amount < 0 else ""
-    units, cents = divmod(abs(amount), 100)
-    return f"{sign}{units:,}.{cents:02d} {currency}"

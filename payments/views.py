@@ -14,7 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.views import seller_required
 from core.errors import ServiceError
-from payments import money, selectors, services
+from core.money import format_amount
+from payments import selectors, services
 
 
 @require_GET
@@ -23,9 +24,9 @@ def earnings(request):
     summary = selectors.seller_earnings(seller_id=request.user.pk)
     payouts = list(selectors.payouts_of_seller(seller_id=request.user.pk)[:50])
     for payout in payouts:
-        payout.amount_display = money.format_amount(payout.amount, payout.currency)
+        payout.amount_display = format_amount(payout.amount, payout.currency)
     amounts = {
-        name: money.format_amount(getattr(summary, name), summary.currency)
+        name: format_amount(getattr(summary, name), summary.currency)
         for name in ("payable", "in_flight", "paid_out", "receivable")
     }
     return render(

@@ -21,7 +21,7 @@ from rest_framework.views import APIView
 from accounts import selectors as account_selectors
 from accounts.api.permissions import IsBuyerMember, IsVerifiedBuyer
 from accounts.taxonomy import Purpose
-from config.api_errors import error_response
+from core.api_errors import error_response
 from core.errors import Conflict, ServiceError
 from core.idempotency import idempotent
 from listings.api.views import SegmentCriteriaSerializer

@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts import taxonomy
 from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import BuyerOrganisation
-from config.lookups import Ids
+from core.db import Ids
 from core.errors import Conflict, NotFound
 from marketplace import lock_objects
 from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade, TradeLine

@@ -6,7 +6,7 @@ PostgreSQL `field__any` sends `col = ANY('{1,2,…}'::bigint[])`: one array lite
 server parses as one constant (psycopg2 would send a list as `ARRAY[1,2,…]`, one expression per
 element to parse and coerce: ~8 ms for 5,000 ids), and the same SQL text whatever the length.
 Elsewhere (SQLite for `make run`) it falls back to `IN`. Values are ints (ids): a list, or
-`Ids(…)` for thousands of them.
+`Ids(…)` for thousands of them. Registered on IntegerField and ForeignKey by CoreConfig.ready.
 """
 
 from __future__ import annotations

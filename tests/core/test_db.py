@@ -1,4 +1,4 @@
-"""`field__any`: id membership as one array parameter (config/lookups.py)."""
+"""`field__any`: id membership as one array parameter (core/db.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
-from config.lookups import Ids
+from core.db import Ids
 
 pytestmark = pytest.mark.django_db
 

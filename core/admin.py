@@ -1,0 +1,75 @@
+"""Admin building blocks every app's admin uses: read-only model admins and inlines for
+append-only or derived rows, and actions that ask the moderator for a reason first."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.translation import gettext_lazy as _
+
+from core.errors import ServiceError
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For append-only or derived rows: visible, never edited from the admin."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """The rows of a child table (events, entries, shares) shown under their parent, never
+    added, edited or deleted from the admin."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
+
+
+def action_with_reason(model_admin, request, queryset, title, apply) -> TemplateResponse | None:
+    """An admin action that first asks for a reason, then calls `apply(obj, reason)` per object.
+
+    `apply` calls a service; its ServiceErrors are shown per object and change nothing for it.
+    """
+    if "apply" in request.POST:
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            done = 0
+            for obj in queryset:
+                try:
+                    apply(obj, form.cleaned_data["reason"])
+                    done += 1
+                except ServiceError as exc:
+                    model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+            if done:
+                model_admin.message_user(request, _("%d updated.") % done)
+            return None
+    return TemplateResponse(
+        request,
+        "admin/action_with_reason.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "title": title,
+            "form": ReasonForm(),
+            "queryset": queryset,
+            "action": request.POST.get("action"),
+            "opts": model_admin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
