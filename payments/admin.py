@@ -11,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 from core.errors import ServiceError
 from core.money import format_amount
-from payments import ledger, reconciliation, selectors, services, webhooks
+from payments import ledger, selectors, services, webhooks
 from payments.models import (
     ConnectAccount,
     Dispute,
@@ -252,7 +252,7 @@ class ReconciliationIssueAdmin(ReadOnlyAdmin):
             request,
             queryset,
             _("Resolve reconciliation issues"),
-            lambda issue, reason: reconciliation.reconciliation_issue_resolve(
+            lambda issue, reason: services.reconciliation_issue_resolve(
                 issue_id=issue.pk, moderator=request.user, resolution=reason
             ),
         )
@@ -274,7 +274,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Run a reconciliation now (selection ignored)"))
     def run_now(self, request, queryset):
         try:
-            run = reconciliation.reconciliation_run()
+            run = services.reconciliation_run()
         except ServiceError as exc:
             self.message_user(request, exc.message, messages.ERROR)
             return

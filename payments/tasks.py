@@ -7,7 +7,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
-from payments import reconciliation, services, webhooks
+from payments import services, webhooks
 from payments.services import StripeUnavailable
 
 RETRYABLE = (StripeUnavailable, OperationalError)
@@ -63,4 +63,4 @@ def payment_outcomes_deliver() -> int:
     soft_time_limit=1700,
 )
 def reconciliation_run() -> int:
-    return reconciliation.reconciliation_run().pk
+    return services.reconciliation_run().pk

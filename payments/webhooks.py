@@ -99,10 +99,22 @@ def webhook_receive(*, payload: bytes, signature: str | None) -> tuple[StripeEve
                 livemode=bool(data.get("livemode")),
                 payload=data,
             )
-            services._on_commit_task("webhook_process", event.pk)
+            _process_after_commit(event.pk)
     except IntegrityError:
         return StripeEvent.objects.filter(event_id=event_id).first(), "duplicate"
     return event, "stored"
+
+
+def _process_after_commit(event_pk: int) -> None:
+    """Queue the event's processing once its row is committed; a broker hiccup is only logged
+    (the re-queue sweep picks the event up)."""
+
+    def send() -> None:
+        from payments import tasks
+
+        tasks.webhook_process.delay(event_pk)
+
+    transaction.on_commit(send, robust=True)
 
 
 @csrf_exempt

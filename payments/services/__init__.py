@@ -1,7 +1,8 @@
 """Every write to payments, one module per domain, re-exported here: buyers' customers and cards
 (customers), payments: authorise, capture, cancel, charge off-session (charges), refunds and
 disputes (refunds_disputes), settlement credits (settlement), sellers' Connect accounts (connect),
-payouts and their reversals (payouts), the resume sweep and outcome delivery (recovery).
+payouts and their reversals (payouts), the resume sweep and outcome delivery (recovery), Stripe
+against our books and our books against each other (reconciliation).
 
 How a Stripe step runs (no network call while holding a lock):
 1. validate, then in one short transaction lock, write the row (status pending) and commit;
@@ -14,14 +15,7 @@ it once. Declines and authentication requests are final answers, never retried b
 See payments/postings.py for the chart of accounts.
 """
 
-from payments.services._common import (
-    UnknownStripeObject,
-    _from_timestamp,
-    _get,
-    _id_of,
-    _now,
-    _on_commit_task,
-)
+from payments.services._common import UnknownStripeObject
 from payments.services.charges import (
     IntentSnapshot,
     _payment_capture_send,
@@ -54,6 +48,7 @@ from payments.services.payouts import (
     payout_sync_transfer,
     payout_transfer,
 )
+from payments.services.reconciliation import reconciliation_issue_resolve, reconciliation_run
 from payments.services.recovery import (
     RESUMABLE,
     RESUME_LIMIT,
@@ -98,18 +93,16 @@ __all__ = [
     "payout_sweep",
     "payout_sync_transfer",
     "payout_transfer",
+    # reconciliation
+    "reconciliation_issue_resolve",
+    "reconciliation_run",
     # sweeps
     "RESUMABLE",
     "RESUME_LIMIT",
     "payment_outcomes_deliver",
     "payments_resume_pending",
     "payments_unpark",
-    # private names used elsewhere: payments.reconciliation, payments.webhooks, tests/payments
-    "_from_timestamp",
-    "_get",
-    "_id_of",
-    "_now",
-    "_on_commit_task",
+    # private steps that tests/payments/test_stripe_faults.py drives one by one
     "_payment_capture_send",
     "_payment_open",
     "_payment_send",

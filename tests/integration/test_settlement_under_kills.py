@@ -60,7 +60,7 @@ from marketplace.models import AccessGrant, Bid, SettlementBatch, Trade, TradeEv
 from payments import ledger
 from payments import services as payment_services
 from payments.models import LedgerTransaction, Payment, PaymentEvent, ReconciliationIssue, SettlementShare
-from payments.reconciliation import reconciliation_run
+from payments.services import reconciliation_run
 from payments.stripe_client import client
 from tests.factories import VerifiedOrganisationFactory
 from tests.listings.conftest import make_seller

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.errors import Conflict, InvalidInput
-from payments import ledger, reconciliation, services
+from payments import ledger, services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, PaymentEvent
 from tests.payments.conftest import http
 
@@ -82,7 +82,7 @@ def test_partial_capture_books_exactly_what_was_kept(buyer, stripe_api):
     charge = stripe_api.v1.charges.retrieve(payment.stripe_charge_id)
     assert (charge.amount_captured, charge.amount_refunded, charge.captured) == (6_00, 4_00, True)
     assert not stripe_api.v1.refunds.list({"charge": charge.id}).data
-    run = reconciliation.reconciliation_run(grace=__import__("datetime").timedelta(0))
+    run = services.reconciliation_run(grace=__import__("datetime").timedelta(0))
     # Stripe and the ledger match; our own books say only that no seller was credited yet
     assert run.matched == 1
     assert list(run.found.values_list("kind", flat=True)) == ["captured_not_credited"]

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from payments import ledger, postings, reconciliation, services
+from payments import ledger, postings, services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, ReconciliationIssue, Refund
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,7 +36,7 @@ def busy_books(buyer, paid_seller, stripe_sandbox):
 
 
 def test_a_clean_run_reports_nothing(busy_books, stripe_api, connect_api):
-    run = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
 
     # one balance history, as at Stripe: charges and refunds, the transfer and its reversal
     at_stripe = len(stripe_api.v1.balance_transactions.list({"limit": 100}).data)
@@ -84,8 +84,8 @@ def test_planted_mismatches_are_reported_once(busy_books, buyer, stripe_api, cli
     )
     postings.post_capture(wrong, 6_99)
 
-    run = reconciliation.reconciliation_run(grace=NOW)
-    again = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
+    again = services.reconciliation_run(grace=NOW)
 
     issues = {(i.kind, i.stripe_object_id) for i in ReconciliationIssue.objects.all()}
     assert issues == {
@@ -103,7 +103,7 @@ def test_planted_mismatches_are_reported_once(busy_books, buyer, stripe_api, cli
     client.force_login(moderator)
     page = client.get("/admin/payments/reconciliationissue/")
     assert page.status_code == 200 and b"re_ghost" in page.content
-    reconciliation.reconciliation_issue_resolve(
+    services.reconciliation_issue_resolve(
         issue_id=mismatch.pk, moderator=moderator, resolution="planted in a test"
     )
     assert ReconciliationIssue.objects.filter(resolved_at__isnull=True).count() == 4
@@ -112,8 +112,8 @@ def test_planted_mismatches_are_reported_once(busy_books, buyer, stripe_api, cli
 
 def test_what_is_younger_than_the_grace_period_waits(busy_books, stripe_api):
     charge_outside_our_books(stripe_api, 1_00)
-    assert reconciliation.reconciliation_run(grace=timedelta(minutes=15)).issues == 0
-    assert reconciliation.reconciliation_run(grace=NOW).issues == 1
+    assert services.reconciliation_run(grace=timedelta(minutes=15)).issues == 0
+    assert services.reconciliation_run(grace=NOW).issues == 1
 
 
 def test_stripe_fees_are_booked_once_and_the_ledger_follows_stripes_net(
@@ -128,8 +128,8 @@ def test_stripe_fees_are_booked_once_and_the_ledger_follows_stripes_net(
     )
     deliver(stripe_sandbox.connect_events("charge.dispute.created")[0])
 
-    first = reconciliation.reconciliation_run(grace=NOW)
-    second = reconciliation.reconciliation_run(grace=NOW)
+    first = services.reconciliation_run(grace=NOW)
+    second = services.reconciliation_run(grace=NOW)
 
     assert first.issues == second.issues == 0
     assert (first.fees_posted, second.fees_posted) == (1, 0)

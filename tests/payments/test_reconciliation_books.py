@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from payments import ledger, postings, reconciliation, services
+from payments import ledger, postings, services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, ReconciliationIssue
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ def findings(run) -> set[tuple[str, str]]:
 
 
 def test_clean_books_report_nothing(settled):
-    run = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
     assert run.issues == 0 and run.matched == 1
 
 
@@ -41,14 +41,14 @@ def test_a_captured_payment_nobody_credited_is_reported(settled, buyer):
     payment = services.payment_authorise(reference="lost:1", organisation_id=buyer.pk, amount=5_00)
     payment = services.payment_capture(payment_id=payment.pk)
 
-    run = reconciliation.reconciliation_run(grace=NOW)
-    again = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
+    again = services.reconciliation_run(grace=NOW)
 
     assert findings(run) == {(K.CAPTURED_NOT_CREDITED, payment.stripe_charge_id)}
     assert again.issues == 1 and ReconciliationIssue.objects.count() == 1
     # not yet past the grace period: settlement may still be crediting it
     ReconciliationIssue.objects.all().delete()
-    assert reconciliation.reconciliation_run(grace=timedelta(minutes=15)).issues == 0
+    assert services.reconciliation_run(grace=timedelta(minutes=15)).issues == 0
 
 
 def test_buyer_charges_left_on_a_settled_payment_are_reported(settled):
@@ -64,7 +64,7 @@ def test_buyer_charges_left_on_a_settled_payment_are_reported(settled):
         memo="planted",
     )
 
-    run = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
 
     assert findings(run) == {(K.CHARGES_NOT_NETTED, "")}
     assert "leaves 100 EUR in buyer_charges" in run.found.get().detail
@@ -83,7 +83,7 @@ def test_a_payable_that_does_not_follow_shares_and_payouts_is_reported(settled):
         memo="planted",
     )
 
-    run = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
 
     assert findings(run) == {(K.PAYABLE_MISMATCH, "")}
     assert "credited 3900 for shares of 3600" in run.found.get().detail
@@ -114,8 +114,8 @@ def test_a_second_authorisation_for_one_payment_is_cancelled_and_reported(settle
     )
     assert orphan.status == "requires_capture"
 
-    run = reconciliation.reconciliation_run(grace=NOW)
-    reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
+    services.reconciliation_run(grace=NOW)
 
     assert findings(run) == {(K.ORPHAN_AUTHORISATION, orphan.id)}
     assert f"names payment {payment.pk}" in run.found.get().detail
@@ -131,7 +131,7 @@ def test_an_authorisation_past_its_deadline_is_cancelled_and_reported(settled, b
     payment = services.payment_authorise(reference="held:2", organisation_id=buyer.pk, amount=9_00)
     settings.RECONCILIATION_AUTHORISATION_MAX_HOURS = 0
 
-    run = reconciliation.reconciliation_run(grace=NOW)
+    run = services.reconciliation_run(grace=NOW)
 
     assert findings(run) == {(K.STALE_AUTHORISATION, payment.stripe_payment_intent_id)}
     assert Payment.objects.get(pk=payment.pk).status == Payment.Status.CANCELED

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Sum
 
 from devtools.stripe_sandbox import fixtures as sandbox_fixtures
-from payments import ledger, reconciliation, services
+from payments import ledger, services
 from payments.models import (
     ConnectAccount,
     LedgerAccount,
@@ -184,7 +184,7 @@ def test_a_dispute_after_payout_is_taken_back_and_given_back_when_won(
     assert payment.status == S.CAPTURED and payment.disputes.get().status == "won"
     assert ledger.seller_payable(seller.pk) == 27_00 and platform(A.PLATFORM_FEES) == -3_00
     assert platform(A.DISPUTES) == 0
-    assert reconciliation.reconciliation_run(grace=__import__("datetime").timedelta(0)).issues == 0
+    assert services.reconciliation_run(grace=__import__("datetime").timedelta(0)).issues == 0
 
 
 # --- Every order of a payment's events ends in the same state ---------------------------------------

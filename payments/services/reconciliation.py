@@ -44,13 +44,8 @@ from payments.models import (
     Refund,
     SettlementShare,
 )
-from payments.services import (
-    _from_timestamp,
-    _get,
-    _id_of,
-    _now,
-    payment_cancel,
-)
+from payments.services._common import _from_timestamp, _get, _id_of, _now
+from payments.services.charges import payment_cancel
 from payments.stripe_calls import stripe_reachable
 from payments.stripe_client import client
 
