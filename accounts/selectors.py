@@ -96,6 +96,36 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def seller_profile_values(*, seller: User, profile: SellerProfile | None = None) -> dict[str, Any]:
+    """The seller's profile as stored, the one shape that the profile form starts from and the
+    export lists: coarse targeting attributes as they are, what the seller offers, precise values
+    decrypted (None when never given or once erased), timestamps in ISO 8601. `profile` saves a
+    query when the caller has it."""
+    profile = profile if profile is not None else seller.profile
+    precise = seller_precise_values(seller=seller)
+    return {
+        "age_band": profile.age_band,
+        "gender": profile.gender,
+        "region": profile.region,
+        "mobile_os": profile.mobile_os,
+        "mobile_operator": profile.mobile_operator,
+        "interests": profile.interests,
+        "affinities": profile.affinities,
+        "audience_optin": taxonomy.codes_of(profile.audience_optin_mask, taxonomy.CATEGORY_CODES),
+        "sellable": [
+            f"{c}:{p}"
+            for c in taxonomy.CATEGORY_CODES
+            for p in taxonomy.PURPOSE_CODES
+            if profile.sellable_mask & taxonomy.pair_bit(c, p)
+        ],
+        "sellable_until": _iso(profile.sellable_until),
+        "birth_date": precise.get("birth_date"),
+        "postcode": precise.get("postcode"),
+        "phone": precise.get("phone"),
+        "updated_at": _iso(profile.updated_at),
+    }
+
+
 class SellerErased(ServiceError):
     """The account was erased (Art. 17): nothing is left to export."""
 
@@ -124,7 +154,6 @@ def seller_export(*, seller: User) -> dict[str, Any]:
     profile = SellerProfile.objects.filter(seller=seller).first()
     if seller.erased_at is not None or profile is None:
         raise SellerErased("account_erased", _("This account was erased: there is no data left to export."))
-    precise = seller_precise_values(seller=seller)
     life_events = list(life_events_for(seller=seller))
     details = life_event_details(seller=seller, events=life_events)
     data: dict[str, Any] = {
@@ -146,27 +175,7 @@ def seller_export(*, seller: User) -> dict[str, Any]:
             "password": "set (the hash is a credential and is not exported)",
         },
         "verification": seller_badges(seller=seller),
-        "profile": {
-            "age_band": profile.age_band,
-            "gender": profile.gender,
-            "region": profile.region,
-            "mobile_os": profile.mobile_os,
-            "mobile_operator": profile.mobile_operator,
-            "interests": profile.interests,
-            "affinities": profile.affinities,
-            "audience_optin": taxonomy.codes_of(profile.audience_optin_mask, taxonomy.CATEGORY_CODES),
-            "sellable": [
-                f"{c}:{p}"
-                for c in taxonomy.CATEGORY_CODES
-                for p in taxonomy.PURPOSE_CODES
-                if profile.sellable_mask & taxonomy.pair_bit(c, p)
-            ],
-            "sellable_until": _iso(profile.sellable_until),
-            "birth_date": precise.get("birth_date"),
-            "postcode": precise.get("postcode"),
-            "phone": precise.get("phone"),
-            "updated_at": _iso(profile.updated_at),
-        },
+        "profile": seller_profile_values(seller=seller, profile=profile),
         "life_events": [
             {"kind": e.kind, "details": details.get(e.pk, ""), "created_at": _iso(e.created_at)}
             for e in life_events

@@ -1,0 +1,114 @@
+"""The seller's dashboard, and verifying their email and phone."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.mail import send_mail
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import (
+    PhoneCodeForm,
+    add_service_error,
+    service_error_message,
+)
+from accounts.views.access import seller_required
+from core.errors import ServiceError
+
+sms_logger = logging.getLogger("courtier.sms")
+
+BADGE_LABELS = {
+    "email_verified": gettext_lazy("Email verified"),
+    "phone_verified": gettext_lazy("Phone verified"),
+    "profile_complete": gettext_lazy("Profile complete"),
+    "verified_seller": gettext_lazy("Verified seller"),
+}
+
+
+@require_GET
+@seller_required
+def dashboard(request):
+    badges = selectors.seller_badges(seller=request.user)
+    context = {
+        "badges": [(key, BADGE_LABELS[key], badges[key]) for key in BADGE_LABELS],
+        "active_consents": selectors.consent_active_for(seller=request.user).count(),
+        "life_events": selectors.life_events_for(seller=request.user).count(),
+    }
+    return render(request, "accounts/dashboard.html", context)
+
+
+@require_GET
+@seller_required
+def verification(request):
+    return render(request, "accounts/verification.html", {"code_form": PhoneCodeForm()})
+
+
+@require_POST
+@seller_required
+def email_verification_send(request):
+    token = services.email_verification_token(request.user)
+    # SITE_URL, not the request's Host header: an emailed link must not point elsewhere.
+    link = settings.SITE_URL.rstrip("/") + reverse("email-verify", args=[token])
+    context = {"user": request.user, "link": link}
+    subject = render_to_string("registration/email_verification_subject.txt", context).strip()
+    body = render_to_string("registration/email_verification.txt", context)
+    send_mail(subject, body, None, [request.user.email])
+    messages.success(
+        request,
+        _("We sent a link to %(email)s. Open it to verify your email.") % {"email": request.user.email},
+    )
+    return redirect("seller-verification")
+
+
+@require_http_methods(["GET", "POST"])
+def email_verify(request, token: str):
+    """GET shows a confirm button (mail scanners follow links); POST verifies."""
+    if request.method == "POST":
+        try:
+            services.email_verify(token=token)
+        except ServiceError as exc:
+            return render(
+                request, "accounts/email_verify.html", {"error": service_error_message(exc)}, status=400
+            )
+        messages.success(request, _("Your email is verified."))
+        return redirect("seller-dashboard" if request.user.is_authenticated else "login")
+    return render(request, "accounts/email_verify.html", {"token": token})
+
+
+@require_POST
+@seller_required
+def phone_code_send(request):
+    try:
+        code = services.phone_verification_code(seller=request.user)
+    except ServiceError as exc:
+        messages.error(request, service_error_message(exc))
+        return redirect("seller-profile")
+    # No SMS gateway yet: the code goes to the log (and, in development, on screen).
+    sms_logger.info("SMS to seller %s: Courtier code %s", request.user.pk, code)
+    messages.success(request, _("We sent a code by SMS to your phone."))
+    if settings.DEBUG:
+        messages.info(request, _("Development mode: the code is %(code)s.") % {"code": code})
+    return redirect("seller-verification")
+
+
+@require_POST
+@seller_required
+def phone_verify(request):
+    form = PhoneCodeForm(request.POST)
+    if form.is_valid():
+        try:
+            services.phone_verify(seller=request.user, code=form.cleaned_data["code"])
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("Your phone number is verified."))
+            return redirect("seller-dashboard")
+    return render(request, "accounts/verification.html", {"code_form": form})
