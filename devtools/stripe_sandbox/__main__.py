@@ -78,7 +78,8 @@ async def _register_localstripe_webhook(localstripe: str, url: str, secret: str)
 
 
 def serve_connect(args: argparse.Namespace) -> None:
-    from devtools.stripe_sandbox.connect import ConnectSandbox, build_app
+    from devtools.stripe_sandbox.connect import ConnectSandbox
+    from devtools.stripe_sandbox.connect_http import build_app
 
     sandbox = ConnectSandbox(
         fixtures=load_fixtures(Path(args.fixtures) if args.fixtures else None),
