@@ -1,4 +1,5 @@
-"""Demo data for `make run` (`manage.py seed_demo`, marketplace/management/commands/seed_demo.py): a living market that every page and endpoint can show.
+"""Demo data for `make run` (`manage.py seed_demo`, marketplace/management/commands/seed_demo.py):
+a living market that every page and endpoint can show.
 
 - a moderator; the demo seller (verified badge, listings, sales, reads, payouts);
 - a crowd of sellers (default 300) with realistic attributes (age bands, regions weighted by
