@@ -17,7 +17,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.response import Response
 
@@ -39,49 +39,17 @@ def _error(code: str, detail: str, status: int) -> Response:
     return Response({"code": code, "detail": detail}, status=status)
 
 
-_TABLE = IdempotencyRecord._meta.db_table
-_CLAIM_SQL = (
-    f"INSERT INTO {_TABLE} (organisation_id, key, method_path, request_hash, created_at) "
-    "SELECT %s, %s, %s, %s, %s WHERE {commit} "
-    "ON CONFLICT (organisation_id, key) DO NOTHING RETURNING id"
-)
-_STORE_SQL = f"UPDATE {_TABLE} SET response_status = %s, response_body = %s WHERE id = %s AND {{commit}}"
-_FIELD = IdempotencyRecord._meta.get_field
-
-
-def _bookkeeping(sql: str, params: list) -> tuple | None:
-    """One autocommitted statement on a key's row, committed without waiting for the WAL flush:
-    one round trip (was BEGIN, SET LOCAL, the statement, COMMIT).
-
-    On PostgreSQL `set_config('synchronous_commit', 'off', true)` in the statement is SET LOCAL
-    for the statement's own transaction. The claim becomes durable with the view's transaction,
-    which commits after it (the WAL is flushed in order). A stored response lost to a database
-    crash in the flush interval leaves the key in flight until IDEMPOTENCY_IN_FLIGHT_SECONDS,
-    then a retry runs again: the service's own rules refuse a duplicate (one open bid per
-    listing, a sold listing) or repeat harmlessly (another unused SetupIntent, the card saved
-    again). Inside a caller's transaction (tests) the statement runs as it is: the setting would
-    reach that transaction's commit.
-    """
-    asynchronous = connection.vendor == "postgresql" and not connection.in_atomic_block
-    commit = "set_config('synchronous_commit', 'off', true) IS NOT NULL" if asynchronous else "1 = 1"
-    with connection.cursor() as cursor:
-        cursor.execute(sql.format(commit=commit), params)
-        return cursor.fetchone() if cursor.description else None
-
-
 def _claim(organisation, key: str, method_path: str, fingerprint: str) -> int | Response:
     """The id of our claim on the key, or the response to give instead (a replay, 409 or 422)."""
-    params = [
-        organisation.pk,
-        key,
-        method_path,
-        fingerprint,
-        _FIELD("created_at").get_db_prep_value(timezone.now(), connection),
-    ]
     for _attempt in range(3):
-        claimed = _bookkeeping(_CLAIM_SQL, params)
-        if claimed is not None:
-            return claimed[0]
+        try:
+            # its own transaction (a savepoint inside a caller's): committed before the view runs
+            with transaction.atomic():
+                return IdempotencyRecord.objects.create(
+                    organisation=organisation, key=key, method_path=method_path, request_hash=fingerprint
+                ).pk
+        except IntegrityError:
+            pass  # the key is taken: replay, refuse, or take over a stale claim
         record = IdempotencyRecord.objects.filter(organisation=organisation, key=key).first()
         if record is None:
             continue  # the first request failed and released the key meanwhile: claim it again
@@ -127,8 +95,9 @@ def idempotent(view_method):
         if response.status_code >= 500:
             IdempotencyRecord.objects.filter(pk=claimed).delete()
         else:
-            body = _FIELD("response_body").get_db_prep_save(response.data, connection)
-            _bookkeeping(_STORE_SQL, [response.status_code, body, claimed])
+            IdempotencyRecord.objects.filter(pk=claimed).update(
+                response_status=response.status_code, response_body=response.data
+            )
         return response
 
     wrapper.honours_idempotency_key = True

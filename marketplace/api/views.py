@@ -88,33 +88,6 @@ class BidOutputSerializer(serializers.Serializer):
     status_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
 
-    def to_representation(self, bid) -> dict:
-        """What the fields above render (tests compare both), without DRF building and walking
-        14 field objects for every bid: the bid endpoint is the market's hot path."""
-        return {
-            "id": str(bid.public_id),
-            "kind": bid.kind,
-            "listing": str(bid.listing.public_id) if bid.listing_id else None,
-            "trade": str(bid.trade.public_id) if getattr(bid, "trade", None) is not None else None,
-            "amount_cents": bid.amount_cents,
-            "currency": bid.currency,
-            "purpose": bid.purpose,
-            "licence_days": bid.licence_days,
-            "criteria": bid.criteria,
-            "max_records": bid.max_records,
-            "expires_at": _datetime(bid.expires_at),
-            "status": bid.status,
-            "status_reason": bid.status_reason,
-            "created_at": _datetime(bid.created_at),
-        }
-
-
-_DATETIME = serializers.DateTimeField()
-
-
-def _datetime(value):
-    return None if value is None else _DATETIME.to_representation(value)
-
 
 class BidListCreateView(ListAPIView):
     """GET your bids; POST a bid on a listing (buy now, or a sealed auction bid)."""

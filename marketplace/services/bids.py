@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import BuyerOrganisation
@@ -114,43 +114,16 @@ def bid_place(
             raise Conflict(
                 "bid_exists", "Your organisation already has an open bid here: raise or cancel it."
             ) from None
-    _no_trade_yet(bid)
     return bid
-
-
-_BID_FIELDS = [field for field in Bid._meta.concrete_fields if not field.primary_key]
-_BID_INSERT_SQL = """
-WITH bid AS (
-    INSERT INTO marketplace_bid ({columns}) VALUES ({values}) RETURNING id
-), event AS (
-    INSERT INTO marketplace_bidevent (bid_id, from_status, to_status, amount_cents, reason, occurred_at)
-    SELECT id, '', %s, %s, '', %s FROM bid
-)
-SELECT id FROM bid
-""".format(
-    columns=", ".join(f'"{field.column}"' for field in _BID_FIELDS),
-    values=", ".join(["%s"] * len(_BID_FIELDS)),
-)
 
 
 def _bid_insert(bid: Bid) -> Bid:
-    """Insert a new open bid and its `open` event: one statement on PostgreSQL (the hot path of
-    `make bench-bids`: a statement less to compile and send), two elsewhere."""
-    if connection.vendor != "postgresql":
-        bid.save(force_insert=True)
-        BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=bid.amount_cents)
-        return bid
-    values = [field.get_db_prep_save(field.pre_save(bid, True), connection) for field in _BID_FIELDS]
-    with connection.cursor() as cursor:
-        cursor.execute(_BID_INSERT_SQL, [*values, Bid.Status.OPEN, bid.amount_cents, bid.created_at])
-        (bid.pk,) = cursor.fetchone()
-    bid._state.adding, bid._state.db = False, connection.alias
+    """Insert a new open bid and its `open` event. Requires: the listing locked (listing_for_bid)."""
+    bid.save(force_insert=True)
+    BidEvent.objects.create(
+        bid=bid, to_status=Bid.Status.OPEN, amount_cents=bid.amount_cents, occurred_at=bid.created_at
+    )
     return bid
-
-
-def _no_trade_yet(bid: Bid) -> None:
-    """Record that an open bid has no trade, so reading bid.trade costs no query."""
-    Bid.trade.related.set_cached_value(bid, None)
 
 
 def _check_seller_side(
@@ -193,7 +166,6 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
     (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
     if bid.status != Bid.Status.OPEN:
         raise Conflict("bid_not_open", f"This bid is {bid.status}.")
-    _no_trade_yet(bid)
     if listing is not None and (
         listing.status != Listing.Status.ACTIVE
         or (listing.auction_ends_at is not None and timezone.now() >= listing.auction_ends_at)

@@ -13,7 +13,7 @@ from listings import selectors, services
 from listings.selectors import SegmentCriteria
 from tests.listings.conftest import make_seller
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 CRITERIA = SegmentCriteria(
     categories=["demographics", "location"],
