@@ -100,8 +100,8 @@ def seller_profile_values(*, seller: User, profile: SellerProfile | None = None)
     """The seller's profile as stored, the one shape that the profile form starts from and the
     export lists: coarse targeting attributes as they are, what the seller offers, precise values
     decrypted (None when never given or once erased), timestamps in ISO 8601. `profile` saves a
-    query when the caller has it."""
-    profile = profile if profile is not None else seller.profile
+    query when the caller has just read it."""
+    profile = profile if profile is not None else SellerProfile.objects.get(seller=seller)
     precise = seller_precise_values(seller=seller)
     return {
         "age_band": profile.age_band,

@@ -37,6 +37,9 @@ class ReadOnlyInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
