@@ -4,6 +4,8 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +32,13 @@ from payments.models import (
     StripeEvent,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # dev-only package: for the type checker
+
+
+class _Total(TypedDict):  # LedgerAccountAdmin.get_queryset's annotation
+    total: int | None
+
 
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
@@ -49,7 +58,7 @@ def _unpark(model_admin, request, queryset, kind: str) -> None:
 
 class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
-    fields = [
+    fields = (
         "occurred_at",
         "from_status",
         "to_status",
@@ -58,13 +67,13 @@ class PaymentEventInline(ReadOnlyInline):
         "attempts",
         "last_error",
         "parked_at",
-    ]
+    )
     readonly_fields = fields
 
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = [
+    fields = (
         "created_at",
         "kind",
         "amount",
@@ -75,13 +84,13 @@ class RefundInline(ReadOnlyInline):
         "failure_message",
         "last_error",
         "parked_at",
-    ]
+    )
     readonly_fields = fields
 
 
 class DisputeInline(ReadOnlyInline):
     model = Dispute
-    fields = [
+    fields = (
         "opened_at",
         "stripe_dispute_id",
         "amount",
@@ -90,13 +99,13 @@ class DisputeInline(ReadOnlyInline):
         "status",
         "stripe_status",
         "closed_at",
-    ]
+    )
     readonly_fields = fields
 
 
 class SettlementShareInline(ReadOnlyInline):
     model = SettlementShare
-    fields = ["seller", "gross", "fee", "net", "currency"]
+    fields = ("seller", "gross", "fee", "net", "currency")
     readonly_fields = fields
 
 
@@ -169,13 +178,13 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
 
 class PayoutEventInline(ReadOnlyInline):
     model = PayoutEvent
-    fields = ["occurred_at", "from_status", "to_status", "reason"]
+    fields = ("occurred_at", "from_status", "to_status", "reason")
     readonly_fields = fields
 
 
 class PayoutReversalInline(ReadOnlyInline):
     model = PayoutReversal
-    fields = [
+    fields = (
         "created_at",
         "amount",
         "status",
@@ -183,7 +192,7 @@ class PayoutReversalInline(ReadOnlyInline):
         "failure_message",
         "last_error",
         "parked_at",
-    ]
+    )
     readonly_fields = fields
 
 
@@ -296,7 +305,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = ["account", "amount", "currency"]
+    fields = ("account", "amount", "currency")
     readonly_fields = fields
 
 
@@ -319,5 +328,5 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).annotate(total=Sum("entries__amount"))
 
     @admin.display(description=_("balance (debit +)"), ordering="total")
-    def balance(self, obj: LedgerAccount) -> str:
+    def balance(self, obj: WithAnnotations[LedgerAccount, _Total]) -> str:
         return money.format_amount(obj.total or 0, obj.currency)
