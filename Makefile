@@ -36,9 +36,12 @@ venv:
 
 # requirements.txt / requirements-dev.txt are the human-edited direct pins; the locks pin the whole
 # transitive closure with hashes for CPython 3.11 on Linux x86_64. The dev lock is constrained to
-# the production lock, so both install the same version of every shared package.
+# the production lock, so both install the same version of every shared package. uv keeps the
+# versions already locked unless told otherwise: `make lock LOCK_UPGRADE=--upgrade` moves the
+# transitive pins to the newest releases that fit.
+LOCK_UPGRADE ?=
 LOCK_ARGS := --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
-	--custom-compile-command "make lock"
+	--custom-compile-command "make lock" $(LOCK_UPGRADE)
 lock: venv
 	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --output-file requirements.lock requirements.txt
 	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --constraints requirements.lock \
