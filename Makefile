@@ -2,7 +2,9 @@
 #
 #   make run            SQLite + filesystem broker + Celery worker/beat + localstripe + demo data
 #   make test           pytest against PostgreSQL and Redis on localhost (PYTEST_ARGS=... passed on)
-#   make lint           ruff check, ruff format --check, makemigrations --check
+#   make lint           ruff check, ruff format --check, mypy, makemigrations --check
+#   make typecheck      mypy on the services, selectors and models (strict on payments/)
+#   make lock           regenerate requirements.lock and requirements-dev.lock (hashes) from the .txt files
 #   make bench-consent  consent benchmark (bench/consent.py)
 #   make bench-segments segment sizing benchmark (bench/segments.py)
 #   make bench-settle   settlement benchmark (bench/settle.py)
@@ -23,14 +25,27 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help venv run test lint format bench-consent bench-segments bench-settle bench-ledger clean-run
+.PHONY: help venv lock run test lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
 
-# Creates .venv if missing; reinstalls requirements-dev.txt only when a requirements file changed.
+# Creates .venv if missing; reinstalls requirements-dev.lock (hash-checked) only when it changed.
 venv:
-	@$(PYTHON) scripts/ensure_venv.py --venv $(VENV) --python $(PYTHON) --requirements requirements-dev.txt
+	@$(PYTHON) scripts/ensure_venv.py --venv $(VENV) --python $(PYTHON) --requirements requirements-dev.lock
+
+# requirements.txt / requirements-dev.txt are the human-edited direct pins; the locks pin the whole
+# transitive closure with hashes for CPython 3.11 on Linux x86_64. The dev lock is constrained to
+# the production lock, so both install the same version of every shared package. uv keeps the
+# versions already locked unless told otherwise: `make lock LOCK_UPGRADE=--upgrade` moves the
+# transitive pins to the newest releases that fit.
+LOCK_UPGRADE ?=
+LOCK_ARGS := --quiet --generate-hashes --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command "make lock" $(LOCK_UPGRADE)
+lock: venv
+	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --output-file requirements.lock requirements.txt
+	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --constraints requirements.lock \
+		--output-file requirements-dev.lock requirements-dev.txt
 
 run: venv
 	export DJANGO_SETTINGS_MODULE=config.settings.local; \
@@ -46,7 +61,12 @@ test: venv
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=config.settings.local $(VPY) manage.py makemigrations --check --dry-run
+
+# Files and strictness are in pyproject.toml ([tool.mypy]).
+typecheck: venv
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

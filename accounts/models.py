@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
@@ -60,7 +61,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [
@@ -398,6 +399,6 @@ class ConsentEvent(models.Model):
     @property
     def full_receipt(self) -> dict:
         """The receipt as issued (Kantara CR v1.1 / ISO/IEC TS 27560 fields)."""
-        if self.template_id is None:
+        if self.template_id is None or self.template is None:
             return self.receipt
         return {**self.template.body, **self.receipt}

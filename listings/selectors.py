@@ -20,7 +20,8 @@ from listings.valuation import category_valuation
 def _bits(field_name: str, mask: int) -> ExpressionWrapper:
     """field & mask, typed as a 64-bit integer (else Django judges large masks out of range)."""
     return ExpressionWrapper(
-        F(field_name).bitand(Value(mask, output_field=BigIntegerField())), output_field=BigIntegerField()
+        F(field_name).bitand(Value(mask, output_field=BigIntegerField())),  # type: ignore[arg-type]  # stubs: int only; an expression works
+        output_field=BigIntegerField(),
     )
 
 

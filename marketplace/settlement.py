@@ -361,7 +361,7 @@ def _wake_if_awaiting_buyer(batch_id: int) -> None:
         )
         Trade.objects.filter(pk__in=due).update(next_attempt_at=timezone.now())
         if due:
-            trades_settle.delay_on_commit(due)
+            trades_settle.delay_on_commit(due)  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
 
 
 def _end_access(trade: Trade, *, reason: str) -> None:

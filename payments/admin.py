@@ -4,6 +4,8 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin, messages
 from django.db.models import Sum
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +33,13 @@ from payments.models import (
     StripeEvent,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations  # dev-only package: for the type checker
+
+
+class _Total(TypedDict):  # LedgerAccountAdmin.get_queryset's annotation
+    total: int | None
+
 
 def _unpark(model_admin, request, queryset, kind: str) -> None:
     count = services.payments_unpark(kind=kind, ids=list(queryset.values_list("pk", flat=True)))
@@ -39,7 +48,7 @@ def _unpark(model_admin, request, queryset, kind: str) -> None:
 
 class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
-    fields = [
+    fields = (
         "occurred_at",
         "from_status",
         "to_status",
@@ -48,13 +57,13 @@ class PaymentEventInline(ReadOnlyInline):
         "attempts",
         "last_error",
         "parked_at",
-    ]
+    )
     readonly_fields = fields
 
 
 class RefundInline(ReadOnlyInline):
     model = Refund
-    fields = [
+    fields = (
         "created_at",
         "kind",
         "amount",
@@ -65,13 +74,13 @@ class RefundInline(ReadOnlyInline):
         "failure_message",
         "last_error",
         "parked_at",
-    ]
+    )
     readonly_fields = fields
 
 
 class DisputeInline(ReadOnlyInline):
     model = Dispute
-    fields = [
+    fields = (
         "opened_at",
         "stripe_dispute_id",
         "amount",
@@ -80,13 +89,13 @@ class DisputeInline(ReadOnlyInline):
         "status",
         "stripe_status",
         "closed_at",
-    ]
+    )
     readonly_fields = fields
 
 
 class SettlementShareInline(ReadOnlyInline):
     model = SettlementShare
-    fields = ["seller", "gross", "fee", "net", "currency"]
+    fields = ("seller", "gross", "fee", "net", "currency")
     readonly_fields = fields
 
 
@@ -159,13 +168,13 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
 
 class PayoutEventInline(ReadOnlyInline):
     model = PayoutEvent
-    fields = ["occurred_at", "from_status", "to_status", "reason"]
+    fields = ("occurred_at", "from_status", "to_status", "reason")
     readonly_fields = fields
 
 
 class PayoutReversalInline(ReadOnlyInline):
     model = PayoutReversal
-    fields = [
+    fields = (
         "created_at",
         "amount",
         "status",
@@ -173,7 +182,7 @@ class PayoutReversalInline(ReadOnlyInline):
         "failure_message",
         "last_error",
         "parked_at",
-    ]
+    )
     readonly_fields = fields
 
 
@@ -286,7 +295,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = ["account", "amount", "currency"]
+    fields = ("account", "amount", "currency")
     readonly_fields = fields
 
 
@@ -309,5 +318,5 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return super().get_queryset(request).annotate(total=Sum("entries__amount"))
 
     @admin.display(description=_("balance (debit +)"), ordering="total")
-    def balance(self, obj: LedgerAccount) -> str:
+    def balance(self, obj: WithAnnotations[LedgerAccount, _Total]) -> str:
         return format_amount(obj.total or 0, obj.currency)

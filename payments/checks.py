@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import stripe
+from django.apps import AppConfig
 from django.conf import settings
 from django.core import checks
 
 
 @checks.register("payments")
-def stripe_api_version_pinned(app_configs, **kwargs):
+def stripe_api_version_pinned(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     if settings.STRIPE_API_VERSION != stripe.api_version:
         return [
             checks.Error(
@@ -22,7 +28,9 @@ def stripe_api_version_pinned(app_configs, **kwargs):
 
 
 @checks.register("payments", deploy=True)
-def stripe_addresses_are_https(app_configs, **kwargs):
+def stripe_addresses_are_https(
+    app_configs: Sequence[AppConfig] | None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     # The key and webhook secret are required by production.py itself (env without default).
     return [
         checks.Warning(f"{name} is not an https:// address.", id="payments.W001")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
@@ -20,7 +21,7 @@ from payments import money
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
 A = LedgerAccount.Purpose
-KIND_OF_PURPOSE = {
+KIND_OF_PURPOSE: dict[str, str] = {
     A.STRIPE_BALANCE: LedgerAccount.Kind.ASSET,
     A.BUYER_CHARGES: LedgerAccount.Kind.LIABILITY,
     A.SELLER_PAYABLE: LedgerAccount.Kind.LIABILITY,
@@ -61,7 +62,7 @@ def ledger_account(purpose: str, currency: str = "EUR", *, seller_id: int | None
 def seller_accounts(purpose: str, currency: str, seller_ids: Sequence[int]) -> dict[int, LedgerAccount]:
     """{seller id: that seller's account for the purpose}: one query, plus one per missing account."""
     found = {
-        account.seller_id: account
+        cast(int, account.seller_id): account  # seller accounts have a seller
         for account in LedgerAccount.objects.filter(
             purpose=purpose, currency=currency, seller_id__in=seller_ids
         )
@@ -143,7 +144,9 @@ SELECT id FROM posted
 """
 
 
-def _insert_pg(kind, reference, key, memo, reverses, lines) -> LedgerTransaction | None:
+def _insert_pg(
+    kind: str, reference: str, key: str, memo: str, reverses: LedgerTransaction | None, lines: Sequence[Line]
+) -> LedgerTransaction | None:
     """The hot path (every capture, settlement, payout): one round trip, no savepoint."""
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -175,7 +178,9 @@ def _insert_pg(kind, reference, key, memo, reverses, lines) -> LedgerTransaction
     )
 
 
-def _insert_orm(kind, reference, key, memo, reverses, lines) -> LedgerTransaction | None:
+def _insert_orm(
+    kind: str, reference: str, key: str, memo: str, reverses: LedgerTransaction | None, lines: Sequence[Line]
+) -> LedgerTransaction | None:
     """Other databases (SQLite for make run): the same rows through the ORM."""
     try:
         with transaction.atomic():

@@ -93,7 +93,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def seller_export_earnings(seller: Any) -> list[dict]:
+def seller_export_earnings(seller: Any) -> list[dict[str, Any]]:
     """Every movement on the seller's ledger accounts, signed from the seller's side: a sale
     settled to them is positive, a payout or an amount owed back negative."""
     entries = (
@@ -116,7 +116,7 @@ def seller_export_earnings(seller: Any) -> list[dict]:
     ]
 
 
-def seller_export_sale_shares(seller: Any) -> list[dict]:
+def seller_export_sale_shares(seller: Any) -> list[dict[str, Any]]:
     """How each settled payment was split for the seller: gross, platform fee, net."""
     shares = SettlementShare.objects.filter(seller_id=seller.pk).select_related("payment").order_by("pk")
     return [
@@ -131,7 +131,7 @@ def seller_export_sale_shares(seller: Any) -> list[dict]:
     ]
 
 
-def seller_export_payouts(seller: Any) -> list[dict]:
+def seller_export_payouts(seller: Any) -> list[dict[str, Any]]:
     payouts = (
         Payout.objects.filter(seller_id=seller.pk).prefetch_related("events").order_by("created_at", "pk")
     )
@@ -158,7 +158,7 @@ def seller_export_payouts(seller: Any) -> list[dict]:
     ]
 
 
-def seller_export_payout_account(seller: Any) -> dict | None:
+def seller_export_payout_account(seller: Any) -> dict[str, Any] | None:
     """The payout (Stripe Connect) account's status; Stripe's own ids stay out (technical)."""
     account = ConnectAccount.objects.filter(seller_id=seller.pk).first()
     if account is None:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 import stripe
 from django.conf import settings
@@ -43,6 +43,9 @@ from payments.models import StripeSteps
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# A Stripe object as the services read it, obj["field"]: one of stripe-python's objects (which are
+# not Mappings) or a plain dict (an event's data.object, a sandbox fixture).
+StripeData: TypeAlias = stripe.StripeObject | Mapping[str, Any]
 RATE_LIMITED_COUNTER = "payments:stripe_rate_limited"
 # what Stripe answers when it decided nothing we can act on: retry later
 UNDECIDED = (stripe.APIConnectionError, stripe.APIError, stripe.RateLimitError, stripe.IdempotencyError)
@@ -67,7 +70,7 @@ def _record(row: StripeSteps | None, message: str, *, spend_key: bool) -> None:
     changes: dict[str, Any] = {"last_error": message, "updated_at": timezone.now()}
     if spend_key:
         changes["key_generation"] = F("key_generation") + 1
-    type(row).objects.filter(pk=row.pk).update(**changes)
+    type(row)._default_manager.filter(pk=row.pk).update(**changes)
     if spend_key:
         row.refresh_from_db(fields=["key_generation"])
     row.last_error = message
@@ -132,10 +135,10 @@ def create_once(
     row: StripeSteps,
     create: Callable[[], T],
     *,
-    listed: Callable[[], Iterable[Mapping[str, Any]]],
+    listed: Callable[[], Iterable[StripeData]],
     ours: tuple[str, int],
     since: Any = None,
-) -> T | Mapping[str, Any]:
+) -> T | StripeData:
     """Create the row's object at Stripe (`create`, keyed by the row), once: when an earlier try
     may have created it (its key was spent), first look for it among `listed()` by our metadata
     `ours` = (key, id), and create with the new key only if it is not there."""
@@ -148,8 +151,8 @@ def create_once(
 
 
 def find_ours(
-    objects: Iterable[Mapping[str, Any]], metadata_key: str, row_id: int, since: Any = None
-) -> Mapping[str, Any] | None:
+    objects: Iterable[StripeData], metadata_key: str, row_id: int, since: Any = None
+) -> StripeData | None:
     """The object whose metadata names our row (the oldest one, if a crash left several: the
     others are strays that reconciliation releases). Lists are newest first; `since` (a datetime)
     stops the walk at objects older than the row."""
@@ -171,6 +174,12 @@ def _field(obj: Any, key: str) -> Any:
         return None
 
 
-def created_since(row: StripeSteps) -> dict[str, int]:
+def created_since(row: StripeSteps) -> Any:  # stripe-python types it per resource (…ListParamsCreated)
     """A list filter for objects created since the row was (less the skew)."""
     return {"gte": int((row.created_at - LOOKUP_SKEW).timestamp())}
+
+
+def stripe_id(value: str | None) -> str:
+    """The Stripe id in a nullable column that is filled by this step (the object was created at
+    Stripe first), typed as str for stripe-python's signatures. Not checked at run time."""
+    return cast(str, value)

@@ -56,4 +56,5 @@ def connect_client() -> stripe.StripeClient:
 
 
 def is_live() -> bool:
-    return settings.STRIPE_API_KEY.startswith(("sk_live_", "rk_live_"))
+    api_key: str = settings.STRIPE_API_KEY
+    return api_key.startswith(("sk_live_", "rk_live_"))

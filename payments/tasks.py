@@ -4,6 +4,8 @@ only what can recover (Stripe unreachable, a database hiccup) is retried."""
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from celery import shared_task
 from django.db import OperationalError
 
@@ -11,7 +13,15 @@ from payments import services, webhooks
 from payments.services import StripeUnavailable
 
 RETRYABLE = (StripeUnavailable, OperationalError)
-LIMITS = {"acks_late": True, "time_limit": 120, "soft_time_limit": 100}
+
+
+class TaskLimits(TypedDict):  # typed so that **LIMITS type-checks against shared_task's options
+    acks_late: bool
+    time_limit: int
+    soft_time_limit: int
+
+
+LIMITS: TaskLimits = {"acks_late": True, "time_limit": 120, "soft_time_limit": 100}
 
 
 @shared_task(autoretry_for=RETRYABLE, retry_backoff=5, retry_backoff_max=600, max_retries=8, **LIMITS)

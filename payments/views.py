@@ -24,7 +24,7 @@ def earnings(request):
     summary = selectors.seller_earnings(seller_id=request.user.pk)
     payouts = list(selectors.payouts_of_seller(seller_id=request.user.pk)[:50])
     for payout in payouts:
-        payout.amount_display = format_amount(payout.amount, payout.currency)
+        payout.amount_display = format_amount(payout.amount, payout.currency)  # type: ignore[attr-defined]  # for the template
     amounts = {
         name: format_amount(getattr(summary, name), summary.currency)
         for name in ("payable", "in_flight", "paid_out", "receivable")

@@ -22,7 +22,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import stripe
 from django.conf import settings
@@ -190,7 +190,7 @@ def webhook_reprocess(*, event_id: int) -> str:
 
 
 def _object(event: StripeEvent) -> dict[str, Any]:
-    return event.payload["data"]["object"]
+    return cast(dict[str, Any], event.payload["data"]["object"])
 
 
 def _require_pinned_version(event: StripeEvent) -> None:
@@ -202,7 +202,7 @@ def _require_pinned_version(event: StripeEvent) -> None:
         )
 
 
-def _payment_for_intent(intent_id: str | None, metadata: dict | None) -> Payment:
+def _payment_for_intent(intent_id: str | None, metadata: dict[str, Any] | None) -> Payment:
     if intent_id:
         payment = Payment.objects.filter(stripe_payment_intent_id=intent_id).first()
         if payment is not None:

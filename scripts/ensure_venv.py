@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
-"""Create .venv if it is missing or broken, and install the requirements when they changed.
+"""Create .venv if it is missing or broken, and install the locked requirements when they changed.
 
 Run by the Makefile with the system interpreter (python3.11). Standard library only.
+
+The file installed is a lock (requirements-dev.lock by default): every package of the transitive
+closure pinned with its hashes, installed with `pip install --require-hashes`, so that a download
+that differs from the one locked fails the install. `make lock` regenerates the locks from the
+human-edited requirements.txt / requirements-dev.txt.
 
 "Changed" means: the SHA-256 of the requirement files (and every file they include with -r/-c)
 differs from the one recorded in .venv/.requirements.sha256 after the last successful install.
@@ -99,7 +104,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--venv", default=str(ROOT / ".venv"))
     parser.add_argument("--python", default=sys.executable, help="interpreter that creates the venv")
-    parser.add_argument("--requirements", default=str(ROOT / "requirements-dev.txt"))
+    parser.add_argument("--requirements", default=str(ROOT / "requirements-dev.lock"))
     args = parser.parse_args()
 
     venv = Path(args.venv).absolute()
@@ -124,7 +129,9 @@ def main() -> int:
     log(f"installing {requirements.name} (first install or requirements changed; may take minutes)")
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)], check=True, env=env
+        [str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "-r", str(requirements)],
+        check=True,
+        env=env,
     )
     stamp.write_text(wanted + "\n")
     log("requirements installed")

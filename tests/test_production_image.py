@@ -76,9 +76,11 @@ def test_the_image_has_no_development_tools():
 
 
 def test_the_image_installs_no_sandbox_dependency():
-    runtime = (ROOT / "requirements.txt").read_text().lower()
-    assert "localstripe" not in runtime and not re.search(r"^aiohttp\b", runtime, re.M)
-    dev = (ROOT / "requirements-dev.txt").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.findall(r"pip install --require-hashes -r (\S+)", dockerfile) == ["requirements.lock"]
+    runtime = (ROOT / "requirements.lock").read_text().lower()
+    assert not re.search(r"^(localstripe|aiohttp)==", runtime, re.M)
+    dev = (ROOT / "requirements-dev.lock").read_text()
     assert re.search(r"^aiohttp==\d", dev, re.M) and re.search(r"^localstripe==\d", dev, re.M)
 
 

@@ -284,7 +284,7 @@ def consent_remind_expiring(*, now: datetime | None = None, batch_size: int = 10
             for pk, seller_id in claimed:
                 by_seller.setdefault(seller_id, []).append(pk)
             for seller_id, grant_ids in by_seller.items():
-                consent_reminder_send.delay_on_commit(seller_id, grant_ids)
+                consent_reminder_send.delay_on_commit(seller_id, grant_ids)  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
         total += len(claimed)
         if len(claimed) < batch_size:
             return total

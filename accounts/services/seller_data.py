@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from accounts import crypto, taxonomy
@@ -18,7 +18,7 @@ POSTCODE_RE = re.compile(r"\d{5}")
 PHONE_RE = re.compile(r"\+\d{8,15}")
 
 
-def _check_choice(field: str, value: str, choices: type) -> str:
+def _check_choice(field: str, value: str, choices: type[models.TextChoices]) -> str:
     if value and value not in choices.values:
         raise InvalidInput("value_unknown", f"{value!r} is not a valid {field}.", field=field)
     return value
@@ -57,7 +57,7 @@ def seller_profile_update(
         raise Forbidden("not_a_seller", "Only an active seller has a data profile.")
     changes: dict[str, Any] = {}
     precise: dict[str, str | None] = {}
-    choice_fields = {
+    choice_fields: dict[str, tuple[Any, type[models.TextChoices]]] = {
         "gender": (gender, taxonomy.Gender),
         "region": (region, taxonomy.Region),
         "mobile_os": (mobile_os, taxonomy.MobileOS),
@@ -66,13 +66,13 @@ def seller_profile_update(
     for field, (value, choices) in choice_fields.items():
         if value is not _UNSET:
             changes[field] = _check_choice(field, value or "", choices)
-    for field, value, vocabulary in (
+    for field, codes, vocabulary in (
         ("interests", interests, taxonomy.INTEREST_CODES),
         ("affinities", affinities, taxonomy.AFFINITY_CODES),
     ):
-        if value is not _UNSET:
+        if codes is not _UNSET:
             try:
-                changes[f"{field}_mask"] = taxonomy.mask_of(value or [], vocabulary)
+                changes[f"{field}_mask"] = taxonomy.mask_of(codes or [], vocabulary)
             except ValueError as exc:
                 raise InvalidInput(
                     "value_unknown", f"{exc} is not a known {field[:-1]}.", field=field
@@ -101,8 +101,8 @@ def seller_profile_update(
         profile = SellerProfile.objects.select_for_update().get(seller=seller)
         if precise:
             fernet = _data_fernet(seller)
-            for field, value in precise.items():
-                changes[f"{field}_encrypted"] = crypto.encrypt(fernet, value) if value else None
+            for field, plain in precise.items():
+                changes[f"{field}_encrypted"] = crypto.encrypt(fernet, plain) if plain else None
             if "phone" in precise:
                 old_phone = seller_precise_values(seller=seller).get("phone")
                 if old_phone != precise["phone"]:
@@ -147,7 +147,7 @@ def encryption_keys_rotate(*, batch_size: int = 1000) -> int:
                 return done
             now = timezone.now()
             for key in keys:
-                key.wrapped_key = crypto.rewrap(key.wrapped_key)
+                key.wrapped_key = crypto.rewrap(cast(str, key.wrapped_key))  # filtered: not null
                 key.rotated_at = now
             SellerDataKey.objects.bulk_update(keys, ["wrapped_key", "rotated_at"])
             done += len(keys)
@@ -187,7 +187,9 @@ def seller_age_bands_refresh(*, today: date | None = None, batch_size: int = 200
         last_pk = rows[-1][0]
         for seller_id, band, token, wrapped_key in rows:
             try:
-                birth_date = date.fromisoformat(crypto.decrypt(crypto.data_fernet(wrapped_key), token))
+                birth_date = date.fromisoformat(
+                    crypto.decrypt(crypto.data_fernet(wrapped_key), cast(str, token))
+                )
                 new_band = taxonomy.age_band_for(birth_date, today)
             except (crypto.DataKeyDestroyed, ValueError):
                 continue  # erased, or not a date we stored: nothing to derive

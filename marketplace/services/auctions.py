@@ -104,7 +104,7 @@ def _next_bid(listing: Listing, bids: list[Bid]) -> Bid | None:
 def _listing_release(listing_id: int) -> int:
     with transaction.atomic(durable=True):
         seller_id = Listing.objects.filter(pk=listing_id).values_list("seller_id", flat=True).first()
-        lock_objects.consent_grants_of_sellers([seller_id])
+        lock_objects.consent_grants_of_sellers([seller_id] if seller_id is not None else [])
         listing = Listing.objects.select_for_update(of=("self",)).filter(pk=listing_id).first()
         if listing is None or listing.status != Listing.Status.HELD:
             return 0

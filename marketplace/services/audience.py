@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -79,13 +80,14 @@ def audience_bid_place(
         BidEvent.objects.create(bid=bid, to_status=Bid.Status.OPEN, amount_cents=max_price_cents)
         from marketplace.tasks import audience_bid_clear
 
-        audience_bid_clear.delay_on_commit(bid.pk)
+        audience_bid_clear.delay_on_commit(bid.pk)  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
     return bid
 
 
 def _mask_and(field_name: str, mask: int) -> ExpressionWrapper:
     return ExpressionWrapper(
-        F(field_name).bitand(Value(mask, output_field=BigIntegerField())), output_field=BigIntegerField()
+        F(field_name).bitand(Value(mask, output_field=BigIntegerField())),  # type: ignore[arg-type]  # stubs: int only; an expression works
+        output_field=BigIntegerField(),
     )
 
 
@@ -114,15 +116,15 @@ def _audience_floors(
         members = members.alias(optin_sensitive=_mask_and("audience_optin_mask", sensitive)).filter(
             optin_sensitive=sensitive
         )
-    members = list(members.order_by("pk"))
+    profiles = list(members.order_by("pk"))
     by_listing: dict[int, int] = {}
-    for seller_id, categories, purposes, floor in Listing.objects.filter(
-        seller_id__in=[m.pk for m in members],
+    for seller_id, categories, purposes, listing_floor in Listing.objects.filter(
+        seller_id__in=[m.pk for m in profiles],
         status=Listing.Status.ACTIVE,
         licence_days__gte=criteria.licence_days,  # a floor asked for a shorter licence says nothing
     ).values_list("seller_id", "categories_mask", "purposes_mask", "floor_price_cents"):
         if categories & wanted == wanted and purposes & purpose_bit:
-            by_listing[seller_id] = min(floor, by_listing.get(seller_id, floor))
+            by_listing[seller_id] = min(listing_floor, by_listing.get(seller_id, listing_floor))
     valuations: dict[tuple[str, object], int] = {}  # a valuation depends on one coarse attribute
 
     def valuation(category: str, profile) -> int:
@@ -135,7 +137,7 @@ def _audience_floors(
         return valuations[key]
 
     floors = []
-    for profile in members:
+    for profile in profiles:
         floor = by_listing.get(profile.pk)
         if floor is None:
             if profile.audience_optin_mask & wanted != wanted:
@@ -150,12 +152,13 @@ def audience_bid_clear(*, bid_id: int) -> Trade | None:
     first, up to the maximum; one uniform price per record = the highest floor selected; never
     fewer than K records (the bid then stays open until it expires)."""
     k = settings.SEGMENT_MIN_SIZE
-    bid = Bid.objects.filter(
+    open_bid = Bid.objects.filter(
         pk=bid_id, kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN, expires_at__gt=timezone.now()
     ).first()
-    if bid is None:
+    if open_bid is None:
         return None
-    criteria = SegmentCriteria(**bid.criteria)
+    bid: Bid = open_bid  # re-read under its lock below; select() reads the current one
+    criteria = SegmentCriteria(**cast(dict[str, Any], bid.criteria))  # audience bids have criteria
 
     def select(seller_ids: list[int] | None = None) -> list[tuple[int, int, int]]:
         floors = _audience_floors(criteria, timezone.now(), seller_ids)
@@ -168,7 +171,7 @@ def audience_bid_clear(*, bid_id: int) -> Trade | None:
         # a revocation of any selected seller's consent now waits for us, or we see it below
         lock_objects.consent_grants_of_sellers([seller_id for _f, seller_id, _m in selected])
         (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
-        if bid.status != Bid.Status.OPEN or bid.expires_at <= timezone.now():
+        if bid.status != Bid.Status.OPEN or cast(datetime, bid.expires_at) <= timezone.now():
             return None
         # eligibility and floors re-read under the locks: only sellers still sellable now
         selected = select([seller_id for _f, seller_id, _m in selected])

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import cast
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -99,7 +102,7 @@ def bid_place(
                 listing=listing,
             )
             return bid
-        if now >= listing.auction_ends_at:
+        if now >= cast(datetime, listing.auction_ends_at):  # an auction has its end
             raise Conflict("auction_closed", "This auction has ended.")
         if amount_cents is None:
             raise InvalidInput("amount_required", "A sealed bid needs an amount.", field="amount_cents")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -15,6 +16,7 @@ from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import BuyerOrganisation
 from core.db import Ids
 from core.errors import Conflict, NotFound
+from listings.models import Listing
 from marketplace import lock_objects
 from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade, TradeLine
 from marketplace.services._common import _bid_transition
@@ -42,7 +44,8 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
         Bid.objects.filter(listing__seller_id__any=sellers, status=Bid.Status.OPEN).select_related("listing")
     )
     for bid in open_bids:
-        if hit(bid.listing.seller_id, bid.listing.categories_mask, bid.listing.purposes):
+        listing = cast(Listing, bid.listing)  # selected by its listing's seller
+        if hit(listing.seller_id, listing.categories_mask, listing.purposes):
             _bid_transition(bid, Bid.Status.CANCELLED, f"seller consent {reason}")
 
     lines = lock_objects.trade_lines(

@@ -6,6 +6,8 @@ public id, never our primary keys.
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
@@ -118,7 +120,8 @@ class PaymentListView(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.payments_of_organisation(organisation_id=self.request.user.organisation.pk)
+        buyer: Any = self.request.user  # an authenticated buyer with an organisation (the API's auth)
+        return selectors.payments_of_organisation(organisation_id=buyer.organisation.pk)
 
 
 class PaymentDetailView(APIView):

@@ -10,6 +10,7 @@ so a retried step can never charge, transfer or refund twice.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import ClassVar
 
 from django.conf import settings
@@ -29,6 +30,7 @@ class StripeSteps(models.Model):
     attempts (parked for moderators after PAYMENTS_RESUME_MAX_ATTEMPTS)."""
 
     KEY_PREFIX: ClassVar[str]
+    created_at: datetime  # a DateTimeField on every concrete subclass (the Stripe lookups' cutoff)
 
     # Bumped when a call failed after Stripe may have done the work (5xx, timeout, lost
     # connection): Stripe replays that failure for the old key, so the next call first looks the

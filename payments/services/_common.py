@@ -46,7 +46,8 @@ def _id_of(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return _get(value, "id")
+    object_id: str | None = _get(value, "id")
+    return object_id
 
 
 def _stripe_message(exc: stripe.StripeError) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import stripe
 from django.db import IntegrityError, transaction
+from stripe.params import PaymentIntentCreateParams
 
 from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
@@ -26,10 +26,12 @@ from payments.services.payment_status import _payment_derive_after_capture, _pay
 from payments.services.refunds_disputes import _apply_dispute, _apply_refund, _lock_books
 from payments.stripe_calls import (
     UNDECIDED,
+    StripeData,
     StripeUnavailable,
     create_once,
     created_since,
     stripe_call,
+    stripe_id,
     stripe_reachable,
 )
 from payments.stripe_client import client
@@ -41,19 +43,19 @@ from payments.stripe_client import client
 class IntentSnapshot:
     """A PaymentIntent as Stripe has it now, with its charge and the charge's refunds."""
 
-    intent: Mapping[str, Any]
-    charge: Mapping[str, Any] | None = None
-    refunds: list[Mapping[str, Any]] = field(default_factory=list)
-    disputes: list[Mapping[str, Any]] = field(default_factory=list)
+    intent: StripeData
+    charge: StripeData | None = None
+    refunds: list[StripeData] = field(default_factory=list)
+    disputes: list[StripeData] = field(default_factory=list)
 
 
-def _snapshot(intent: Mapping[str, Any], *, with_refunds: bool) -> IntentSnapshot:
+def _snapshot(intent: StripeData, *, with_refunds: bool) -> IntentSnapshot:
     """Complete a PaymentIntent answer with its charge and (if asked) the charge's refunds."""
     charge = _get(intent, "latest_charge")
     with stripe_reachable():
         if isinstance(charge, str):
             charge = client().v1.charges.retrieve(charge)
-        refunds: list[Mapping[str, Any]] = []
+        refunds: list[StripeData] = []
         if charge is not None and _get(charge, "captured") and with_refunds:
             refunds = list(
                 client().v1.refunds.list({"charge": charge["id"], "limit": 100}).auto_paging_iter()
@@ -232,10 +234,10 @@ def _payment_open(
 def _payment_send(payment: Payment) -> Payment:
     """Step 2 of a pending payment: create and confirm its PaymentIntent, then record the answer."""
     manual = payment.mode == Payment.Mode.AUTHORISE
-    params: dict[str, Any] = {
+    params: PaymentIntentCreateParams = {
         "amount": payment.amount,
         "currency": payment.currency.lower(),
-        "customer": payment.customer.stripe_customer_id,
+        "customer": stripe_id(payment.customer.stripe_customer_id),
         "payment_method": payment.payment_method_id,
         "capture_method": "manual" if manual else "automatic",
         "confirm": True,
@@ -252,7 +254,7 @@ def _payment_send(payment: Payment) -> Payment:
             ),
             listed=lambda: api.payment_intents.list(
                 {
-                    "customer": payment.customer.stripe_customer_id,
+                    "customer": stripe_id(payment.customer.stripe_customer_id),
                     "created": created_since(payment),
                     "limit": 100,
                 }
@@ -377,14 +379,15 @@ def payment_capture(*, payment_id: int, amount: int | None = None, currency: str
 
 def _payment_capture_send(payment: Payment) -> Payment:
     if payment.key_generation:  # an earlier capture may have happened: look before capturing
-        snapshot = _fetch_snapshot(payment.stripe_payment_intent_id)
+        snapshot = _fetch_snapshot(stripe_id(payment.stripe_payment_intent_id))
         if _get(snapshot.intent, "status") != "requires_capture":
             return _apply_snapshot(payment.pk, snapshot)
     try:
         intent = stripe_call(
             lambda: client().v1.payment_intents.capture(
-                payment.stripe_payment_intent_id,
-                {"amount_to_capture": payment.capture_requested, "expand": ["latest_charge"]},
+                stripe_id(payment.stripe_payment_intent_id),
+                # capture_requested is recorded before any capture is sent
+                {"amount_to_capture": cast(int, payment.capture_requested), "expand": ["latest_charge"]},
                 {"idempotency_key": payment.idempotency_key("capture")},
             ),
             payment,
@@ -421,13 +424,15 @@ def payment_cancel(*, payment_id: int) -> Payment:
         if payment.status not in (PS.REQUIRES_ACTION, PS.AUTHORISED):
             raise Conflict("payment_not_cancelable", f"Payment {payment.pk} is {payment.status}.")
     if payment.key_generation:  # an earlier cancel may have happened: look before cancelling
-        snapshot = _fetch_snapshot(payment.stripe_payment_intent_id)
+        snapshot = _fetch_snapshot(stripe_id(payment.stripe_payment_intent_id))
         if _get(snapshot.intent, "status") == "canceled":
             return _apply_snapshot(payment.pk, snapshot)
     try:
         intent = stripe_call(
             lambda: client().v1.payment_intents.cancel(
-                payment.stripe_payment_intent_id, {}, {"idempotency_key": payment.idempotency_key("cancel")}
+                stripe_id(payment.stripe_payment_intent_id),
+                {},
+                {"idempotency_key": payment.idempotency_key("cancel")},
             ),
             payment,
         )
@@ -441,7 +446,7 @@ def payment_sync(
     *,
     payment_id: int,
     intent_id: str | None = None,
-    disputes: list[Mapping[str, Any]] | None = None,
+    disputes: list[StripeData] | None = None,
     reason: str = "",
 ) -> Payment:
     """Bring the payment up to what Stripe has now (webhooks, the resume sweep). `disputes` are

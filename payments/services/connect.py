@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -12,7 +9,7 @@ from django.db import transaction
 from core.errors import InvalidInput
 from payments.models import ConnectAccount
 from payments.services._common import UnknownStripeObject, _get, _now
-from payments.stripe_calls import create_once, created_since, stripe_reachable
+from payments.stripe_calls import StripeData, create_once, created_since, stripe_id, stripe_reachable
 from payments.stripe_client import connect_client
 
 # --- Sellers: Connect accounts --------------------------------------------------------------------
@@ -56,7 +53,7 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
     return account
 
 
-def _copy_account_state(account: ConnectAccount, data: Mapping[str, Any]) -> None:
+def _copy_account_state(account: ConnectAccount, data: StripeData) -> None:
     account.payouts_enabled = bool(_get(data, "payouts_enabled", False))
     account.charges_enabled = bool(_get(data, "charges_enabled", False))
     account.details_submitted = bool(_get(data, "details_submitted", False))
@@ -77,13 +74,14 @@ def connect_onboarding_link_create(*, seller_id: int, refresh_url: str, return_u
     with stripe_reachable():
         link = connect_client().v1.account_links.create(
             {
-                "account": account.stripe_account_id,
+                "account": stripe_id(account.stripe_account_id),
                 "refresh_url": refresh_url,
                 "return_url": return_url,
                 "type": "account_onboarding",
             }
         )
-    return link["url"]
+    url: str = link["url"]
+    return url
 
 
 def connect_account_sync(*, stripe_account_id: str) -> ConnectAccount:

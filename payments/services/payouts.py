@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,7 +26,7 @@ from payments.services._common import (
     _stripe_message,
     logger,
 )
-from payments.stripe_calls import create_once, stripe_reachable
+from payments.stripe_calls import StripeData, create_once, stripe_id, stripe_reachable
 from payments.stripe_client import connect_client
 
 # --- Payouts --------------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ def payout_transfer(*, payout_id: int) -> Payout:
                 {
                     "amount": payout.amount,
                     "currency": payout.currency.lower(),
-                    "destination": payout.connect_account.stripe_account_id,
+                    "destination": stripe_id(payout.connect_account.stripe_account_id),
                     "transfer_group": payout.transfer_group,
                     "description": f"Courtier earnings, payout {payout.pk}",
                     "metadata": {
@@ -142,7 +142,7 @@ def payout_transfer(*, payout_id: int) -> Payout:
     return _payout_record_transfer(payout.pk, transfer)
 
 
-def _payout_record_transfer(payout_id: int, transfer: Mapping[str, Any]) -> Payout:
+def _payout_record_transfer(payout_id: int, transfer: StripeData) -> Payout:
     payout = Payout.objects.get(pk=payout_id)
     with transaction.atomic(durable=True):
         lock_objects.seller_accounts([payout.seller_id], payout.currency)
@@ -179,7 +179,7 @@ def payout_sync_transfer(*, transfer_id: str, payout_hint: str | None = None) ->
     return _payout_record_transfer(payout.pk, transfer)
 
 
-def _sync_reversals(payout_id: int, transfer: Mapping[str, Any]) -> None:
+def _sync_reversals(payout_id: int, transfer: StripeData) -> None:
     for data in _get(_get(transfer, "reversals", {}), "data", []):
         reversal = PayoutReversal.objects.filter(stripe_reversal_id=data["id"]).first()
         if reversal is None:
@@ -202,7 +202,7 @@ def _sync_reversals(payout_id: int, transfer: Mapping[str, Any]) -> None:
         _reversal_record(reversal.pk, data)
 
 
-def _reversal_record(reversal_id: int, data: Mapping[str, Any]) -> PayoutReversal:
+def _reversal_record(reversal_id: int, data: StripeData) -> PayoutReversal:
     """Money back from the seller's Connect account: Dr stripe_balance / Cr seller (receivable first)."""
     reversal = PayoutReversal.objects.select_related("payout").get(pk=reversal_id)
     payout = reversal.payout
@@ -294,12 +294,12 @@ def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
         created = create_once(
             reversal,
             lambda: api.transfers.reversals.create(
-                payout.transfer_id,
+                stripe_id(payout.transfer_id),
                 {"amount": reversal.amount, "metadata": {"courtier_reversal_id": str(reversal.pk)}},
                 {"idempotency_key": reversal.idempotency_key("create")},
             ),
             listed=lambda: api.transfers.reversals.list(
-                payout.transfer_id, {"limit": 100}
+                stripe_id(payout.transfer_id), {"limit": 100}
             ).auto_paging_iter(),
             ours=("courtier_reversal_id", reversal.pk),
         )
@@ -331,7 +331,7 @@ def payout_recover_receivables(*, currency: str = "EUR") -> int:
     )
 
 
-def payout_bank_outcome(*, stripe_account_id: str, bank_payout: Mapping[str, Any]) -> int:
+def payout_bank_outcome(*, stripe_account_id: str, bank_payout: StripeData) -> int:
     """payout.paid / payout.failed on a seller's Connect account: the money reached their bank
     (or came back). Marks their transfers made before that bank payout. Returns how many."""
     account = ConnectAccount.objects.filter(stripe_account_id=stripe_account_id).first()

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 from django.conf import settings
@@ -46,8 +45,11 @@ from payments.models import (
 )
 from payments.services._common import _from_timestamp, _get, _id_of, _now
 from payments.services.charges import payment_cancel
-from payments.stripe_calls import stripe_reachable
+from payments.stripe_calls import StripeData, stripe_reachable
 from payments.stripe_client import client
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 A = LedgerAccount.Purpose
@@ -112,10 +114,10 @@ def _expected_at_stripe(since: datetime) -> dict[str, list[_LedgerSide]]:
     return expected
 
 
-def _stripe_balance_transactions(since: datetime) -> list[Mapping[str, Any]]:
+def _stripe_balance_transactions(since: datetime) -> list[StripeData]:
     """Balance transactions since `since`, newest first (pages stop at the first older one)."""
     cutoff = int(since.timestamp())  # Stripe lists newest first
-    seen: dict[str, Mapping[str, Any]] = {}
+    seen: dict[str, StripeData] = {}
     with stripe_reachable():
         for txn in client().v1.balance_transactions.list({"limit": 100}).auto_paging_iter():
             if int(txn["created"]) < cutoff:
@@ -135,7 +137,7 @@ RECONCILED_TYPES = {
 }
 
 
-def _fee_kept(txn: Mapping[str, Any]) -> int:
+def _fee_kept(txn: StripeData) -> int:
     """What Stripe kept on a balance transaction: its fee, or all of a `stripe_fee` one (a charge
     for Stripe's own services). Negative when Stripe gives a fee back."""
     if _get(txn, "type") == "stripe_fee":
@@ -143,7 +145,7 @@ def _fee_kept(txn: Mapping[str, Any]) -> int:
     return int(_get(txn, "fee", 0) or 0)
 
 
-def _book_stripe_fees(txns: list[Mapping[str, Any]]) -> int:
+def _book_stripe_fees(txns: list[StripeData]) -> int:
     """Book each fee Stripe kept (once per balance transaction); returns how many were new."""
     booked = 0
     for txn in txns:
@@ -274,10 +276,10 @@ def _payable_mismatches() -> list[dict[str, Any]]:
 # --- Authorisations nobody will capture -------------------------------------------------------------
 
 
-def _held_authorisations(since: datetime) -> list[Mapping[str, Any]]:
+def _held_authorisations(since: datetime) -> list[StripeData]:
     """PaymentIntents created since `since` that hold an authorisation (newest first at Stripe)."""
     cutoff = int(since.timestamp())
-    held = []
+    held: list[StripeData] = []
     with stripe_reachable():
         for intent in client().v1.payment_intents.list({"limit": 100}).auto_paging_iter():
             if int(intent["created"]) < cutoff:
@@ -295,7 +297,7 @@ def _authorisation_findings(since: datetime, horizon: datetime) -> list[tuple[di
         for p in Payment.objects.filter(stripe_payment_intent_id__in=[i["id"] for i in held])
     }
     deadline = _now() - timedelta(hours=settings.RECONCILIATION_AUTHORISATION_MAX_HOURS)
-    found = []
+    found: list[tuple[dict[str, Any], int | None]] = []
     for intent in held:
         amount, currency = int(_get(intent, "amount", 0)), str(_get(intent, "currency", "")).upper()
         payment = ours.get(intent["id"])
@@ -480,7 +482,7 @@ def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None
     return run
 
 
-def reconciliation_issue_resolve(*, issue_id: int, moderator, resolution: str) -> ReconciliationIssue:
+def reconciliation_issue_resolve(*, issue_id: int, moderator: User, resolution: str) -> ReconciliationIssue:
     if not resolution.strip():
         raise InvalidInput("resolution_required", "Say how the issue was resolved.", field="resolution")
     with transaction.atomic(durable=True):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import stripe
 from django.db import transaction
 from django.db.models import F, Sum
@@ -25,7 +22,7 @@ from payments.services._common import (
     logger,
 )
 from payments.services.payment_status import _payment_derive_after_capture
-from payments.stripe_calls import create_once
+from payments.stripe_calls import StripeData, create_once, stripe_id
 from payments.stripe_client import client
 
 # --- Payments: what Stripe says, applied ---------------------------------------------------------
@@ -61,9 +58,7 @@ def _refund_transition(refund: Refund, to: str) -> bool:
     return True
 
 
-def _apply_refund(
-    payment: Payment, data: Mapping[str, Any], books: postings.SellerBooks | None
-) -> dict[int, int]:
+def _apply_refund(payment: Payment, data: StripeData, books: postings.SellerBooks | None) -> dict[int, int]:
     """Record one Stripe refund of this payment's charge, once. Requires: the payment's lock and
     the sellers' locks (books). Returns the receivables it booked, per seller."""
     _check_currency(payment.currency, _get(data, "currency"), what=f"Refund {data['id']}")
@@ -132,9 +127,7 @@ DISPUTE_STATUS = {
 }
 
 
-def _apply_dispute(
-    payment: Payment, data: Mapping[str, Any], books: postings.SellerBooks | None
-) -> dict[int, int]:
+def _apply_dispute(payment: Payment, data: StripeData, books: postings.SellerBooks | None) -> dict[int, int]:
     """Record a dispute and the money it moved (its balance transactions), once each.
 
     Requires: the payment's lock and the sellers' locks (books).
@@ -223,7 +216,7 @@ def _refund_send(refund: Refund) -> Refund:
             refund,
             lambda: api.refunds.create(
                 {
-                    "payment_intent": payment.stripe_payment_intent_id,
+                    "payment_intent": stripe_id(payment.stripe_payment_intent_id),
                     "amount": refund.amount,
                     "metadata": {
                         "courtier_refund_id": str(refund.pk),
@@ -233,7 +226,7 @@ def _refund_send(refund: Refund) -> Refund:
                 {"idempotency_key": refund.idempotency_key("create")},
             ),
             listed=lambda: api.refunds.list(
-                {"payment_intent": payment.stripe_payment_intent_id, "limit": 100}
+                {"payment_intent": stripe_id(payment.stripe_payment_intent_id), "limit": 100}
             ).auto_paging_iter(),
             ours=("courtier_refund_id", refund.pk),
         )
