@@ -36,8 +36,10 @@ from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts import lock_objects as account_locks
 from accounts.models import ConsentGrant
 from accounts.selectors import consent_valid_q
+from listings import lock_objects as listing_locks
 from listings.models import Listing
 from listings.services import listings_sold_locked
 from marketplace import lock_objects, payments_port
@@ -167,7 +169,9 @@ def _deliver(batch: SettlementBatch) -> None:
     if not seller_ids:
         return
     with transaction.atomic(durable=True):
-        lock_objects.consent_grants_of_sellers(set(seller_ids))  # a revocation waits for us, or we see it
+        account_locks.consent_grants_active_of_sellers(
+            set(seller_ids)
+        )  # a revocation waits for us, or we see it
         now = timezone.now()
         trades = {t.pk: t for t in _batch_trades(batch, S.PAID)}
         lines = lock_objects.trade_lines(
@@ -221,7 +225,7 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
         return
     payments_port.capture(batch=batch, amount=amount)  # a Stripe call: no lock held
     with transaction.atomic(durable=True):
-        held = lock_objects.listings(
+        held = listing_locks.listings(
             Listing.objects.filter(
                 pk__in=Trade.objects.filter(batch=batch, status=S.DELIVERED).values("listing_id"),
                 status=Listing.Status.HELD,

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts import hooks, receipts
+from accounts import hooks, lock_objects, receipts
 from accounts.models import ConsentEvent, ConsentGrant, User
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, SENSITIVE_CATEGORIES, DataCategory, Purpose
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -104,7 +104,7 @@ def consent_grant(
 
 def _locked_active_grant(seller: User, grant_id: int, now: datetime) -> ConsentGrant:
     """Lock the seller's grant; raise unless it is active and inside its window. Needs a transaction."""
-    grant = ConsentGrant.objects.select_for_update().filter(pk=grant_id, seller=seller).first()
+    grant = lock_objects.consent_grant_of_seller(seller=seller, grant_id=grant_id)
     if grant is None:
         raise NotFound("consent_not_found", "No such consent.")
     if grant.status == ConsentGrant.Status.REVOKED:

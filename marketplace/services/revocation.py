@@ -21,7 +21,7 @@ from marketplace.services._common import _bid_transition
 
 
 def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
-    """Registered with accounts.hooks; runs in the consent transaction after listings' handler.
+    """Registered with accounts.hooks at stage MARKETPLACE: runs in the consent transaction after listings' handler.
 
     When consent for a category × purpose ends: open bids on the seller's listings that need it
     are cancelled, unsettled trade lines for it voided, access grants to it revoked, and one
