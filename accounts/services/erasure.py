@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts import lock_objects
-from accounts.models import ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from accounts.models import LifeEvent, SellerDataKey, SellerProfile, User
 from accounts.services.consent import _end_grants_locked
 from core.errors import Conflict, Forbidden
 
@@ -24,7 +24,7 @@ def seller_erase(*, seller: User) -> User:
             raise Forbidden("not_a_seller", "Only a seller account can be erased here.")
         for grant in grants:
             grant.seller = user
-        _end_grants_locked(grants, ConsentGrant.Status.REVOKED, now, "erasure")
+        _end_grants_locked(grants, now, "erasure")
         SellerDataKey.objects.filter(seller=user).update(wrapped_key=None, destroyed_at=now)
         SellerProfile.objects.filter(seller=user).update(
             age_band="",
