@@ -18,7 +18,7 @@ from django.db.models import QuerySet
 
 from core.locks import lock_row, lock_rows
 from payments import ledger
-from payments.models import LedgerAccount, Payment, Payout, PayoutReversal
+from payments.models import LedgerAccount, Payment, Payout, PayoutReversal, Refund
 
 M = TypeVar("M", bound=models.Model)
 
@@ -39,6 +39,10 @@ def seller_accounts(seller_ids: Iterable[int], currency: str) -> list[LedgerAcco
     accounts = ledger.seller_accounts(LedgerAccount.Purpose.SELLER_PAYABLE, currency, sorted(set(seller_ids)))
     ids = [account.pk for account in accounts.values()]
     return lock_rows(LedgerAccount.objects.filter(pk__in=ids))
+
+
+def refund(refund_id: int) -> Refund:
+    return _one(Refund.objects.filter(pk=refund_id))
 
 
 def payout(payout_id: int) -> Payout:
