@@ -284,27 +284,32 @@ def consent_events(
     ]
     missing = [spec for spec in dict.fromkeys(specs) if spec not in cache]
     cache.update(zip(missing, template_ids(missing), strict=True))
+    # Positional construction in the model's own field order: a sweep builds thousands a batch,
+    # and keyword construction costs several times more per event.
+    attnames = [field.attname for field in ConsentEvent._meta.concrete_fields]
     events = []
     for grant, spec in zip(grants, specs, strict=True):
         occurred_at = at or grant.expires_at
+        receipt_id = uuid.uuid4()
         fields = event_fields(
             subject_pseudonym=subjects[grant.seller_id].pseudonym,
             grant_id=grant.pk,
             at=occurred_at,
             window_start=grant.granted_at,
             window_end=grant.expires_at,
+            receipt_id=receipt_id,
         )
-        events.append(
-            ConsentEvent(
-                grant_id=grant.pk,
-                seller_id=grant.seller_id,
-                kind=kind,
-                occurred_at=occurred_at,
-                receipt_id=fields["consentReceiptID"],
-                template_id=cache[spec],
-                receipt=fields,
-            )
-        )
+        values = {
+            "id": None,
+            "grant_id": grant.pk,
+            "seller_id": grant.seller_id,
+            "kind": kind,
+            "occurred_at": occurred_at,
+            "receipt_id": receipt_id,
+            "template_id": cache[spec],
+            "receipt": fields,
+        }
+        events.append(ConsentEvent(*[values[name] for name in attnames]))
     return events
 
 

@@ -128,8 +128,6 @@ def _consent_grants_end(
     ConsentGrant.objects.filter(
         pk__any=Ids([grant.pk for grant in grants]), status=ConsentGrant.Status.ACTIVE
     ).update(status=to_status, ended_at=ended_at)
-    for grant in grants:
-        grant.status, grant.ended_at = to_status, at or grant.expires_at
     if event_kind is not None:
         ConsentEvent.objects.bulk_create(
             receipts.consent_events(
@@ -141,6 +139,9 @@ def _consent_grants_end(
                 template_cache=template_cache,
             )
         )
+    for grant in grants:
+        if isinstance(grant, ConsentGrant):  # the sweep's claimed rows are plain tuples
+            grant.status, grant.ended_at = to_status, at or grant.expires_at
 
 
 def _end_grants_locked(grants: list[ConsentGrant], at: datetime, reason: str) -> None:
@@ -192,14 +193,14 @@ def _expire_batch(
     """Claim up to `limit` due grants (SKIP LOCKED, earliest first) and expire them at their own
     `expires_at`, with their events. Requires: a transaction."""
     grants = claim_rows(
-        ConsentGrant.objects.filter(status=ConsentGrant.Status.ACTIVE, expires_at__lte=now)
-        .select_related("seller")
-        .only(*_EXPIRY_FIELDS),
+        ConsentGrant.objects.filter(status=ConsentGrant.Status.ACTIVE, expires_at__lte=now).values_list(
+            *_EXPIRY_FIELDS, named=True
+        ),
         limit=limit,
         order_by=("expires_at",),
     )
     subjects = {
-        grant.seller_id: receipts.Subject(grant.seller.pseudonym, grant.seller.preferred_language)
+        grant.seller_id: receipts.Subject(grant.seller__pseudonym, grant.seller__preferred_language)
         for grant in grants
     }
     _consent_grants_end(
@@ -213,8 +214,10 @@ def _expire_batch(
     return [hooks.ConsentChange.of(grant) for grant in grants]
 
 
-# What the expiry sweep reads of a due grant and its seller: what the receipt and the cascades need.
+# What the expiry sweep reads of a due grant and its seller, as plain rows (no model instances):
+# what the transition check, the receipt and the cascades need.
 _EXPIRY_FIELDS = (
+    "pk",
     "status",
     "seller_id",
     "category",
