@@ -7,6 +7,7 @@ These are explicit calls made by accounts' services inside their transactions, n
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from enum import IntEnum
 from typing import Any, NamedTuple
 
 
@@ -27,6 +28,21 @@ class ConsentChange(NamedTuple):
 # "granted" | "renewed" (old and new grant) | "revoked" | "expired" | "erasure".
 # The last three end consent: handlers must stop whatever depended on it in that transaction.
 ConsentChangeHandler = Callable[[Sequence[ConsentChange], str], None]
+
+
+class ConsentHandlerStage(IntEnum):
+    """When each app's consent-change handler runs: in this order, whatever order the apps start
+    in. It follows the lock order (core.locks.LOCK_ORDER): the consent service has locked the
+    grants; listings then lock and pause (or withdraw) the listings that needed them; marketplace
+    then locks and cancels the bids on those listings, voids trade lines, revokes access grants
+    and sends deletion notices."""
+
+    LISTINGS = 10
+    MARKETPLACE = 20
+
+
+_consent_change_stages: dict[ConsentChangeHandler, ConsentHandlerStage] = {}
+# The registered handlers in stage order (rebuilt at each registration).
 _consent_change_handlers: list[ConsentChangeHandler] = []
 CONSENT_ENDING_REASONS = frozenset({"revoked", "expired", "erasure"})
 
@@ -35,16 +51,20 @@ ExportSection = Callable[[Any], Any]
 _export_sections: dict[str, ExportSection] = {}
 
 
-def register_consent_change_handler(handler: ConsentChangeHandler) -> None:
-    if handler not in _consent_change_handlers:
-        _consent_change_handlers.append(handler)
+def register_consent_change_handler(handler: ConsentChangeHandler, *, stage: ConsentHandlerStage) -> None:
+    """Register `handler` to run at `stage`; one handler per stage."""
+    taken = {other_stage: other for other, other_stage in _consent_change_stages.items()}
+    if stage in taken and taken[stage] is not handler:
+        raise ValueError(f"{taken[stage]!r} already runs at consent stage {stage.name}")
+    _consent_change_stages[handler] = stage
+    _consent_change_handlers[:] = sorted(_consent_change_stages, key=_consent_change_stages.__getitem__)
 
 
 def run_consent_change_handlers(changes: Iterable[ConsentChange], reason: str) -> None:
     changes = list(changes)
     if not changes:
         return
-    for handler in _consent_change_handlers:
+    for handler in _consent_change_handlers:  # in stage order
         handler(changes, reason)
 
 

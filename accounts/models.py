@@ -286,6 +286,13 @@ class ConsentGrant(models.Model):
         EXPIRED = "expired", _("Expired")
         REVOKED = "revoked", _("Revoked")
 
+    # Terminal once ended: renewing creates a new grant (the old one ends as expired).
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.ACTIVE: frozenset({Status.EXPIRED, Status.REVOKED}),
+        Status.EXPIRED: frozenset(),
+        Status.REVOKED: frozenset(),
+    }
+
     seller = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="consent_grants"
     )

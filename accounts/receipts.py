@@ -4,8 +4,8 @@ with the ISO/IEC TS 27560 event terms and our own codes as extension fields.
 `receipt_template` holds everything a receipt says that depends only on the event kind, the
 category, the purpose and the seller's language; it is stored once per distinct body
 (`template_ids`, keyed by the body's SHA-256, so each language has its own rows) and events keep
-only `event_fields`. The expiry sweep writes the same fields in SQL and references the same
-templates (accounts.services), so both paths issue the same receipts.
+only `event_fields`. `consent_events` is the one builder of consent events and their receipts:
+every consent service, the expiry sweep included, writes the events it builds.
 
 Kantara fields: version, jurisdiction, consentTimestamp, collectionMethod, consentReceiptID,
 language, piiPrincipalId, piiControllers[] (address: a schema.org PostalAddress object),
@@ -22,9 +22,10 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.conf import settings
 from django.urls import get_script_prefix, reverse
@@ -32,6 +33,9 @@ from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from accounts.taxonomy import SENSITIVE_CATEGORIES, TCF_PURPOSE_IDS, DataCategory, Purpose
+
+if TYPE_CHECKING:
+    from accounts.models import ConsentEvent, ConsentGrant
 
 RECEIPT_VERSION = "KI-CR-v1.1.0"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "consent_receipt.schema.json"
@@ -183,8 +187,7 @@ def receipt_template(
 
 
 def iso_utc(at: datetime) -> str:
-    """ISO 8601 in UTC with all six digits of microseconds: what the expiry sweep's SQL writes too
-    (to_char with US), where isoformat() and PostgreSQL's own rendering differ on trailing zeros."""
+    """ISO 8601 in UTC with all six digits of microseconds (isoformat() drops them when zero)."""
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
 
 
@@ -243,6 +246,71 @@ def template_ids(specs: list[TemplateSpec]) -> list[int]:
             template, _created = ReceiptTemplate.objects.get_or_create(digest=digest, defaults={"body": body})
             stored[digest] = template.pk
     return [stored[digest] for digest in digests]
+
+
+class Subject(NamedTuple):
+    """Whom a receipt is about: the seller's pseudonym and preferred language."""
+
+    pseudonym: uuid.UUID
+    preferred_language: str | None
+
+
+def consent_events(
+    grants: Sequence[ConsentGrant],
+    kind: str,
+    *,
+    subjects: Mapping[int, Subject],
+    at: datetime | None = None,
+    method: str | None = None,
+    template_cache: dict[TemplateSpec, int] | None = None,
+) -> list[ConsentEvent]:
+    """The one builder of consent events with their receipts: an unsaved event of `kind` for each
+    grant, at `at` (for expiry, each grant's own `expires_at`), whose receipt is the stored
+    template of (kind, category, purpose, method, the seller's receipt language) followed by
+    `event_fields`. `subjects` maps each grant's seller id to its Subject; `template_cache`
+    keeps template ids across the batches of one sweep."""
+    from accounts.models import ConsentEvent
+
+    cache = template_cache if template_cache is not None else {}
+    specs = [
+        (
+            kind,
+            grant.category,
+            grant.purpose,
+            method,
+            receipt_language(subjects[grant.seller_id].preferred_language),
+        )
+        for grant in grants
+    ]
+    missing = [spec for spec in dict.fromkeys(specs) if spec not in cache]
+    cache.update(zip(missing, template_ids(missing), strict=True))
+    # Positional construction in the model's own field order: a sweep builds thousands a batch,
+    # and keyword construction costs several times more per event.
+    attnames = [field.attname for field in ConsentEvent._meta.concrete_fields]
+    events = []
+    for grant, spec in zip(grants, specs, strict=True):
+        occurred_at = at or grant.expires_at
+        receipt_id = uuid.uuid4()
+        fields = event_fields(
+            subject_pseudonym=subjects[grant.seller_id].pseudonym,
+            grant_id=grant.pk,
+            at=occurred_at,
+            window_start=grant.granted_at,
+            window_end=grant.expires_at,
+            receipt_id=receipt_id,
+        )
+        values = {
+            "id": None,
+            "grant_id": grant.pk,
+            "seller_id": grant.seller_id,
+            "kind": kind,
+            "occurred_at": occurred_at,
+            "receipt_id": receipt_id,
+            "template_id": cache[spec],
+            "receipt": fields,
+        }
+        events.append(ConsentEvent(*[values[name] for name in attnames]))
+    return events
 
 
 def receipt_schema() -> dict[str, Any]:

@@ -9,5 +9,7 @@ class ListingsConfig(AppConfig):
         from accounts import hooks
         from listings import selectors, services
 
-        hooks.register_consent_change_handler(services.on_consent_change)
+        hooks.register_consent_change_handler(
+            services.on_consent_change, stage=hooks.ConsentHandlerStage.LISTINGS
+        )
         hooks.register_export_section("listings", selectors.seller_export_listings)

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import lock_objects as account_locks
 from accounts import taxonomy
 from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import ConsentGrant, SellerProfile, User
@@ -18,6 +19,7 @@ from accounts.selectors import consent_valid_q, seller_badges
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
 from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from listings import lock_objects
 from listings.models import Listing, ListingEvent
 
 S = Listing.Status
@@ -132,12 +134,7 @@ def listing_create(
     suggestion = seller_valuation(seller=seller, categories=categories, licence_days=licence_days)
     with transaction.atomic(durable=True):
         # lock order: consent grants first, so a concurrent revocation cannot slip in between
-        list(
-            ConsentGrant.objects.select_for_update()
-            .filter(seller=seller, status=ConsentGrant.Status.ACTIVE)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-        )
+        account_locks.consent_grants_active_of_sellers([seller.pk])
         missing = _missing_consent(seller.pk, categories, purposes, now)
         if missing:
             raise InvalidInput(
@@ -241,10 +238,7 @@ def listing_missing_consent(listing: Listing, at: datetime | None = None) -> lis
 
 
 def _locked_listing(listing_id: int, seller: User | None = None) -> Listing:
-    listings = Listing.objects.select_for_update(of=("self",))
-    if seller is not None:
-        listings = listings.filter(seller=seller)
-    listing = listings.filter(pk=listing_id).first()
+    listing = lock_objects.listing(listing_id, seller=seller)
     if listing is None:
         raise NotFound("listing_not_found", "No such listing.")
     return listing
@@ -257,10 +251,8 @@ def listing_transition(
     if to_status not in S.values:
         raise InvalidInput("status_unknown", f"Unknown status {to_status!r}.")
     with transaction.atomic(durable=True):
-        grants = ConsentGrant.objects.select_for_update().filter(
-            seller_id__in=Listing.objects.filter(pk=listing_id).values("seller_id"), status="active"
-        )
-        list(grants.order_by("pk").values_list("pk", flat=True))
+        seller_id = Listing.objects.filter(pk=listing_id).values_list("seller_id", flat=True).first()
+        account_locks.consent_grants_active_of_sellers([] if seller_id is None else [seller_id])
         listing = _locked_listing(listing_id, seller)
         _transition_locked(listing, to_status, actor=actor, reason=reason)
     return listing
@@ -340,7 +332,8 @@ def listing_update_terms(
 
 
 def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
-    """Registered with accounts.hooks. Runs inside the consent transaction (grants locked).
+    """Registered with accounts.hooks at stage LISTINGS, before marketplace. Runs inside the consent
+    transaction (grants locked).
 
     When consent ends, every live listing that needs the ended category × purpose is paused
     (withdrawn on erasure) in this same transaction, then the sellers' audience masks refresh.
@@ -351,10 +344,8 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
         ended: dict[int, int] = defaultdict(int)
         for change in changes:
             ended[change.seller_id] |= taxonomy.pair_bit(change.category, change.purpose)
-        live = list(
-            Listing.objects.select_for_update(of=("self",))
-            .filter(seller_id__any=sellers, status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
-            .order_by("pk")
+        live = lock_objects.listings(
+            Listing.objects.filter(seller_id__any=sellers, status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
         )
         target = S.WITHDRAWN if reason == "erasure" else S.PAUSED
         for listing in live:
@@ -364,8 +355,10 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
                     continue  # a draft sells nothing; it will be checked again when submitted
                 _transition_locked(listing, target, actor=None, reason=f"consent {reason}", refresh=False)
         if reason == "erasure":
-            for listing in Listing.objects.select_for_update(of=("self",)).filter(
-                seller_id__any=sellers, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED, S.HELD]
+            for listing in lock_objects.listings(
+                Listing.objects.filter(
+                    seller_id__any=sellers, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED, S.HELD]
+                )
             ):
                 _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure", refresh=False)
         # only sellers whose audience offer depended on the ended consent need a refresh
@@ -448,7 +441,7 @@ def audience_optin_update(
             field="explicit_sensitive",
         )
     with transaction.atomic(durable=True):
-        profile = SellerProfile.objects.select_for_update().get(seller=seller)
+        profile = account_locks.seller_profile(seller)
         profile.audience_optin_mask = taxonomy.mask_of(categories, taxonomy.CATEGORY_CODES)
         profile.save(update_fields=["audience_optin_mask", "updated_at"])
         audience_refresh(seller_ids=[seller.pk])

@@ -11,7 +11,9 @@ class MarketplaceConfig(AppConfig):
         from marketplace import selectors, services, settlement
         from payments.handlers import register_payment_outcome_handler
 
-        hooks.register_consent_change_handler(services.on_consent_change)
+        hooks.register_consent_change_handler(
+            services.on_consent_change, stage=hooks.ConsentHandlerStage.MARKETPLACE
+        )
         register_payment_outcome_handler(settlement.on_payment_outcome)
         register_clearing_price_provider(selectors.clearing_prices)
         hooks.register_export_section("sales", selectors.seller_export_sales)

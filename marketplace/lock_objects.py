@@ -1,33 +1,25 @@
-"""Row locks for marketplace, in the system's one order:
-ConsentGrant → Listing → Bid → Trade → Payout. Each helper orders by pk and locks only its table."""
+"""Row locks for marketplace, in the system's one order (core.locks.LOCK_ORDER):
+ConsentGrant → Listing → Bid → Trade → TradeLine → AccessGrant → Payment → Payout. Consent grants
+and listings are locked by their own apps' helpers (accounts.lock_objects,
+listings.lock_objects); every helper goes through `core.locks.lock_rows` (pk order, own table
+only, evaluated)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 
 from django.db.models import F, QuerySet
 
 from accounts.models import ConsentGrant
 from accounts.selectors import consent_valid_q
+from core.locks import lock_rows
+from listings import lock_objects as listing_locks
 from listings.models import Listing
 from marketplace.models import AccessGrant, Bid, Trade, TradeLine
 
 
-def consent_grants_of_sellers(seller_ids: Iterable[int]) -> list[ConsentGrant]:
-    return list(
-        ConsentGrant.objects.select_for_update()
-        .filter(seller_id__in=list(seller_ids), status=ConsentGrant.Status.ACTIVE)
-        .order_by("pk")
-    )
-
-
-def listings(queryset: QuerySet[Listing]) -> list[Listing]:
-    return list(queryset.select_for_update(of=("self",)).order_by("pk"))
-
-
 def listing_by_public_id(public_id) -> Listing | None:
-    return Listing.objects.select_for_update(of=("self",)).filter(public_id=public_id).first()
+    return listing_locks.listing_by_public_id(public_id)
 
 
 def listing_for_bid(public_id, at) -> tuple[Listing, set[tuple[str, str]], int | None] | None:
@@ -54,16 +46,16 @@ def listing_for_bid(public_id, at) -> tuple[Listing, set[tuple[str, str]], int |
 
 
 def bids(queryset: QuerySet[Bid]) -> list[Bid]:
-    return list(queryset.select_for_update(of=("self",)).order_by("pk"))
+    return lock_rows(queryset)
 
 
 def trades(queryset: QuerySet[Trade]) -> list[Trade]:
-    return list(queryset.select_for_update(of=("self",)).order_by("pk"))
+    return lock_rows(queryset)
 
 
 def trade_lines(queryset: QuerySet[TradeLine]) -> list[TradeLine]:
-    return list(queryset.select_for_update(of=("self",)).order_by("pk"))
+    return lock_rows(queryset)
 
 
 def access_grants(queryset: QuerySet[AccessGrant]) -> list[AccessGrant]:
-    return list(queryset.select_for_update(of=("self",)).order_by("pk"))
+    return lock_rows(queryset)

@@ -207,6 +207,12 @@ class TradeLine(models.Model):
         DELIVERED = "delivered", _("Delivered")
         VOIDED = "voided", _("Voided")
 
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.PENDING: frozenset({Status.DELIVERED, Status.VOIDED}),
+        Status.DELIVERED: frozenset(),
+        Status.VOIDED: frozenset(),
+    }
+
     trade = models.ForeignKey(Trade, on_delete=models.PROTECT, related_name="lines")
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="trade_lines")
     categories_mask = models.BigIntegerField()
@@ -243,6 +249,20 @@ class TradeEvent(models.Model):
         return f"trade {self.trade_id}: {self.from_status} → {self.to_status}"
 
 
+class TradeLineEvent(models.Model):
+    trade_line = models.ForeignKey(TradeLine, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=10, choices=TradeLine.Status.choices)
+    to_status = models.CharField(max_length=10, choices=TradeLine.Status.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"trade line {self.trade_line_id}: {self.from_status} → {self.to_status}"
+
+
 class AccessGrant(models.Model):
     """A buyer's licence to one seller's purchased categories, for one purpose, until ends_at."""
 
@@ -250,6 +270,12 @@ class AccessGrant(models.Model):
         ACTIVE = "active", _("Active")
         EXPIRED = "expired", _("Expired")
         REVOKED = "revoked", _("Revoked")
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.ACTIVE: frozenset({Status.EXPIRED, Status.REVOKED}),
+        Status.EXPIRED: frozenset(),
+        Status.REVOKED: frozenset(),
+    }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(
@@ -281,6 +307,20 @@ class AccessGrant(models.Model):
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
 
 
+class AccessGrantEvent(models.Model):
+    access_grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=8, choices=AccessGrant.Status.choices)
+    to_status = models.CharField(max_length=8, choices=AccessGrant.Status.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"access grant {self.access_grant_id}: {self.from_status} → {self.to_status}"
+
+
 class AccessLog(models.Model):
     """Every read of purchased data, shown to the seller."""
 
@@ -302,6 +342,12 @@ class DeletionNotice(models.Model):
         SENT = "sent", _("Sent")
         ACKNOWLEDGED = "acknowledged", _("Acknowledged")
         OVERDUE = "overdue", _("Overdue")
+
+    TRANSITIONS: dict[str, frozenset[str]] = {
+        Status.SENT: frozenset({Status.ACKNOWLEDGED, Status.OVERDUE}),
+        Status.OVERDUE: frozenset({Status.ACKNOWLEDGED}),  # late, but the buyer did delete
+        Status.ACKNOWLEDGED: frozenset(),
+    }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(
@@ -327,6 +373,20 @@ class DeletionNotice(models.Model):
     @property
     def categories(self) -> list[str]:
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
+
+
+class DeletionNoticeEvent(models.Model):
+    deletion_notice = models.ForeignKey(DeletionNotice, on_delete=models.CASCADE, related_name="events")
+    from_status = models.CharField(max_length=16, choices=DeletionNotice.Status.choices)
+    to_status = models.CharField(max_length=16, choices=DeletionNotice.Status.choices)
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+
+    def __str__(self) -> str:
+        return f"deletion notice {self.deletion_notice_id}: {self.from_status} → {self.to_status}"
 
 
 class BuyerFailingPayments(BuyerOrganisation):

@@ -36,13 +36,15 @@ from django.db.models import F, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from accounts import lock_objects as account_locks
 from accounts.models import ConsentGrant
 from accounts.selectors import consent_valid_q
+from listings import lock_objects as listing_locks
 from listings.models import Listing
 from listings.services import listings_sold_locked
 from marketplace import lock_objects, payments_port
 from marketplace.models import AccessGrant, SettlementBatch, Trade, TradeLine
-from marketplace.services import trade_transition, trades_transition
+from marketplace.services import access_revoke, trade_lines_transition, trade_transition, trades_transition
 
 logger = logging.getLogger(__name__)
 S = Trade.Status
@@ -67,13 +69,15 @@ def _consented(lines: list[TradeLine], purposes: dict[int, str], at) -> set[int]
 def _void_lines_without_consent(trades: list[Trade]) -> None:
     now = timezone.now()
     purposes = {t.pk: t.purpose for t in trades}
-    lines = list(TradeLine.objects.filter(trade__in=trades, status=TradeLine.Status.PENDING))
+    lines = lock_objects.trade_lines(
+        TradeLine.objects.filter(trade__in=trades, status=TradeLine.Status.PENDING)
+    )
     kept = _consented(lines, purposes, now)
-    gone = [line.pk for line in lines if line.pk not in kept]
-    if gone:
-        TradeLine.objects.filter(pk__in=gone, status=TradeLine.Status.PENDING).update(
-            status=TradeLine.Status.VOIDED, status_reason="consent gone before settlement"
-        )
+    trade_lines_transition(
+        [line for line in lines if line.pk not in kept],
+        TradeLine.Status.VOIDED,
+        reason="consent gone before settlement",
+    )
 
 
 def _pending_amounts(trade_ids: list[int]) -> dict[int, int]:
@@ -167,7 +171,9 @@ def _deliver(batch: SettlementBatch) -> None:
     if not seller_ids:
         return
     with transaction.atomic(durable=True):
-        lock_objects.consent_grants_of_sellers(set(seller_ids))  # a revocation waits for us, or we see it
+        account_locks.consent_grants_active_of_sellers(
+            set(seller_ids)
+        )  # a revocation waits for us, or we see it
         now = timezone.now()
         trades = {t.pk: t for t in _batch_trades(batch, S.PAID)}
         lines = lock_objects.trade_lines(
@@ -187,9 +193,11 @@ def _deliver(batch: SettlementBatch) -> None:
             for line in lines
             if line.pk in kept
         )
-        TradeLine.objects.filter(pk__in=kept).update(status=TradeLine.Status.DELIVERED)
-        TradeLine.objects.filter(pk__in=[line.pk for line in lines if line.pk not in kept]).update(
-            status=TradeLine.Status.VOIDED, status_reason="consent gone at delivery"
+        trade_lines_transition([line for line in lines if line.pk in kept], TradeLine.Status.DELIVERED)
+        trade_lines_transition(
+            [line for line in lines if line.pk not in kept],
+            TradeLine.Status.VOIDED,
+            reason="consent gone at delivery",
         )
         delivered: dict[int, int] = defaultdict(int)
         for line in lines:
@@ -221,7 +229,7 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
         return
     payments_port.capture(batch=batch, amount=amount)  # a Stripe call: no lock held
     with transaction.atomic(durable=True):
-        held = lock_objects.listings(
+        held = listing_locks.listings(
             Listing.objects.filter(
                 pk__in=Trade.objects.filter(batch=batch, status=S.DELIVERED).values("listing_id"),
                 status=Listing.Status.HELD,
@@ -366,23 +374,7 @@ def _wake_if_awaiting_buyer(batch_id: int) -> None:
 
 def _end_access(trade: Trade, *, reason: str) -> None:
     """Requires: the trade locked. Revokes its active grants; one deletion notice per seller."""
-    from marketplace.models import DeletionNotice
-
-    now = timezone.now()
     grants = lock_objects.access_grants(
         AccessGrant.objects.filter(trade_line__trade=trade, status=AccessGrant.Status.ACTIVE)
     )
-    for grant in grants:
-        grant.status, grant.revoked_at, grant.revoked_reason = AccessGrant.Status.REVOKED, now, reason
-        grant.save(update_fields=["status", "revoked_at", "revoked_reason"])
-    DeletionNotice.objects.bulk_create(
-        DeletionNotice(
-            organisation_id=grant.organisation_id,
-            seller_id=grant.seller_id,
-            categories_mask=grant.categories_mask,
-            reason=reason,
-            created_at=now,
-            deadline=now + timedelta(days=settings.DELETION_NOTICE_DAYS),
-        )
-        for grant in grants
-    )
+    access_revoke(grants, reason=reason, notice_reason=reason)

@@ -1,4 +1,5 @@
-"""Row locks for payments, always taken in this order (after marketplace's Trade):
+"""Row locks for payments, always taken in this order (after marketplace's rows; the system's
+order is core.locks.LOCK_ORDER, which `lock_row`/`lock_rows` check):
 
     Payment → sellers' payable ledger accounts (by pk) → Payout → PayoutReversal
 
@@ -10,25 +11,43 @@ queryset, orders by pk and locks only its own rows (`of=("self",)`).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
+from django.db import models
+from django.db.models import QuerySet
+
+from core.locks import lock_row, lock_rows
 from payments import ledger
-from payments.models import LedgerAccount, Payment, Payout, PayoutReversal
+from payments.models import LedgerAccount, Payment, Payout, PayoutReversal, Refund
+
+M = TypeVar("M", bound=models.Model)
+
+
+def _one(queryset: QuerySet[M]) -> M:
+    locked = lock_row(queryset)
+    if locked is None:
+        raise queryset.model.DoesNotExist(f"no {queryset.model._meta.label} matches")
+    return locked
 
 
 def payment(payment_id: int) -> Payment:
-    return Payment.objects.select_for_update(of=("self",)).get(pk=payment_id)
+    return _one(Payment.objects.filter(pk=payment_id))
 
 
 def seller_accounts(seller_ids: Iterable[int], currency: str) -> list[LedgerAccount]:
     """Create (if needed) and lock the sellers' payable accounts, in pk order."""
     accounts = ledger.seller_accounts(LedgerAccount.Purpose.SELLER_PAYABLE, currency, sorted(set(seller_ids)))
     ids = [account.pk for account in accounts.values()]
-    return list(LedgerAccount.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk"))
+    return lock_rows(LedgerAccount.objects.filter(pk__in=ids))
+
+
+def refund(refund_id: int) -> Refund:
+    return _one(Refund.objects.filter(pk=refund_id))
 
 
 def payout(payout_id: int) -> Payout:
-    return Payout.objects.select_for_update(of=("self",)).get(pk=payout_id)
+    return _one(Payout.objects.filter(pk=payout_id))
 
 
 def payout_reversal(reversal_id: int) -> PayoutReversal:
-    return PayoutReversal.objects.select_for_update(of=("self",)).get(pk=reversal_id)
+    return _one(PayoutReversal.objects.filter(pk=reversal_id))

@@ -8,10 +8,6 @@ re-exported for callers.
 
 from accounts.selectors import life_event_details, seller_precise_values
 from accounts.services.consent import (
-    _EXPIRE_SQL,
-    _expire_batch_orm,
-    _expire_batch_sql,
-    _expiry_templates_json,
     consent_expire_due,
     consent_grant,
     consent_remind_expiring,
@@ -75,10 +71,6 @@ __all__ = [
     "seller_precise_values",
     "seller_profile_update",
     # consent (the private names are used by tests and bench/consent.py)
-    "_EXPIRE_SQL",
-    "_expire_batch_orm",
-    "_expire_batch_sql",
-    "_expiry_templates_json",
     "consent_expire_due",
     "consent_grant",
     "consent_remind_expiring",

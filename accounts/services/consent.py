@@ -1,18 +1,23 @@
-"""Consent: grant, renew, revoke, the expiry sweep and its SQL, reminders, and the events with receipts."""
+"""Consent: grant, renew, revoke, the expiry sweep, reminders; the one transition service of
+consent grants, whose events carry receipts (accounts.receipts.consent_events)."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from accounts import hooks, receipts
+from accounts import hooks, lock_objects, receipts
 from accounts.models import ConsentEvent, ConsentGrant, User
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, SENSITIVE_CATEGORIES, DataCategory, Purpose
+from config.lookups import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.lifecycles import check_transition
+from core.locks import claim_rows
 
 
 def _check_category_purpose(category: str, purpose: str) -> None:
@@ -31,27 +36,8 @@ def _check_window(window_days: int) -> None:
         )
 
 
-def _record_event(
-    grant: ConsentGrant, seller: User, kind: str, at: datetime, method: str | None = None
-) -> ConsentEvent:
-    fields = receipts.event_fields(
-        subject_pseudonym=seller.pseudonym,
-        grant_id=grant.pk,
-        at=at,
-        window_start=grant.granted_at,
-        window_end=grant.expires_at,
-    )
-    return ConsentEvent.objects.create(
-        grant=grant,
-        seller=seller,
-        kind=kind,
-        occurred_at=at,
-        receipt_id=fields["consentReceiptID"],
-        template_id=receipts.template_id(
-            kind, grant.category, grant.purpose, method, receipts.receipt_language(seller.preferred_language)
-        ),
-        receipt=fields,
-    )
+def _subjects(sellers: Sequence[User]) -> dict[int, receipts.Subject]:
+    return {seller.pk: receipts.Subject(seller.pseudonym, seller.preferred_language) for seller in sellers}
 
 
 def _check_seller(seller: User) -> None:
@@ -97,14 +83,16 @@ def consent_grant(
                 "consent_already_active",
                 "Consent for this category and purpose is already active: renew or revoke it.",
             ) from None
-        _record_event(grant, seller, ConsentEvent.Kind.GRANTED, now)
+        ConsentEvent.objects.bulk_create(
+            receipts.consent_events([grant], ConsentEvent.Kind.GRANTED, subjects=_subjects([seller]), at=now)
+        )
         hooks.run_consent_change_handlers([hooks.ConsentChange.of(grant)], "granted")
     return grant
 
 
 def _locked_active_grant(seller: User, grant_id: int, now: datetime) -> ConsentGrant:
     """Lock the seller's grant; raise unless it is active and inside its window. Needs a transaction."""
-    grant = ConsentGrant.objects.select_for_update().filter(pk=grant_id, seller=seller).first()
+    grant = lock_objects.consent_grant_of_seller(seller=seller, grant_id=grant_id)
     if grant is None:
         raise NotFound("consent_not_found", "No such consent.")
     if grant.status == ConsentGrant.Status.REVOKED:
@@ -114,16 +102,54 @@ def _locked_active_grant(seller: User, grant_id: int, now: datetime) -> ConsentG
     return grant
 
 
-def _end_grants_locked(grants: list[ConsentGrant], status: str, at: datetime, reason: str) -> None:
-    """End locked active grants at `at`, append their events, then run the cascades.
+def _consent_grants_end(
+    grants: Sequence[ConsentGrant],
+    to_status: str,
+    *,
+    at: datetime | None,
+    event_kind: str | None,
+    method: str | None = None,
+    subjects: dict[int, receipts.Subject] | None = None,
+    template_cache: dict[receipts.TemplateSpec, int] | None = None,
+) -> None:
+    """The one transition service of consent grants: active → expired | revoked, checked against
+    ConsentGrant.TRANSITIONS, as one UPDATE guarded by the old status, with one ConsentEvent per
+    grant (receipts.consent_events) in the same transaction. A grant ends at `at`, or for expiry
+    (`at=None`) at its own `expires_at`. `event_kind=None` only for a renewal, whose event is
+    the new grant's `renewed`.
 
-    Requires: the grants locked FOR UPDATE in the current transaction.
+    Requires: the grants locked (or claimed by a sweep) in the current transaction.
     """
+    if not grants:
+        return
     for grant in grants:
-        grant.status = status
-        grant.ended_at = at
-        grant.save(update_fields=["status", "ended_at"])
-        _record_event(grant, grant.seller, ConsentEvent.Kind.REVOKED, at, method=reason)
+        check_transition(ConsentGrant, grant.status, to_status, code="consent_not_active")
+    ended_at = F("expires_at") if at is None else at
+    ConsentGrant.objects.filter(
+        pk__any=Ids([grant.pk for grant in grants]), status=ConsentGrant.Status.ACTIVE
+    ).update(status=to_status, ended_at=ended_at)
+    if event_kind is not None:
+        ConsentEvent.objects.bulk_create(
+            receipts.consent_events(
+                grants,
+                event_kind,
+                subjects=subjects or _subjects([grant.seller for grant in grants]),
+                at=at,
+                method=method,
+                template_cache=template_cache,
+            )
+        )
+    for grant in grants:
+        if isinstance(grant, ConsentGrant):  # the sweep's claimed rows are plain tuples
+            grant.status, grant.ended_at = to_status, at or grant.expires_at
+
+
+def _end_grants_locked(grants: list[ConsentGrant], at: datetime, reason: str) -> None:
+    """Revoke locked active grants at `at` ("revoked" or "erasure"), with their events, then run
+    the cascades. Requires: the grants locked FOR UPDATE in the current transaction."""
+    _consent_grants_end(
+        grants, ConsentGrant.Status.REVOKED, at=at, event_kind=ConsentEvent.Kind.REVOKED, method=reason
+    )
     hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, grants), reason)
 
 
@@ -133,7 +159,7 @@ def consent_revoke(*, seller: User, grant_id: int) -> ConsentGrant:
         now = timezone.now()
         grant = _locked_active_grant(seller, grant_id, now)
         grant.seller = seller
-        _end_grants_locked([grant], ConsentGrant.Status.REVOKED, now, "revoked")
+        _end_grants_locked([grant], now, "revoked")
     return grant
 
 
@@ -144,9 +170,7 @@ def consent_renew(*, seller: User, grant_id: int, window_days: int) -> ConsentGr
     with transaction.atomic(durable=True):
         now = timezone.now()
         old = _locked_active_grant(seller, grant_id, now)
-        old.status = ConsentGrant.Status.EXPIRED
-        old.ended_at = now
-        old.save(update_fields=["status", "ended_at"])
+        _consent_grants_end([old], ConsentGrant.Status.EXPIRED, at=now, event_kind=None)
         grant = ConsentGrant.objects.create(
             seller=seller,
             category=old.category,
@@ -156,103 +180,69 @@ def consent_renew(*, seller: User, grant_id: int, window_days: int) -> ConsentGr
             expires_at=now + timedelta(days=window_days),
             renewed_from=old,
         )
-        _record_event(grant, seller, ConsentEvent.Kind.RENEWED, now)
+        ConsentEvent.objects.bulk_create(
+            receipts.consent_events([grant], ConsentEvent.Kind.RENEWED, subjects=_subjects([seller]), at=now)
+        )
         hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, (old, grant)), "renewed")
     return grant
 
 
-_EXPIRE_SQL = """
-WITH expired AS (
-    UPDATE accounts_consentgrant g SET status = 'expired', ended_at = g.expires_at
-    WHERE g.id = ANY(ARRAY(
-        SELECT id FROM accounts_consentgrant
-        WHERE status = 'active' AND expires_at <= %(now)s
-        ORDER BY expires_at
-        LIMIT %(limit)s
-        FOR UPDATE SKIP LOCKED))
-      AND g.status = 'active'
-    RETURNING g.id, g.seller_id, g.category, g.purpose, g.granted_at, g.expires_at
-), events AS (
-    INSERT INTO accounts_consentevent (grant_id, seller_id, kind, occurred_at, receipt_id, template_id, receipt)
-    SELECT r.id, r.seller_id, 'expired', r.expires_at, r.receipt_id,
-           (coalesce(%(templates)s::jsonb ->> (u.preferred_language || ':' || r.category || ':' || r.purpose),
-                     %(templates)s::jsonb ->> (%(default_language)s || ':' || r.category || ':' || r.purpose)))::bigint,
-           jsonb_build_object(
-               'consentReceiptID', r.receipt_id,
-               'consentTimestamp', floor(extract(epoch FROM r.expires_at))::bigint,
-               'piiPrincipalId', u.pseudonym,
-               'grantId', r.id,
-               'windowStart', to_char(r.granted_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
-               'windowEnd', to_char(r.expires_at, 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'))
-    FROM (SELECT e.*, gen_random_uuid() AS receipt_id FROM expired e) r
-    JOIN accounts_user u ON u.id = r.seller_id
+def _expire_batch(
+    now: datetime, limit: int, template_cache: dict[receipts.TemplateSpec, int]
+) -> list[hooks.ConsentChange]:
+    """Claim up to `limit` due grants (SKIP LOCKED, earliest first) and expire them at their own
+    `expires_at`, with their events. Requires: a transaction."""
+    grants = claim_rows(
+        ConsentGrant.objects.filter(status=ConsentGrant.Status.ACTIVE, expires_at__lte=now).values_list(
+            *_EXPIRY_FIELDS, named=True
+        ),
+        limit=limit,
+        order_by=("expires_at",),
+    )
+    subjects = {
+        grant.seller_id: receipts.Subject(grant.seller__pseudonym, grant.seller__preferred_language)
+        for grant in grants
+    }
+    _consent_grants_end(
+        grants,
+        ConsentGrant.Status.EXPIRED,
+        at=None,
+        event_kind=ConsentEvent.Kind.EXPIRED,
+        subjects=subjects,
+        template_cache=template_cache,
+    )
+    return [hooks.ConsentChange.of(grant) for grant in grants]
+
+
+# What the expiry sweep reads of a due grant and its seller, as plain rows (no model instances):
+# what the transition check, the receipt and the cascades need.
+_EXPIRY_FIELDS = (
+    "pk",
+    "status",
+    "seller_id",
+    "category",
+    "purpose",
+    "granted_at",
+    "expires_at",
+    "seller__pseudonym",
+    "seller__preferred_language",
 )
-SELECT id, seller_id, category, purpose FROM expired
-"""
-# The claim is an array so that the update is always a primary-key lookup (a join on the claimed
-# rows becomes a merge join walking the whole key from ~20,000 rows a batch). The template is the
-# one of the seller's language, or of the default language for one the site does not offer, as
-# receipts.receipt_language chooses. jsonb_build_object renders uuids as str() does; timestamps
-# go through to_char in UTC (SET LOCAL TIME ZONE), with the six digits of microseconds that
-# receipts.iso_utc writes. The events CTE runs to completion although the final SELECT does not
-# read it.
-
-
-def _expiry_templates_json() -> str:
-    """{"language:category:purpose": receipt template id} for expiry events, created on first use."""
-    keys = [
-        (language, category, purpose)
-        for language in receipts.receipt_languages()
-        for category in DataCategory.values
-        for purpose in Purpose.values
-    ]
-    ids = receipts.template_ids(
-        [("expired", category, purpose, None, language) for language, category, purpose in keys]
-    )
-    return json.dumps({":".join(key): pk for key, pk in zip(keys, ids, strict=True)})
-
-
-def _expire_batch_sql(now: datetime, limit: int, templates: str) -> list[hooks.ConsentChange]:
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL TIME ZONE 'UTC'")
-        cursor.execute(
-            _EXPIRE_SQL,
-            {"now": now, "limit": limit, "templates": templates, "default_language": settings.LANGUAGE_CODE},
-        )
-        return [hooks.ConsentChange(*row) for row in cursor.fetchall()]
-
-
-def _expire_batch_orm(now: datetime, limit: int) -> list[hooks.ConsentChange]:
-    grants = list(
-        ConsentGrant.objects.select_for_update(skip_locked=True)
-        .select_related("seller")
-        .filter(status=ConsentGrant.Status.ACTIVE, expires_at__lte=now)
-        .order_by("expires_at")[:limit]
-    )
-    for grant in grants:
-        grant.status, grant.ended_at = ConsentGrant.Status.EXPIRED, grant.expires_at
-        _record_event(grant, grant.seller, ConsentEvent.Kind.EXPIRED, grant.expires_at)
-    ConsentGrant.objects.bulk_update(grants, ["status", "ended_at"])
-    return [hooks.ConsentChange.of(g) for g in grants]
 
 
 def consent_expire_due(*, now: datetime | None = None, batch_size: int | None = None) -> int:
     """Expire every active grant whose window has ended; returns how many this call expired.
 
-    Set-based and batched: each batch claims due rows with FOR UPDATE SKIP LOCKED, flips them and
-    appends their events (receipts built in SQL from the Python template) in one statement, runs
-    the cascades, and commits. Several sweeps can run at once; each grant expires exactly once.
+    Set-based and batched: each batch claims due rows with FOR UPDATE SKIP LOCKED, moves them with
+    one UPDATE and one INSERT of their events (receipts from receipts.consent_events), runs the
+    cascades, and commits. Several sweeps can run at once; each grant expires exactly once.
     """
     now = now or timezone.now()
     limit = batch_size or settings.CONSENT_SWEEP_BATCH_SIZE
-    templates = _expiry_templates_json() if connection.vendor == "postgresql" else ""
+    template_cache: dict[receipts.TemplateSpec, int] = {}
     total = 0
     while True:
         with transaction.atomic(durable=True):
-            if connection.vendor == "postgresql":
-                expired = _expire_batch_sql(now, limit, templates)
-            else:
-                expired = _expire_batch_orm(now, limit)
+            expired = _expire_batch(now, limit, template_cache)
             hooks.run_consent_change_handlers(expired, "expired")
         total += len(expired)
         if len(expired) < limit:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from accounts import lock_objects
+from accounts.models import LifeEvent, SellerDataKey, SellerProfile, User
 from accounts.services.consent import _end_grants_locked
 from core.errors import Conflict, Forbidden
 
@@ -15,19 +16,15 @@ def seller_erase(*, seller: User) -> User:
     attributes cleared, identity anonymised. Consent history stays, under the pseudonym."""
     with transaction.atomic(durable=True):
         now = timezone.now()
-        grants = list(
-            ConsentGrant.objects.select_for_update()
-            .filter(seller=seller, status=ConsentGrant.Status.ACTIVE)
-            .order_by("pk")
-        )
-        user = User.objects.select_for_update().get(pk=seller.pk)
+        grants = lock_objects.consent_grants_active_of_sellers([seller.pk])
+        user = lock_objects.user(seller.pk)
         if user.erased_at is not None:
             raise Conflict("already_erased", "This account was already erased.")
         if user.role != User.Role.SELLER:
             raise Forbidden("not_a_seller", "Only a seller account can be erased here.")
         for grant in grants:
             grant.seller = user
-        _end_grants_locked(grants, ConsentGrant.Status.REVOKED, now, "erasure")
+        _end_grants_locked(grants, now, "erasure")
         SellerDataKey.objects.filter(seller=user).update(wrapped_key=None, destroyed_at=now)
         SellerProfile.objects.filter(seller=user).update(
             age_band="",

@@ -7,6 +7,7 @@ import re
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import lock_objects
 from accounts.models import BuyerOrganisation, OrganisationVerificationEvent, User
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -53,7 +54,7 @@ def organisation_set_verification(
     if to_status == V.REJECTED and not reason.strip():
         raise InvalidInput("reason_required", "Give a reason for the rejection.", field="reason")
     with transaction.atomic():
-        organisation = BuyerOrganisation.objects.select_for_update().filter(pk=organisation_id).first()
+        organisation = lock_objects.buyer_organisation(organisation_id)
         if organisation is None:
             raise NotFound("organisation_not_found", "No such organisation.")
         from_status = organisation.verification_status

@@ -9,7 +9,7 @@ from typing import Any, cast
 from django.db import models, transaction
 from django.utils import timezone
 
-from accounts import crypto, taxonomy
+from accounts import crypto, lock_objects, taxonomy
 from accounts.models import LifeEvent, SellerDataKey, SellerProfile, User
 from accounts.selectors import _data_fernet, seller_precise_values
 from core.errors import Forbidden, InvalidInput, NotFound
@@ -98,7 +98,7 @@ def seller_profile_update(
         precise["phone"] = _normalise_phone(phone) if phone else None
 
     with transaction.atomic():
-        profile = SellerProfile.objects.select_for_update().get(seller=seller)
+        profile = lock_objects.seller_profile(seller)
         if precise:
             fernet = _data_fernet(seller)
             for field, plain in precise.items():
@@ -138,11 +138,7 @@ def encryption_keys_rotate(*, batch_size: int = 1000) -> int:
     last_pk = 0
     while True:
         with transaction.atomic():
-            keys = list(
-                SellerDataKey.objects.select_for_update(skip_locked=True)
-                .filter(pk__gt=last_pk, wrapped_key__isnull=False)
-                .order_by("pk")[:batch_size]
-            )
+            keys = lock_objects.seller_data_keys_to_rewrap(after_pk=last_pk, limit=batch_size)
             if not keys:
                 return done
             now = timezone.now()

@@ -2,11 +2,19 @@
 `from marketplace import services`.
 
 bids (bids on listings, trade transitions), auctions (auction close, held listings whose sale
-failed), audience (audience-bundle bids and clearing), revocation (consent hook, deletion
-notices, access grant expiry). Settlement is in marketplace.settlement.
+failed), audience (audience-bundle bids and clearing), access (trade line, access grant and
+deletion notice transitions, access revocation with its notices, the licence and notice
+sweeps), revocation (the consent hook). Settlement is in marketplace.settlement.
 """
 
 from marketplace.services._common import MAX_BID_CENTS  # the one public name there
+from marketplace.services.access import (
+    access_grants_expire,
+    access_revoke,
+    deletion_notice_acknowledge,
+    deletion_notices_flag_overdue,
+    trade_lines_transition,
+)
 from marketplace.services.auctions import auctions_close_due, listings_release
 from marketplace.services.audience import (
     MAX_AUDIENCE_BID_DAYS,
@@ -16,12 +24,7 @@ from marketplace.services.audience import (
     audience_bids_sweep,
 )
 from marketplace.services.bids import bid_cancel, bid_place, bid_raise, trade_transition, trades_transition
-from marketplace.services.revocation import (
-    access_grants_expire,
-    deletion_notice_acknowledge,
-    deletion_notices_flag_overdue,
-    on_consent_change,
-)
+from marketplace.services.revocation import on_consent_change
 
 __all__ = [
     # bids
@@ -40,9 +43,12 @@ __all__ = [
     "audience_bid_clear",
     "audience_bid_place",
     "audience_bids_sweep",
-    # revocation
+    # access: trade lines, access grants, deletion notices
     "access_grants_expire",
+    "access_revoke",
     "deletion_notice_acknowledge",
     "deletion_notices_flag_overdue",
+    "trade_lines_transition",
+    # revocation
     "on_consent_change",
 ]

@@ -9,6 +9,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import lock_objects as account_locks
+from core.locks import claim_rows
+from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
 from marketplace import lock_objects, payments_port
@@ -39,11 +42,11 @@ def auctions_close_due(*, now: datetime | None = None, batch_size: int = 200) ->
 
 def _auction_close(listing_id: int, now: datetime) -> int:
     with transaction.atomic(durable=True):
-        listing = (
-            Listing.objects.select_for_update(of=("self",), skip_locked=True)
-            .filter(pk=listing_id, status=Listing.Status.ACTIVE, auction_ends_at__lte=now)
-            .first()
+        claimed = claim_rows(
+            Listing.objects.filter(pk=listing_id, status=Listing.Status.ACTIVE, auction_ends_at__lte=now),
+            limit=1,
         )
+        listing = claimed[0] if claimed else None
         if listing is None:
             return 0  # another worker has it, or it is already closed
         bids = lock_objects.bids(Bid.objects.filter(listing=listing, status=Bid.Status.OPEN))
@@ -104,8 +107,8 @@ def _next_bid(listing: Listing, bids: list[Bid]) -> Bid | None:
 def _listing_release(listing_id: int) -> int:
     with transaction.atomic(durable=True):
         seller_id = Listing.objects.filter(pk=listing_id).values_list("seller_id", flat=True).first()
-        lock_objects.consent_grants_of_sellers([seller_id] if seller_id is not None else [])
-        listing = Listing.objects.select_for_update(of=("self",)).filter(pk=listing_id).first()
+        account_locks.consent_grants_active_of_sellers([seller_id] if seller_id is not None else [])
+        listing = listing_locks.listing(listing_id)
         if listing is None or listing.status != Listing.Status.HELD:
             return 0
         if Trade.objects.filter(listing=listing).exclude(status__in=Trade.FAILED).exists():

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import BigIntegerField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
+from accounts import lock_objects as account_locks
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation
 from core.errors import InvalidInput
@@ -169,7 +170,7 @@ def audience_bid_clear(*, bid_id: int) -> Trade | None:
         return None
     with transaction.atomic(durable=True):
         # a revocation of any selected seller's consent now waits for us, or we see it below
-        lock_objects.consent_grants_of_sellers([seller_id for _f, seller_id, _m in selected])
+        account_locks.consent_grants_active_of_sellers([seller_id for _f, seller_id, _m in selected])
         (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
         if bid.status != Bid.Status.OPEN or cast(datetime, bid.expires_at) <= timezone.now():
             return None

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
 from marketplace import lock_objects
@@ -165,7 +166,7 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
     bid_id, listing_id = row
     listing = None
     if listing_id is not None:
-        listing = Listing.objects.select_for_update(of=("self",)).get(pk=listing_id)
+        listing = listing_locks.listing(listing_id)
     (bid,) = lock_objects.bids(Bid.objects.filter(pk=bid_id))
     if bid.status != Bid.Status.OPEN:
         raise Conflict("bid_not_open", f"This bid is {bid.status}.")

@@ -1,32 +1,56 @@
-"""A payment's status changes: the transition table applied, the status derived after capture."""
+"""Status changes of the Stripe operations (payments, refunds, payouts, payout reversals): the
+one transition service, and a payment's status derived after capture."""
 
 from __future__ import annotations
 
-from payments.models import Dispute, Payment, PaymentEvent
+from django.apps import apps
+
+from payments.models import Dispute, Payment, StripeOperation
 from payments.services._common import PS, _now, _on_commit_task, logger
 
-# --- Payments: status changes --------------------------------------------------------------------
+# --- Stripe operations: status changes -----------------------------------------------------------
+
+
+def operation_transition(row: StripeOperation, to: str, reason: str = "", *, save_all: bool = False) -> bool:
+    """Move a Payment, Refund, Payout or PayoutReversal to `to` if its TRANSITIONS table allows
+    it, with its event row (`EVENT_MODEL`). Saves the status and `updated_at`, or with
+    `save_all` the whole row (the caller's other changes with it). Returns whether it moved.
+
+    Requires: the row's lock (payments.lock_objects). A move the table refuses is a stale or
+    out-of-order fact from Stripe: it is logged and ignored, never applied.
+    """
+    if row.status == to:  # type: ignore[attr-defined]
+        return False
+    label = row._meta.model_name
+    if to not in row.TRANSITIONS[row.status]:  # type: ignore[attr-defined]
+        logger.info("%s %s: ignoring %s → %s (%s)", label, row.pk, row.status, to, reason)  # type: ignore[attr-defined]
+        return False
+    event_model = apps.get_model(row.EVENT_MODEL)
+    link = next(
+        f.name for f in event_model._meta.concrete_fields if f.is_relation and f.related_model is type(row)
+    )
+    event_model.objects.create(
+        **{link: row},
+        from_status=row.status,  # type: ignore[attr-defined]
+        to_status=to,
+        reason=reason[:200],
+    )
+    row.status = to  # type: ignore[attr-defined]
+    row.updated_at = _now()
+    if save_all:
+        row.save()
+    else:
+        row.save(update_fields=["status", "updated_at"])  # every other field is saved where it changes
+    return True
 
 
 def _payment_transition(payment: Payment, to: str, reason: str = "") -> bool:
-    """Move the payment to `to` if the table allows it, with its event (the outbox row).
-
-    Requires: the payment's row lock (lock_objects.payment). A move the table refuses is a
-    stale or out-of-order fact: it is logged and ignored, never applied.
-    """
-    if payment.status == to:
-        return False
-    if to not in Payment.TRANSITIONS[payment.status]:
-        logger.info("payment %s: ignoring %s → %s (%s)", payment.pk, payment.status, to, reason)
-        return False
-    PaymentEvent.objects.create(
-        payment=payment, from_status=payment.status, to_status=to, reason=reason[:200]
-    )
-    payment.status = to
-    payment.updated_at = _now()
-    payment.save(update_fields=["status", "updated_at"])  # every other field is saved where it changes
-    _on_commit_task("payment_outcomes_deliver")
-    return True
+    """`operation_transition` for a payment; its event is also the outbox through which the
+    outcome reaches the caller (delivered after commit). Requires: the payment's row lock."""
+    moved = operation_transition(payment, to, reason)
+    if moved:
+        _on_commit_task("payment_outcomes_deliver")
+    return moved
 
 
 def _payment_derive_after_capture(payment: Payment, reason: str) -> None:

@@ -13,7 +13,7 @@ from django.db.models import F, Q, Sum
 
 from core.errors import Conflict, InvalidInput
 from payments import ledger, lock_objects, postings
-from payments.models import ConnectAccount, LedgerEntry, Payout, PayoutEvent, PayoutReversal
+from payments.models import ConnectAccount, LedgerEntry, Payout, PayoutReversal
 from payments.services._common import (
     A,
     K,
@@ -26,6 +26,7 @@ from payments.services._common import (
     _stripe_message,
     logger,
 )
+from payments.services.payment_status import operation_transition
 from payments.stripe_calls import StripeData, create_once, stripe_id, stripe_reachable
 from payments.stripe_client import connect_client
 
@@ -34,16 +35,7 @@ from payments.stripe_client import connect_client
 
 def _payout_transition(payout: Payout, to: str, reason: str = "") -> bool:
     """Requires: the payout's row lock."""
-    if payout.status == to:
-        return False
-    if to not in Payout.TRANSITIONS[payout.status]:
-        logger.info("payout %s: ignoring %s → %s (%s)", payout.pk, payout.status, to, reason)
-        return False
-    PayoutEvent.objects.create(payout=payout, from_status=payout.status, to_status=to, reason=reason[:200])
-    payout.status = to
-    payout.updated_at = _now()
-    payout.save()
-    return True
+    return operation_transition(payout, to, reason, save_all=True)
 
 
 def _each_seller(what: str, step: Any, seller_ids: Any) -> Iterator[int]:
@@ -225,9 +217,9 @@ def _reversal_record(reversal_id: int, data: StripeData) -> PayoutReversal:
             f"reversal {data['id']} of transfer {payout.transfer_id}",
         )
         reversal.stripe_reversal_id = data["id"]
-        reversal.status = PayoutReversal.Status.SUCCEEDED
-        reversal.updated_at = _now()
-        reversal.save()
+        operation_transition(
+            reversal, PayoutReversal.Status.SUCCEEDED, f"reversal {data['id']}", save_all=True
+        )
         Payout.objects.filter(pk=payout.pk).update(amount_reversed=F("amount_reversed") + reversal.amount)
         payout.refresh_from_db()
         if payout.amount_reversed == payout.amount:
@@ -307,10 +299,10 @@ def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
         with transaction.atomic(durable=True):
             locked = lock_objects.payout_reversal(reversal.pk)
             if locked.status == PayoutReversal.Status.PENDING:
-                locked.status = PayoutReversal.Status.FAILED
                 locked.failure_message = _stripe_message(exc)
-                locked.updated_at = _now()
-                locked.save()
+                operation_transition(
+                    locked, PayoutReversal.Status.FAILED, locked.failure_message, save_all=True
+                )
         return locked
     return _reversal_record(reversal.pk, created)
 

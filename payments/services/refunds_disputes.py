@@ -19,9 +19,8 @@ from payments.services._common import (
     _now,
     _on_commit_task,
     _stripe_message,
-    logger,
 )
-from payments.services.payment_status import _payment_derive_after_capture
+from payments.services.payment_status import _payment_derive_after_capture, operation_transition
 from payments.stripe_calls import StripeData, create_once, stripe_id
 from payments.stripe_client import client
 
@@ -47,15 +46,8 @@ def _release_expected(payment: Payment) -> int:
 
 
 def _refund_transition(refund: Refund, to: str) -> bool:
-    if refund.status == to:
-        return False
-    if to not in Refund.TRANSITIONS[refund.status]:
-        logger.info("refund %s: ignoring %s → %s", refund.pk, refund.status, to)
-        return False
-    refund.status = to
-    refund.updated_at = _now()
-    refund.save()
-    return True
+    """Requires: the refund's payment locked (or the refund row)."""
+    return operation_transition(refund, to, save_all=True)
 
 
 def _apply_refund(payment: Payment, data: StripeData, books: postings.SellerBooks | None) -> dict[int, int]:
@@ -232,7 +224,7 @@ def _refund_send(refund: Refund) -> Refund:
         )
     except stripe.InvalidRequestError as exc:
         with transaction.atomic(durable=True):
-            locked = Refund.objects.select_for_update().get(pk=refund.pk)
+            locked = lock_objects.refund(refund.pk)
             locked.failure_message = _stripe_message(exc)
             locked.save(update_fields=["failure_message"])
             _refund_transition(locked, Refund.Status.FAILED)

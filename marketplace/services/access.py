@@ -1,0 +1,120 @@
+"""Trade lines, access grants (licences) and deletion notices: their transition services, the one
+builder of an access revocation with its deletion notices, and the sweeps that expire licences
+and flag overdue notices. Every status change checks the model's TRANSITIONS table and writes an
+event row in the same transaction (core.lifecycles)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import BuyerOrganisation
+from core.errors import Conflict, NotFound
+from core.lifecycles import transition_rows
+from core.locks import claim_rows, lock_row
+from marketplace.models import (
+    AccessGrant,
+    AccessGrantEvent,
+    DeletionNotice,
+    DeletionNoticeEvent,
+    TradeLine,
+    TradeLineEvent,
+)
+
+SWEEP_BATCH_SIZE = 1000
+
+
+def trade_lines_transition(lines: Sequence[TradeLine], to_status: str, *, reason: str = "") -> None:
+    """The one way trade lines change status (delivered, voided); `reason` is kept on the line
+    when it is voided. Requires: the lines locked (after their trades, core.locks)."""
+    changes = {"status_reason": reason} if to_status == TradeLine.Status.VOIDED else {}
+    transition_rows(
+        lines, to_status, event_model=TradeLineEvent, reason=reason, at=timezone.now(), changes=changes
+    )
+
+
+def access_revoke(grants: Sequence[AccessGrant], *, reason: str, notice_reason: str) -> list[DeletionNotice]:
+    """Revoke active access grants and tell each buyer organisation to delete what it received:
+    one deletion notice per (organisation, seller), covering the categories of the grants
+    revoked. The one builder for consent revocation and for refunds or chargebacks.
+
+    Requires: the grants locked (core.locks order: after their trade lines)."""
+    if not grants:
+        return []
+    now = timezone.now()
+    transition_rows(
+        grants,
+        AccessGrant.Status.REVOKED,
+        event_model=AccessGrantEvent,
+        reason=reason,
+        at=now,
+        changes={"revoked_at": now, "revoked_reason": reason},
+    )
+    categories: dict[tuple[int, int], int] = defaultdict(int)
+    for grant in grants:
+        categories[(grant.organisation_id, grant.seller_id)] |= grant.categories_mask
+    return DeletionNotice.objects.bulk_create(
+        DeletionNotice(
+            organisation_id=organisation_id,
+            seller_id=seller_id,
+            categories_mask=mask,
+            reason=notice_reason,
+            created_at=now,
+            deadline=now + timedelta(days=settings.DELETION_NOTICE_DAYS),
+        )
+        for (organisation_id, seller_id), mask in sorted(categories.items())
+    )
+
+
+def deletion_notice_acknowledge(*, organisation: BuyerOrganisation, notice_public_id) -> DeletionNotice:
+    """The buyer confirms it deleted the data (also after the deadline)."""
+    with transaction.atomic(durable=True):
+        notice = lock_row(
+            DeletionNotice.objects.filter(public_id=notice_public_id, organisation=organisation)
+        )
+        if notice is None:
+            raise NotFound("notice_not_found", "No such deletion notice.")
+        if notice.status == DeletionNotice.Status.ACKNOWLEDGED:
+            raise Conflict("already_acknowledged", "This notice was already acknowledged.")
+        now = timezone.now()
+        transition_rows(
+            [notice],
+            DeletionNotice.Status.ACKNOWLEDGED,
+            event_model=DeletionNoticeEvent,
+            reason="acknowledged by the buyer",
+            at=now,
+            changes={"acknowledged_at": now},
+        )
+    return notice
+
+
+def deletion_notices_flag_overdue(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> int:
+    """Notices past their deadline become overdue (moderators follow them in the admin).
+    Set-based: each batch claims due notices (SKIP LOCKED), moves them and writes their events."""
+    now = now or timezone.now()
+    due = DeletionNotice.objects.filter(status=DeletionNotice.Status.SENT, deadline__lt=now)
+    return _sweep(due, DeletionNotice.Status.OVERDUE, DeletionNoticeEvent, "deadline passed", now, batch_size)
+
+
+def access_grants_expire(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> int:
+    """Licences past their end: active → expired (reads already check ends_at). Set-based like
+    `deletion_notices_flag_overdue`."""
+    now = now or timezone.now()
+    due = AccessGrant.objects.filter(status=AccessGrant.Status.ACTIVE, ends_at__lte=now)
+    return _sweep(due, AccessGrant.Status.EXPIRED, AccessGrantEvent, "licence ended", now, batch_size)
+
+
+def _sweep(due, to_status: str, event_model, reason: str, now: datetime, batch_size: int) -> int:
+    total = 0
+    while True:
+        with transaction.atomic(durable=True):
+            claimed = claim_rows(due.only("pk", "status"), limit=batch_size)
+            transition_rows(claimed, to_status, event_model=event_model, reason=reason, at=now)
+        total += len(claimed)
+        if len(claimed) < batch_size:
+            return total
