@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts import hooks, lock_objects, receipts
 from accounts.models import ConsentEvent, ConsentGrant, User
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, SENSITIVE_CATEGORIES, DataCategory, Purpose
-from config.lookups import Ids
+from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.lifecycles import check_transition
 from core.locks import claim_rows
