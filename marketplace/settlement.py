@@ -281,12 +281,6 @@ def trades_settle(*, trade_ids: list[int]) -> int:
     return Trade.objects.filter(pk__in=trade_ids, status=S.SETTLED).count()
 
 
-def trade_settle(*, trade_id: int) -> str:
-    """Drive one trade as far as it goes now (if no other worker has it); returns its status."""
-    trades_settle(trade_ids=[trade_id])
-    return Trade.objects.get(pk=trade_id).status
-
-
 def trades_settle_due(*, batch_size: int | None = None, seconds: float | None = None) -> int:
     """Claim due in-progress trades (batched per organisation) and drive them, claim after claim
     while some are due, until `seconds` (SETTLEMENT_DRAIN_SECONDS) have passed; 0 seconds is one
@@ -361,7 +355,7 @@ def _wake_if_awaiting_buyer(batch_id: int) -> None:
         )
         Trade.objects.filter(pk__in=due).update(next_attempt_at=timezone.now())
         if due:
-            trades_settle.delay_on_commit(due)
+            trades_settle.delay_on_commit()
 
 
 def _end_access(trade: Trade, *, reason: str) -> None:

@@ -91,7 +91,6 @@ def ledger_post(
     idempotency_key: str,
     lines: Sequence[Line],
     memo: str = "",
-    reverses: LedgerTransaction | None = None,
 ) -> tuple[LedgerTransaction, bool]:
     """Post one balanced transaction; returns (transaction, created).
 
@@ -112,9 +111,9 @@ def ledger_post(
     if any(totals.values()):
         raise InvalidInput("ledger_unbalanced", f"Entries do not balance: {dict(totals)}.")
     if connection.vendor == "postgresql":
-        posted = _insert_pg(kind, reference, idempotency_key, memo, reverses, lines)
+        posted = _insert_pg(kind, reference, idempotency_key, memo, lines)
     else:
-        posted = _insert_orm(kind, reference, idempotency_key, memo, reverses, lines)
+        posted = _insert_orm(kind, reference, idempotency_key, memo, lines)
     if posted is not None:
         return posted, True
     existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
@@ -130,8 +129,8 @@ def ledger_post(
 # One statement: the transaction row and its entries, or nothing when the key exists already.
 _POST_SQL = """
 WITH posted AS (
-    INSERT INTO payments_ledgertransaction (kind, reference, idempotency_key, reverses_id, memo, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO payments_ledgertransaction (kind, reference, idempotency_key, memo, created_at)
+    VALUES (%s, %s, %s, %s, %s)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), entries AS (
@@ -143,7 +142,7 @@ SELECT id FROM posted
 """
 
 
-def _insert_pg(kind, reference, key, memo, reverses, lines) -> LedgerTransaction | None:
+def _insert_pg(kind, reference, key, memo, lines) -> LedgerTransaction | None:
     """The hot path (every capture, settlement, payout): one round trip, no savepoint."""
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -153,7 +152,6 @@ def _insert_pg(kind, reference, key, memo, reverses, lines) -> LedgerTransaction
                 kind,
                 reference,
                 key,
-                reverses.pk if reverses else None,
                 memo,
                 now,
                 [line.account.pk for line in lines],
@@ -170,17 +168,16 @@ def _insert_pg(kind, reference, key, memo, reverses, lines) -> LedgerTransaction
         reference=reference,
         idempotency_key=key,
         memo=memo,
-        reverses=reverses,
         created_at=now,
     )
 
 
-def _insert_orm(kind, reference, key, memo, reverses, lines) -> LedgerTransaction | None:
+def _insert_orm(kind, reference, key, memo, lines) -> LedgerTransaction | None:
     """Other databases (SQLite for make run): the same rows through the ORM."""
     try:
         with transaction.atomic():
             posted = LedgerTransaction.objects.create(
-                kind=kind, reference=reference, idempotency_key=key, memo=memo, reverses=reverses
+                kind=kind, reference=reference, idempotency_key=key, memo=memo
             )
             LedgerEntry.objects.bulk_create(
                 LedgerEntry(
@@ -194,21 +191,6 @@ def _insert_orm(kind, reference, key, memo, reverses, lines) -> LedgerTransactio
     except IntegrityError:
         return None
     return posted
-
-
-def ledger_reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> LedgerTransaction:
-    """Post the exact opposite of a transaction (the only way to correct one)."""
-    original = LedgerTransaction.objects.get(pk=transaction_id)
-    lines = [Line(entry.account, -entry.amount) for entry in original.entries.select_related("account")]
-    reversal, _created = ledger_post(
-        kind=LedgerTransaction.Kind.REVERSAL,
-        reference=original.reference,
-        idempotency_key=idempotency_key,
-        lines=lines,
-        memo=memo or f"reverses #{original.pk}",
-        reverses=original,
-    )
-    return reversal
 
 
 def account_balance(account: LedgerAccount) -> int:

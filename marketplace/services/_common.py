@@ -69,5 +69,5 @@ def _trade_create(
     TradeEvent.objects.create(
         trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
     )
-    trades_settle.delay_on_commit([trade.pk])
+    trades_settle.delay_on_commit()
     return trade

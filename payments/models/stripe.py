@@ -91,7 +91,6 @@ class Payment(StripeSteps):
 
     class Mode(models.TextChoices):
         AUTHORISE = "authorise", _("Authorise now, capture later")
-        OFF_SESSION = "off_session", _("Charge off-session at once")
 
     S = Status
     TRANSITIONS = _transitions(

@@ -1,5 +1,5 @@
 """Every write to payments, one module per domain, re-exported here: buyers' customers and cards
-(customers), payments: authorise, capture, cancel, charge off-session (charges), refunds and
+(customers), payments: authorise, capture, cancel (charges), refunds and
 disputes (refunds_disputes), settlement credits (settlement), sellers' Connect accounts (connect),
 payouts and their reversals (payouts), the resume sweep and outcome delivery (recovery).
 
@@ -30,7 +30,6 @@ from payments.services.charges import (
     payment_authorise,
     payment_cancel,
     payment_capture,
-    payment_charge_off_session,
     payment_sync,
 )
 from payments.services.connect import (
@@ -79,7 +78,6 @@ __all__ = [
     "payment_authorise",
     "payment_cancel",
     "payment_capture",
-    "payment_charge_off_session",
     "payment_sync",
     # refunds and disputes
     "DISPUTE_STATUS",

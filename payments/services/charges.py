@@ -218,7 +218,6 @@ def _payment_open(
                 amount=amount,
                 currency=currency,
                 payment_method_id=method,
-                capture_requested=amount if mode == Payment.Mode.OFF_SESSION else None,
             )
     except IntegrityError:
         existing = (
@@ -231,13 +230,12 @@ def _payment_open(
 
 def _payment_send(payment: Payment) -> Payment:
     """Step 2 of a pending payment: create and confirm its PaymentIntent, then record the answer."""
-    manual = payment.mode == Payment.Mode.AUTHORISE
     params: dict[str, Any] = {
         "amount": payment.amount,
         "currency": payment.currency.lower(),
         "customer": payment.customer.stripe_customer_id,
         "payment_method": payment.payment_method_id,
-        "capture_method": "manual" if manual else "automatic",
+        "capture_method": "manual",
         "confirm": True,
         "off_session": True,
         "metadata": {"courtier_payment_id": str(payment.pk), "reference": payment.reference},
@@ -304,27 +302,6 @@ def payment_authorise(
     even a failed one, unless `new_attempt` asks to try again after a failure."""
     return _payment_start(
         mode=Payment.Mode.AUTHORISE,
-        reference=reference,
-        organisation_id=organisation_id,
-        amount=amount,
-        currency=currency,
-        payment_method_id=payment_method_id,
-        new_attempt=new_attempt,
-    )
-
-
-def payment_charge_off_session(
-    *,
-    reference: str,
-    organisation_id: int,
-    amount: int,
-    currency: str = "EUR",
-    payment_method_id: str | None = None,
-    new_attempt: bool = False,
-) -> Payment:
-    """Charge the saved card at once, the buyer not present. Idempotent by reference."""
-    return _payment_start(
-        mode=Payment.Mode.OFF_SESSION,
         reference=reference,
         organisation_id=organisation_id,
         amount=amount,
