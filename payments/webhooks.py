@@ -99,7 +99,9 @@ def webhook_receive(*, payload: bytes, signature: str | None) -> tuple[StripeEve
                 livemode=bool(data.get("livemode")),
                 payload=data,
             )
-            services._on_commit_task("webhook_process", event.pk)
+            from payments import tasks  # here: payments.tasks imports this module
+
+            services._queue_after_commit(tasks.webhook_process, event.pk)
     except IntegrityError:
         return StripeEvent.objects.filter(event_id=event_id).first(), "duplicate"
     return event, "stored"

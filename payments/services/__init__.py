@@ -20,7 +20,7 @@ from payments.services._common import (
     _get,
     _id_of,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
 )
 from payments.services.charges import (
     IntentSnapshot,
@@ -107,7 +107,7 @@ __all__ = [
     "_get",
     "_id_of",
     "_now",
-    "_on_commit_task",
+    "_queue_after_commit",
     "_payment_capture_send",
     "_payment_open",
     "_payment_send",

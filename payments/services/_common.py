@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import stripe
+from celery import Task
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core.errors import InvalidInput, NotFound
 from payments.models import LedgerAccount, LedgerTransaction, Payment
@@ -53,15 +55,19 @@ def _stripe_message(exc: stripe.StripeError) -> str:
     return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
 
 
-def _on_commit_task(task_name: str, *args: Any) -> None:
-    """Queue a payments task after commit; a broker hiccup is logged, and a sweep catches up."""
+def _queue_after_commit(task: Task, *args: Any) -> None:
+    """Queue `task` once the transaction commits. The rows are committed whatever the broker does,
+    so a broker that cannot take the message is logged, not raised to the caller: the beat sweep
+    that covers the task does the work later (payments_resume_pending, payout_recover_receivables,
+    payment_outcomes_deliver, webhook_requeue_stale). Any other error is a bug and is raised."""
 
     def send() -> None:
-        from payments import tasks
+        try:
+            task.delay(*args)
+        except BrokerUnavailable:
+            logger.warning("could not queue %s%r after commit; its sweep will catch up", task.name, args)
 
-        getattr(tasks, task_name).delay(*args)
-
-    transaction.on_commit(send, robust=True)
+    transaction.on_commit(send)
 
 
 def _check_currency(expected: str, got: str | None, *, what: str) -> None:

@@ -18,7 +18,7 @@ from payments.services._common import (
     _check_currency,
     _get,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
     _stripe_message,
     logger,
 )
@@ -88,8 +88,10 @@ def _apply_snapshot(payment_id: int, snapshot: IntentSnapshot, *, reason: str = 
             for dispute in snapshot.disputes:
                 owed.update(_apply_dispute(payment, dispute, books))
             _payment_derive_after_capture(payment, reason or "as Stripe reports it")
+        from payments import tasks  # here: payments.tasks imports the services
+
         for seller_id in owed:
-            _on_commit_task("payout_recover", seller_id, payment.currency)
+            _queue_after_commit(tasks.payout_recover, seller_id, payment.currency)
     return payment
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from payments.models import Dispute, Payment, PaymentEvent
-from payments.services._common import PS, _now, _on_commit_task, logger
+from payments.services._common import PS, _now, _queue_after_commit, logger
 
 # --- Payments: status changes --------------------------------------------------------------------
 
@@ -25,7 +25,9 @@ def _payment_transition(payment: Payment, to: str, reason: str = "") -> bool:
     payment.status = to
     payment.updated_at = _now()
     payment.save(update_fields=["status", "updated_at"])  # every other field is saved where it changes
-    _on_commit_task("payment_outcomes_deliver")
+    from payments import tasks  # here: payments.tasks imports the services
+
+    _queue_after_commit(tasks.payment_outcomes_deliver)
     return True
 
 

@@ -22,7 +22,7 @@ from payments.services._common import (
     _from_timestamp,
     _get,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
     _stripe_message,
     logger,
 )
@@ -96,7 +96,9 @@ def payout_create(*, seller_id: int, currency: str = "EUR") -> Payout | None:
             )
             payout.transfer_group = f"payout:{payout.pk}"
             payout.save(update_fields=["transfer_group"])
-            _on_commit_task("payout_transfer", payout.pk)
+            from payments import tasks  # here: payments.tasks imports the services
+
+            _queue_after_commit(tasks.payout_transfer, payout.pk)
     except IntegrityError:  # another payout of this seller is waiting for its transfer
         return None
     return payout

@@ -20,7 +20,7 @@ from payments.services._common import (
     _from_timestamp,
     _get,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
     _stripe_message,
     logger,
 )
@@ -250,7 +250,9 @@ def _refund_send(refund: Refund) -> Refund:
         books = _lock_books(payment)
         owed = _apply_refund(payment, created, books)
         _payment_derive_after_capture(payment, "refunded")
+        from payments import tasks  # here: payments.tasks imports the services
+
         for seller_id in owed:
-            _on_commit_task("payout_recover", seller_id, payment.currency)
+            _queue_after_commit(tasks.payout_recover, seller_id, payment.currency)
     refund.refresh_from_db()
     return refund
