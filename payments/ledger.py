@@ -19,16 +19,15 @@ from core.errors import Conflict, InvalidInput
 from payments import money
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
-A = LedgerAccount.Purpose
 KIND_OF_PURPOSE = {
-    A.STRIPE_BALANCE: LedgerAccount.Kind.ASSET,
-    A.BUYER_CHARGES: LedgerAccount.Kind.LIABILITY,
-    A.SELLER_PAYABLE: LedgerAccount.Kind.LIABILITY,
-    A.SELLER_RECEIVABLE: LedgerAccount.Kind.ASSET,
-    A.PLATFORM_FEES: LedgerAccount.Kind.REVENUE,
-    A.REFUNDS: LedgerAccount.Kind.EXPENSE,
-    A.DISPUTES: LedgerAccount.Kind.EXPENSE,
-    A.STRIPE_FEES: LedgerAccount.Kind.EXPENSE,
+    LedgerAccount.Purpose.STRIPE_BALANCE: LedgerAccount.Kind.ASSET,
+    LedgerAccount.Purpose.BUYER_CHARGES: LedgerAccount.Kind.LIABILITY,
+    LedgerAccount.Purpose.SELLER_PAYABLE: LedgerAccount.Kind.LIABILITY,
+    LedgerAccount.Purpose.SELLER_RECEIVABLE: LedgerAccount.Kind.ASSET,
+    LedgerAccount.Purpose.PLATFORM_FEES: LedgerAccount.Kind.REVENUE,
+    LedgerAccount.Purpose.REFUNDS: LedgerAccount.Kind.EXPENSE,
+    LedgerAccount.Purpose.DISPUTES: LedgerAccount.Kind.EXPENSE,
+    LedgerAccount.Purpose.STRIPE_FEES: LedgerAccount.Kind.EXPENSE,
 }
 
 
@@ -42,7 +41,7 @@ def ledger_account(purpose: str, currency: str = "EUR", *, seller_id: int | None
     """The account for a purpose (per seller for payables and receivables), created on first use."""
     if purpose not in KIND_OF_PURPOSE:
         raise InvalidInput("account_purpose_unknown", f"Unknown ledger account purpose {purpose!r}.")
-    per_seller = purpose in (A.SELLER_PAYABLE, A.SELLER_RECEIVABLE)
+    per_seller = purpose in (LedgerAccount.Purpose.SELLER_PAYABLE, LedgerAccount.Purpose.SELLER_RECEIVABLE)
     if per_seller != (seller_id is not None):
         raise InvalidInput("account_owner_invalid", "Seller accounts need a seller; platform accounts none.")
     code = f"seller:{seller_id}:{purpose}:{currency}" if per_seller else f"platform:{purpose}:{currency}"
@@ -201,7 +200,7 @@ def account_balance(account: LedgerAccount) -> int:
 def seller_payable(seller_id: int, currency: str = "EUR") -> int:
     """What the platform owes the seller: the payable account's credit balance."""
     account = LedgerAccount.objects.filter(
-        purpose=A.SELLER_PAYABLE, seller_id=seller_id, currency=currency
+        purpose=LedgerAccount.Purpose.SELLER_PAYABLE, seller_id=seller_id, currency=currency
     ).first()
     return -account_balance(account) if account else 0
 

@@ -40,7 +40,6 @@ from payments.services import StripeUnavailable, UnknownStripeObject
 from payments.stripe_client import is_live
 
 logger = logging.getLogger(__name__)
-ES = StripeEvent.Status
 
 
 class WebhookRejected(ServiceError):
@@ -128,8 +127,10 @@ TRANSIENT = (StripeUnavailable, OperationalError)
 def webhook_process(*, event_id: int) -> str:
     """Run one stored event's handler once; returns its status. Transient errors re-raise (the
     task retries); others mark it failed with the error."""
-    claimed = StripeEvent.objects.filter(pk=event_id, status__in=[ES.RECEIVED, ES.FAILED]).update(
-        status=ES.PROCESSING, attempts=F("attempts") + 1, started_at=timezone.now(), error=""
+    claimed = StripeEvent.objects.filter(
+        pk=event_id, status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]
+    ).update(
+        status=StripeEvent.Status.PROCESSING, attempts=F("attempts") + 1, started_at=timezone.now(), error=""
     )
     event = StripeEvent.objects.get(pk=event_id)
     if not claimed:
@@ -142,23 +143,27 @@ def webhook_process(*, event_id: int) -> str:
         else:
             error = f"{type(exc).__name__}: {exc}"
         StripeEvent.objects.filter(pk=event_id).update(
-            status=ES.FAILED, error=error[:2000], processed_at=timezone.now()
+            status=StripeEvent.Status.FAILED, error=error[:2000], processed_at=timezone.now()
         )
         if isinstance(exc, TRANSIENT):
             raise
         if not isinstance(exc, ServiceError):
             logger.exception("stripe event %s (%s) failed", event.event_id, event.type)
-        return ES.FAILED
-    StripeEvent.objects.filter(pk=event_id).update(status=ES.SUCCEEDED, processed_at=timezone.now())
-    return ES.SUCCEEDED
+        return StripeEvent.Status.FAILED
+    StripeEvent.objects.filter(pk=event_id).update(
+        status=StripeEvent.Status.SUCCEEDED, processed_at=timezone.now()
+    )
+    return StripeEvent.Status.SUCCEEDED
 
 
 def webhook_requeue_stale() -> int:
     """Re-queue events whose task message was lost, or whose worker died while processing."""
     stale = timezone.now() - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
-    StripeEvent.objects.filter(status=ES.PROCESSING, started_at__lt=stale).update(status=ES.RECEIVED)
+    StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING, started_at__lt=stale).update(
+        status=StripeEvent.Status.RECEIVED
+    )
     ids = list(
-        StripeEvent.objects.filter(status=ES.RECEIVED, received_at__lt=stale)
+        StripeEvent.objects.filter(status=StripeEvent.Status.RECEIVED, received_at__lt=stale)
         .filter(Q(started_at__isnull=True) | Q(started_at__lt=stale))
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
@@ -172,7 +177,9 @@ def webhook_requeue_stale() -> int:
 
 def webhook_reprocess(*, event_id: int) -> str:
     """A moderator's retry of a failed event (after fixing its cause)."""
-    StripeEvent.objects.filter(pk=event_id, status=ES.FAILED).update(status=ES.RECEIVED)
+    StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.FAILED).update(
+        status=StripeEvent.Status.RECEIVED
+    )
     return webhook_process(event_id=event_id)
 
 

@@ -15,12 +15,14 @@ See payments/postings.py for the chart of accounts.
 """
 
 from payments.services._common import (
+    StripePayloadInvalid,
     UnknownStripeObject,
     _from_timestamp,
     _get,
     _id_of,
     _now,
     _queue_after_commit,
+    _required,
 )
 from payments.services.charges import (
     IntentSnapshot,
@@ -67,6 +69,7 @@ from payments.stripe_calls import StripeUnavailable
 __all__ = [
     # errors
     "StripeUnavailable",
+    "StripePayloadInvalid",
     "UnknownStripeObject",
     # buyers: customers and cards
     "SETUP_OPEN",
@@ -108,6 +111,7 @@ __all__ = [
     "_id_of",
     "_now",
     "_queue_after_commit",
+    "_required",
     "_payment_capture_send",
     "_payment_open",
     "_payment_send",

@@ -1,4 +1,4 @@
-"""What the payments services modules share: aliases, the logger, Stripe answer readers, checks."""
+"""What the payments services modules share: the logger, Stripe answer readers, checks."""
 
 from __future__ import annotations
 
@@ -12,17 +12,20 @@ from django.db import transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from core.errors import InvalidInput, NotFound
-from payments.models import LedgerAccount, LedgerTransaction, Payment
+from core.errors import InvalidInput, NotFound, ServiceError
 
 logger = logging.getLogger("payments.services")  # one logger for the package, named as before
-A = LedgerAccount.Purpose
-K = LedgerTransaction.Kind
-PS = Payment.Status
 
 
 class UnknownStripeObject(NotFound):
     """An event or answer about a Stripe object we never created: nothing is changed."""
+
+
+class StripePayloadInvalid(ServiceError):
+    """A Stripe object without a field Stripe always sends: its shape changed (another API
+    version?). Nothing is recorded from it; a webhook event carrying it is marked failed."""
+
+    status_code = 502
 
 
 def _now() -> datetime:
@@ -33,7 +36,22 @@ def _from_timestamp(value: Any) -> datetime:
     return datetime.fromtimestamp(int(value), tz=UTC) if value else _now()
 
 
+def _required(obj: Any, key: str) -> Any:
+    """A field Stripe always sends (not nullable): raises StripePayloadInvalid when it is missing."""
+    try:
+        value = obj[key]
+    except (KeyError, TypeError):
+        value = None
+    if value is None:
+        described = f"{_get(obj, 'object', 'object')} {_get(obj, 'id', '')}".strip()
+        raise StripePayloadInvalid("stripe_payload_invalid", f"Stripe sent {described} without {key!r}.")
+    return value
+
+
 def _get(obj: Any, key: str, default: Any = None) -> Any:
+    """A field Stripe documents as optional or nullable, or an expandable field that may be an id
+    string rather than an object: `default` when it is missing, null or unreadable. Fields Stripe
+    always sends are read with `_required`."""
     if obj is None:
         return default
     try:

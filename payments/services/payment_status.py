@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from payments.models import Dispute, Payment, PaymentEvent
-from payments.services._common import PS, _now, _queue_after_commit, logger
+from payments.services._common import _now, _queue_after_commit, logger
 
 # --- Payments: status changes --------------------------------------------------------------------
 
@@ -40,13 +40,13 @@ def _payment_derive_after_capture(payment: Payment, reason: str) -> None:
         return
     disputes = set(payment.disputes.values_list("status", flat=True))
     if Dispute.Status.OPEN in disputes:
-        target = PS.DISPUTED
+        target = Payment.Status.DISPUTED
     elif Dispute.Status.LOST in disputes:
-        target = PS.DISPUTE_LOST
+        target = Payment.Status.DISPUTE_LOST
     elif payment.amount_refunded and payment.amount_refunded >= payment.amount_captured:
-        target = PS.REFUNDED
+        target = Payment.Status.REFUNDED
     elif payment.amount_refunded:
-        target = PS.PARTIALLY_REFUNDED
+        target = Payment.Status.PARTIALLY_REFUNDED
     else:
-        target = PS.CAPTURED
+        target = Payment.Status.CAPTURED
     _payment_transition(payment, target, reason)

@@ -11,16 +11,14 @@ from django.db.models import F, Sum
 
 from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
-from payments.models import Dispute, LedgerTransaction, Payment, Refund
+from payments.models import Dispute, LedgerAccount, LedgerTransaction, Payment, Refund
 from payments.services._common import (
-    PS,
-    A,
-    K,
     _check_currency,
     _from_timestamp,
     _get,
     _now,
     _queue_after_commit,
+    _required,
     _stripe_message,
     logger,
 )
@@ -66,7 +64,7 @@ def _apply_refund(
 ) -> dict[int, int]:
     """Record one Stripe refund of this payment's charge, once. Requires: the payment's lock and
     the sellers' locks (books). Returns the receivables it booked, per seller."""
-    _check_currency(payment.currency, _get(data, "currency"), what=f"Refund {data['id']}")
+    _check_currency(payment.currency, _required(data, "currency"), what=f"Refund {data['id']}")
     refund = Refund.objects.filter(stripe_refund_id=data["id"]).first()
     if refund is None:
         ours = _get(_get(data, "metadata", {}), "courtier_refund_id")
@@ -115,9 +113,13 @@ def _refund_succeed(payment: Payment, refund: Refund, books: postings.SellerBook
         return {}
     if payment.amount_refunded + refund.amount > payment.amount_captured:
         raise InvalidInput("refund_too_large", f"Refund {refund.stripe_refund_id} exceeds what was captured.")
-    lines, owed = postings.loss_lines(payment, refund.amount, A.REFUNDS, books)
+    lines, owed = postings.loss_lines(payment, refund.amount, LedgerAccount.Purpose.REFUNDS, books)
     postings.post(
-        K.REFUND, payment.reference, f"refund:{refund.pk}", lines, f"refund {refund.stripe_refund_id}"
+        LedgerTransaction.Kind.REFUND,
+        payment.reference,
+        f"refund:{refund.pk}",
+        lines,
+        f"refund {refund.stripe_refund_id}",
     )
     _refund_transition(refund, Refund.Status.SUCCEEDED)
     Payment.objects.filter(pk=payment.pk).update(amount_refunded=F("amount_refunded") + refund.amount)
@@ -139,8 +141,8 @@ def _apply_dispute(
 
     Requires: the payment's lock and the sellers' locks (books).
     """
-    _check_currency(payment.currency, _get(data, "currency"), what=f"Dispute {data['id']}")
-    amount = int(_get(data, "amount", 0))
+    _check_currency(payment.currency, _required(data, "currency"), what=f"Dispute {data['id']}")
+    amount = int(_required(data, "amount"))
     if amount <= 0:
         raise InvalidInput("amount_invalid", f"Dispute {data['id']} has no positive amount.")
     dispute, _created = Dispute.objects.get_or_create(
@@ -150,29 +152,37 @@ def _apply_dispute(
             "amount": amount,
             "currency": payment.currency,
             "reason": str(_get(data, "reason", ""))[:64],
-            "opened_at": _from_timestamp(_get(data, "created")),
+            "opened_at": _from_timestamp(_required(data, "created")),
         },
     )
     if dispute.payment_id != payment.pk:
         raise Conflict("dispute_mismatch", f"Dispute {data['id']} belongs to another payment.")
     owed: dict[int, int] = {}
-    for txn in _get(data, "balance_transactions", []):
+    for txn in _required(data, "balance_transactions"):
         if isinstance(txn, str):
             continue  # not expanded: the fund movement arrives with a later event
-        _check_currency(payment.currency, _get(txn, "currency"), what=f"Balance transaction {txn['id']}")
+        _check_currency(payment.currency, _required(txn, "currency"), what=f"Balance transaction {txn['id']}")
         moved = int(txn["amount"])
         key = f"dispute:{dispute.pk}:{txn['id']}"
         if LedgerTransaction.objects.filter(idempotency_key=key).exists():
             continue  # posted by an earlier event (building its lines again would move the books)
         if moved < 0:
-            lines, booked = postings.loss_lines(payment, -moved, A.DISPUTES, books)
-            postings.post(K.DISPUTE, payment.reference, key, lines, f"chargeback {data['id']}")
+            lines, booked = postings.loss_lines(payment, -moved, LedgerAccount.Purpose.DISPUTES, books)
+            postings.post(
+                LedgerTransaction.Kind.DISPUTE, payment.reference, key, lines, f"chargeback {data['id']}"
+            )
             owed.update(booked)
         elif moved > 0:
-            lines = postings.gain_lines(payment, moved, A.DISPUTES, books)
-            postings.post(K.DISPUTE_WON, payment.reference, key, lines, f"chargeback {data['id']} reinstated")
-    target = DISPUTE_STATUS.get(_get(data, "status", ""), Dispute.Status.OPEN)
-    dispute.stripe_status = str(_get(data, "status", ""))[:32]
+            lines = postings.gain_lines(payment, moved, LedgerAccount.Purpose.DISPUTES, books)
+            postings.post(
+                LedgerTransaction.Kind.DISPUTE_WON,
+                payment.reference,
+                key,
+                lines,
+                f"chargeback {data['id']} reinstated",
+            )
+    target = DISPUTE_STATUS.get(_required(data, "status"), Dispute.Status.OPEN)
+    dispute.stripe_status = str(_required(data, "status"))[:32]
     if target != dispute.status and target in Dispute.TRANSITIONS[dispute.status]:
         dispute.status = target
         dispute.closed_at = _now()
@@ -196,7 +206,7 @@ def payment_refund(
         _check_currency(payment.currency, currency, what="The refund")
     with transaction.atomic(durable=True):
         payment = lock_objects.payment(payment_id)
-        if payment.status not in (PS.CAPTURED, PS.PARTIALLY_REFUNDED):
+        if payment.status not in (Payment.Status.CAPTURED, Payment.Status.PARTIALLY_REFUNDED):
             raise Conflict("payment_not_refundable", f"Payment {payment.pk} is {payment.status}.")
         in_flight = (
             payment.refunds.filter(kind=Refund.Kind.REFUND, status=Refund.Status.PENDING).aggregate(
