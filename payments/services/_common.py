@@ -14,7 +14,7 @@ from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from core.errors import InvalidInput, NotFound, ServiceError
 
-logger = logging.getLogger("payments.services")  # one logger for the package, named as before
+logger = logging.getLogger("payments.services")  # one logger for the whole package
 
 
 class UnknownStripeObject(NotFound):
