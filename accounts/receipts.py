@@ -211,19 +211,6 @@ def event_fields(
     }
 
 
-def receipt_for(
-    *,
-    kind: str,
-    category: str,
-    purpose: str,
-    method: str | None = None,
-    language: str = "en",
-    **fields,
-) -> dict[str, Any]:
-    """A whole receipt: the template, then the per-event fields (see `event_fields`)."""
-    return {**receipt_template(kind, category, purpose, method, language), **event_fields(**fields)}
-
-
 TemplateSpec = tuple[str, str, str, str | None, str]  # kind, category, purpose, method, language
 
 

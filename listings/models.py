@@ -29,21 +29,26 @@ class Listing(models.Model):
         FIXED = "fixed", _("Fixed price (buy now)")
         AUCTION = "auction", _("Auction (sealed bids)")
 
-    S = Status
     TRANSITIONS: dict[str, frozenset[str]] = {
-        S.DRAFT: frozenset({S.PENDING_REVIEW, S.ACTIVE, S.WITHDRAWN}),
-        S.PENDING_REVIEW: frozenset({S.ACTIVE, S.DRAFT, S.PAUSED, S.WITHDRAWN, S.SUSPENDED}),
-        S.ACTIVE: frozenset({S.PAUSED, S.HELD, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
+        Status.DRAFT: frozenset({Status.PENDING_REVIEW, Status.ACTIVE, Status.WITHDRAWN}),
+        Status.PENDING_REVIEW: frozenset(
+            {Status.ACTIVE, Status.DRAFT, Status.PAUSED, Status.WITHDRAWN, Status.SUSPENDED}
+        ),
+        Status.ACTIVE: frozenset(
+            {Status.PAUSED, Status.HELD, Status.WITHDRAWN, Status.SUSPENDED, Status.EXPIRED}
+        ),
         # held while the buyer's payment is authorised: sold once the trade settles, back on
         # the market (or paused, or withdrawn, as consent and the seller allow) if it fails
-        S.HELD: frozenset({S.SOLD, S.ACTIVE, S.PAUSED, S.WITHDRAWN}),
-        S.PAUSED: frozenset({S.ACTIVE, S.PENDING_REVIEW, S.WITHDRAWN, S.SUSPENDED, S.EXPIRED}),
-        S.SUSPENDED: frozenset({S.PAUSED, S.WITHDRAWN}),
-        S.SOLD: frozenset(),
-        S.WITHDRAWN: frozenset(),
-        S.EXPIRED: frozenset(),
+        Status.HELD: frozenset({Status.SOLD, Status.ACTIVE, Status.PAUSED, Status.WITHDRAWN}),
+        Status.PAUSED: frozenset(
+            {Status.ACTIVE, Status.PENDING_REVIEW, Status.WITHDRAWN, Status.SUSPENDED, Status.EXPIRED}
+        ),
+        Status.SUSPENDED: frozenset({Status.PAUSED, Status.WITHDRAWN}),
+        Status.SOLD: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+        Status.EXPIRED: frozenset(),
     }
-    LIVE = (S.DRAFT, S.PENDING_REVIEW, S.ACTIVE, S.PAUSED)
+    LIVE = (Status.DRAFT, Status.PENDING_REVIEW, Status.ACTIVE, Status.PAUSED)
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings")

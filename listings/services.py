@@ -22,7 +22,6 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects
 from listings.models import Listing, ListingEvent
 
-S = Listing.Status
 MAX_FLOOR_PRICE_CENTS = 100_000_00
 MAX_AUCTION_DAYS = 30
 
@@ -99,7 +98,7 @@ def _validated_terms(
 def _auto_approves(seller: User) -> bool:
     if not settings.LISTING_AUTO_APPROVE_VERIFIED or not seller_badges(seller=seller)["verified_seller"]:
         return False
-    flagged = ListingEvent.objects.filter(listing__seller=seller, to_status=S.SUSPENDED).exists()
+    flagged = ListingEvent.objects.filter(listing__seller=seller, to_status=Listing.Status.SUSPENDED).exists()
     return not flagged
 
 
@@ -146,11 +145,15 @@ def listing_create(
             seller=seller, suggested_price_cents=suggestion["total"]["estimate_cents"], **terms
         )
         ListingEvent.objects.create(
-            listing=listing, from_status=S.DRAFT, to_status=S.DRAFT, reason="created", actor=seller
+            listing=listing,
+            from_status=Listing.Status.DRAFT,
+            to_status=Listing.Status.DRAFT,
+            reason="created",
+            actor=seller,
         )
-        target = S.ACTIVE if _auto_approves(seller) else S.PENDING_REVIEW
+        target = Listing.Status.ACTIVE if _auto_approves(seller) else Listing.Status.PENDING_REVIEW
         _transition_locked(
-            listing, target, actor=seller, reason="auto-approved" if target == S.ACTIVE else ""
+            listing, target, actor=seller, reason="auto-approved" if target == Listing.Status.ACTIVE else ""
         )
     return listing
 
@@ -169,30 +172,30 @@ def _transition_locked(
         raise Conflict(
             "transition_not_allowed", f"A listing that is {listing.status} cannot become {to_status}."
         )
-    if to_status == S.ACTIVE:
+    if to_status == Listing.Status.ACTIVE:
         missing = _missing_consent(listing.seller_id, listing.categories, listing.purposes, timezone.now())
         if missing:
             raise Conflict("consent_missing", f"Consent is missing for: {', '.join(missing)}.")
     ListingEvent.objects.create(
         listing=listing, from_status=listing.status, to_status=to_status, reason=reason, actor=actor
     )
-    offered_before = listing.status == S.ACTIVE
+    offered_before = listing.status == Listing.Status.ACTIVE
     listing.status = to_status
     listing.status_reason = reason
     listing.save(update_fields=["status", "status_reason", "updated_at"])
-    if refresh and offered_before != (to_status == S.ACTIVE):
+    if refresh and offered_before != (to_status == Listing.Status.ACTIVE):
         audience_refresh(seller_ids=[listing.seller_id])
 
 
 def listing_hold_locked(listing: Listing, *, reason: str) -> None:
     """Take a locked active listing off the market while its buyer's payment is authorised
     (marketplace: buy now, or an auction won). Requires: the listing row locked."""
-    _transition_locked(listing, S.HELD, actor=None, reason=reason)
+    _transition_locked(listing, Listing.Status.HELD, actor=None, reason=reason)
 
 
 def listing_expire_locked(listing: Listing, *, reason: str) -> None:
     """An auction that ended without a winning bid. Requires: the listing row locked."""
-    _transition_locked(listing, S.EXPIRED, actor=None, reason=reason)
+    _transition_locked(listing, Listing.Status.EXPIRED, actor=None, reason=reason)
 
 
 def listings_sold_locked(listing_ids: Sequence[int], *, reason: str) -> None:
@@ -200,15 +203,25 @@ def listings_sold_locked(listing_ids: Sequence[int], *, reason: str) -> None:
     Neither state is offered to buyers, so what the sellers offer does not change.
 
     Requires: the listing rows locked (settlement locks them before the trades)."""
-    held = list(Listing.objects.filter(pk__in=listing_ids, status=S.HELD).values_list("pk", flat=True))
+    held = list(
+        Listing.objects.filter(pk__in=listing_ids, status=Listing.Status.HELD).values_list("pk", flat=True)
+    )
     if not held:
         return
     now = timezone.now()
     ListingEvent.objects.bulk_create(
-        ListingEvent(listing_id=pk, from_status=S.HELD, to_status=S.SOLD, reason=reason, occurred_at=now)
+        ListingEvent(
+            listing_id=pk,
+            from_status=Listing.Status.HELD,
+            to_status=Listing.Status.SOLD,
+            reason=reason,
+            occurred_at=now,
+        )
         for pk in held
     )
-    Listing.objects.filter(pk__in=held).update(status=S.SOLD, status_reason=reason, updated_at=now)
+    Listing.objects.filter(pk__in=held).update(
+        status=Listing.Status.SOLD, status_reason=reason, updated_at=now
+    )
 
 
 def listing_release_locked(listing: Listing, *, reason: str, auction_hours: int) -> str:
@@ -220,12 +233,12 @@ def listing_release_locked(listing: Listing, *, reason: str, auction_hours: int)
     """
     seller_active = User.objects.filter(pk=listing.seller_id, is_active=True, erased_at=None).exists()
     if not seller_active:
-        target = S.WITHDRAWN
+        target = Listing.Status.WITHDRAWN
     elif listing_missing_consent(listing):
-        target = S.PAUSED
+        target = Listing.Status.PAUSED
     else:
-        target = S.ACTIVE
-    if target == S.ACTIVE and listing.pricing_mode == Listing.PricingMode.AUCTION:
+        target = Listing.Status.ACTIVE
+    if target == Listing.Status.ACTIVE and listing.pricing_mode == Listing.PricingMode.AUCTION:
         listing.auction_ends_at = timezone.now() + timedelta(hours=auction_hours)
         listing.save(update_fields=["auction_ends_at", "updated_at"])
     _transition_locked(listing, target, actor=None, reason=reason)
@@ -248,7 +261,7 @@ def listing_transition(
     *, listing_id: int, to_status: str, actor: User | None, reason: str = "", seller: User | None = None
 ) -> Listing:
     """The one service that changes a listing's status: lock, check, audit, refresh the audience."""
-    if to_status not in S.values:
+    if to_status not in Listing.Status.values:
         raise InvalidInput("status_unknown", f"Unknown status {to_status!r}.")
     with transaction.atomic(durable=True):
         seller_id = Listing.objects.filter(pk=listing_id).values_list("seller_id", flat=True).first()
@@ -258,7 +271,12 @@ def listing_transition(
     return listing
 
 
-SELLER_MOVES = {S.PAUSED, S.ACTIVE, S.WITHDRAWN, S.PENDING_REVIEW}
+SELLER_MOVES = {
+    Listing.Status.PAUSED,
+    Listing.Status.ACTIVE,
+    Listing.Status.WITHDRAWN,
+    Listing.Status.PENDING_REVIEW,
+}
 
 
 def listing_seller_action(*, seller: User, listing_id: int, to_status: str) -> Listing:
@@ -271,7 +289,7 @@ def listing_seller_action(*, seller: User, listing_id: int, to_status: str) -> L
         )
     if current is None:
         raise NotFound("listing_not_found", "No such listing.")
-    if to_status == S.ACTIVE and current != S.PAUSED:
+    if to_status == Listing.Status.ACTIVE and current != Listing.Status.PAUSED:
         raise Conflict("transition_not_allowed", "Only a paused listing can be resumed.")
     return listing_transition(listing_id=listing_id, to_status=to_status, actor=seller, seller=seller)
 
@@ -283,11 +301,11 @@ def listing_moderate(*, listing_id: int, moderator: User, approve: bool, reason:
     if not approve and not reason.strip():
         raise InvalidInput("reason_required", "Give the seller a reason for the rejection.", field="reason")
     current = Listing.objects.filter(pk=listing_id).values_list("status", flat=True).first()
-    if current != S.PENDING_REVIEW:
+    if current != Listing.Status.PENDING_REVIEW:
         raise Conflict("not_pending", "Only listings pending review can be approved or rejected.")
     return listing_transition(
         listing_id=listing_id,
-        to_status=S.ACTIVE if approve else S.DRAFT,
+        to_status=Listing.Status.ACTIVE if approve else Listing.Status.DRAFT,
         actor=moderator,
         reason=reason.strip(),
     )
@@ -299,7 +317,7 @@ def listing_suspend(*, listing_id: int, moderator: User, reason: str) -> Listing
     if not reason.strip():
         raise InvalidInput("reason_required", "Give a reason for the suspension.", field="reason")
     return listing_transition(
-        listing_id=listing_id, to_status=S.SUSPENDED, actor=moderator, reason=reason.strip()
+        listing_id=listing_id, to_status=Listing.Status.SUSPENDED, actor=moderator, reason=reason.strip()
     )
 
 
@@ -345,22 +363,33 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
         for change in changes:
             ended[change.seller_id] |= taxonomy.pair_bit(change.category, change.purpose)
         live = lock_objects.listings(
-            Listing.objects.filter(seller_id__any=sellers, status__in=[S.DRAFT, S.PENDING_REVIEW, S.ACTIVE])
+            Listing.objects.filter(
+                seller_id__any=sellers,
+                status__in=[Listing.Status.DRAFT, Listing.Status.PENDING_REVIEW, Listing.Status.ACTIVE],
+            )
         )
-        target = S.WITHDRAWN if reason == "erasure" else S.PAUSED
+        target = Listing.Status.WITHDRAWN if reason == "erasure" else Listing.Status.PAUSED
         for listing in live:
             needs = taxonomy.pairs_mask(listing.categories, listing.purposes)
             if needs & ended[listing.seller_id]:
-                if listing.status == S.DRAFT and target == S.PAUSED:
+                if listing.status == Listing.Status.DRAFT and target == Listing.Status.PAUSED:
                     continue  # a draft sells nothing; it will be checked again when submitted
                 _transition_locked(listing, target, actor=None, reason=f"consent {reason}", refresh=False)
         if reason == "erasure":
             for listing in lock_objects.listings(
                 Listing.objects.filter(
-                    seller_id__any=sellers, status__in=[S.PAUSED, S.DRAFT, S.SUSPENDED, S.HELD]
+                    seller_id__any=sellers,
+                    status__in=[
+                        Listing.Status.PAUSED,
+                        Listing.Status.DRAFT,
+                        Listing.Status.SUSPENDED,
+                        Listing.Status.HELD,
+                    ],
                 )
             ):
-                _transition_locked(listing, S.WITHDRAWN, actor=None, reason="erasure", refresh=False)
+                _transition_locked(
+                    listing, Listing.Status.WITHDRAWN, actor=None, reason="erasure", refresh=False
+                )
         # only sellers whose audience offer depended on the ended consent need a refresh
         seller_ids = [
             seller_id
@@ -398,7 +427,7 @@ def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -
                 taxonomy.codes_of(optin, taxonomy.CATEGORY_CODES), all_purposes
             )
     for seller_id, categories, purposes in Listing.objects.filter(
-        seller_id__any=sellers, status=S.ACTIVE, seller__is_active=True
+        seller_id__any=sellers, status=Listing.Status.ACTIVE, seller__is_active=True
     ).values_list("seller_id", "categories_mask", "purposes_mask"):
         offered[seller_id] |= taxonomy.pairs_mask(
             taxonomy.codes_of(categories, taxonomy.CATEGORY_CODES),

@@ -46,7 +46,6 @@ from listings.models import Listing
 from listings.selectors import listings_of_seller
 from listings.valuation import seller_valuation
 
-S = Listing.Status
 CATEGORY_LABELS = dict(taxonomy.DataCategory.choices)
 PURPOSE_LABELS = dict(taxonomy.Purpose.choices)
 
@@ -57,15 +56,27 @@ PURPOSE_LABELS = dict(taxonomy.Purpose.choices)
 
 # action in the URL → (status it moves to, button label, message once done)
 SELLER_ACTIONS = {
-    "pause": (S.PAUSED, gettext_lazy("Pause"), gettext_lazy("Listing paused: buyers no longer see it.")),
-    "resume": (S.ACTIVE, gettext_lazy("Resume"), gettext_lazy("Listing resumed: buyers see it again.")),
+    "pause": (
+        Listing.Status.PAUSED,
+        gettext_lazy("Pause"),
+        gettext_lazy("Listing paused: buyers no longer see it."),
+    ),
+    "resume": (
+        Listing.Status.ACTIVE,
+        gettext_lazy("Resume"),
+        gettext_lazy("Listing resumed: buyers see it again."),
+    ),
     "resubmit": (
-        S.PENDING_REVIEW,
+        Listing.Status.PENDING_REVIEW,
         gettext_lazy("Resubmit for review"),
         gettext_lazy("Listing resubmitted: a moderator will review it."),
     ),
 }
-ACTIONS_BY_STATUS = {S.ACTIVE: ["pause"], S.PAUSED: ["resume"], S.DRAFT: ["resubmit"]}
+ACTIONS_BY_STATUS = {
+    Listing.Status.ACTIVE: ["pause"],
+    Listing.Status.PAUSED: ["resume"],
+    Listing.Status.DRAFT: ["resubmit"],
+}
 
 # Reasons that services write in English; a moderator's own words are shown as they are.
 STATUS_REASONS = {
@@ -165,7 +176,9 @@ def listing_withdraw(request, listing_id: int):
         raise Http404
     if request.method == "POST":
         try:
-            services.listing_seller_action(seller=request.user, listing_id=listing.pk, to_status=S.WITHDRAWN)
+            services.listing_seller_action(
+                seller=request.user, listing_id=listing.pk, to_status=Listing.Status.WITHDRAWN
+            )
         except NotFound:
             raise Http404
         except ServiceError as exc:

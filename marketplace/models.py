@@ -32,14 +32,13 @@ class Bid(models.Model):
         EXPIRED = "expired", _("Expired")
         REJECTED = "rejected", _("Rejected")
 
-    S = Status
     TRANSITIONS: dict[str, frozenset[str]] = {
-        S.OPEN: frozenset({S.WON, S.LOST, S.CANCELLED, S.EXPIRED, S.REJECTED}),
-        S.WON: frozenset(),
-        S.LOST: frozenset({S.WON}),  # the next bidder, when the winner's payment fails
-        S.CANCELLED: frozenset(),
-        S.EXPIRED: frozenset(),
-        S.REJECTED: frozenset(),
+        Status.OPEN: frozenset({Status.WON, Status.LOST, Status.CANCELLED, Status.EXPIRED, Status.REJECTED}),
+        Status.WON: frozenset(),
+        Status.LOST: frozenset({Status.WON}),  # the next bidder, when the winner's payment fails
+        Status.CANCELLED: frozenset(),
+        Status.EXPIRED: frozenset(),
+        Status.REJECTED: frozenset(),
     }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
@@ -146,19 +145,18 @@ class Trade(models.Model):
         REFUNDED = "refunded", _("Refunded")
         DISPUTED = "disputed", _("Disputed")
 
-    S = Status
     TRANSITIONS: dict[str, frozenset[str]] = {
-        S.PENDING_PAYMENT: frozenset({S.PAID, S.PAYMENT_FAILED, S.VOIDED}),
-        S.PAID: frozenset({S.DELIVERED, S.VOIDED}),
-        S.DELIVERED: frozenset({S.SETTLED}),
-        S.SETTLED: frozenset({S.REFUNDED, S.DISPUTED}),
-        S.DISPUTED: frozenset({S.SETTLED, S.REFUNDED}),
-        S.PAYMENT_FAILED: frozenset(),
-        S.VOIDED: frozenset(),
-        S.REFUNDED: frozenset(),
+        Status.PENDING_PAYMENT: frozenset({Status.PAID, Status.PAYMENT_FAILED, Status.VOIDED}),
+        Status.PAID: frozenset({Status.DELIVERED, Status.VOIDED}),
+        Status.DELIVERED: frozenset({Status.SETTLED}),
+        Status.SETTLED: frozenset({Status.REFUNDED, Status.DISPUTED}),
+        Status.DISPUTED: frozenset({Status.SETTLED, Status.REFUNDED}),
+        Status.PAYMENT_FAILED: frozenset(),
+        Status.VOIDED: frozenset(),
+        Status.REFUNDED: frozenset(),
     }
-    UNSETTLED = (S.PENDING_PAYMENT, S.PAID)
-    FAILED = (S.PAYMENT_FAILED, S.VOIDED)  # nothing was sold: a held listing goes back
+    UNSETTLED = (Status.PENDING_PAYMENT, Status.PAID)
+    FAILED = (Status.PAYMENT_FAILED, Status.VOIDED)  # nothing was sold: a held listing goes back
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(

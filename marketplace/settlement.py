@@ -47,8 +47,7 @@ from marketplace.models import AccessGrant, SettlementBatch, Trade, TradeLine
 from marketplace.services import access_revoke, trade_lines_transition, trade_transition, trades_transition
 
 logger = logging.getLogger(__name__)
-S = Trade.Status
-IN_PROGRESS = (S.PENDING_PAYMENT, S.PAID, S.DELIVERED)
+IN_PROGRESS = (Trade.Status.PENDING_PAYMENT, Trade.Status.PAID, Trade.Status.DELIVERED)
 
 
 def _consented(lines: list[TradeLine], purposes: dict[int, str], at) -> set[int]:
@@ -122,7 +121,7 @@ def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> li
             _void_lines_without_consent(group)
             amounts = _pending_amounts([t.pk for t in group])
             trades_transition(
-                [t for t in group if not amounts.get(t.pk)], S.VOIDED, "no line kept its consent"
+                [t for t in group if not amounts.get(t.pk)], Trade.Status.VOIDED, "no line kept its consent"
             )
             kept = [t for t in group if amounts.get(t.pk)]
             if not kept:
@@ -142,20 +141,20 @@ def _batch_trades(batch: SettlementBatch, status: str) -> list[Trade]:
 
 
 def _authorise(batch: SettlementBatch) -> None:
-    if not Trade.objects.filter(batch=batch, status=S.PENDING_PAYMENT).exists():
+    if not Trade.objects.filter(batch=batch, status=Trade.Status.PENDING_PAYMENT).exists():
         return
     outcome = payments_port.authorise(batch=batch)  # a Stripe call: no lock held
     deadline = timezone.now() - timedelta(minutes=settings.SETTLEMENT_AUTHORISATION_DEADLINE_MINUTES)
     overdue = False
     with transaction.atomic(durable=True):
-        trades = _batch_trades(batch, S.PENDING_PAYMENT)
+        trades = _batch_trades(batch, Trade.Status.PENDING_PAYMENT)
         if outcome.authorised:
-            trades_transition(trades, S.PAID, "payment authorised")
+            trades_transition(trades, Trade.Status.PAID, "payment authorised")
         elif outcome.final:
-            trades_transition(trades, S.PAYMENT_FAILED, outcome.reason[:200])
+            trades_transition(trades, Trade.Status.PAYMENT_FAILED, outcome.reason[:200])
         elif trades and min(t.created_at for t in trades) <= deadline:
             # the buyer never completed the authentication: held listings go back on the market
-            trades_transition(trades, S.PAYMENT_FAILED, "not authorised before the deadline")
+            trades_transition(trades, Trade.Status.PAYMENT_FAILED, "not authorised before the deadline")
             overdue = True
         else:  # requires_action: the buyer is told through the API; their outcome (or the sweep) wakes it
             Trade.objects.filter(pk__in=[t.pk for t in trades]).update(status_reason=outcome.reason[:200])
@@ -165,7 +164,7 @@ def _authorise(batch: SettlementBatch) -> None:
 
 
 def _deliver(batch: SettlementBatch) -> None:
-    seller_ids = TradeLine.objects.filter(trade__batch=batch, trade__status=S.PAID).values_list(
+    seller_ids = TradeLine.objects.filter(trade__batch=batch, trade__status=Trade.Status.PAID).values_list(
         "seller_id", flat=True
     )
     if not seller_ids:
@@ -175,7 +174,7 @@ def _deliver(batch: SettlementBatch) -> None:
             set(seller_ids)
         )  # a revocation waits for us, or we see it
         now = timezone.now()
-        trades = {t.pk: t for t in _batch_trades(batch, S.PAID)}
+        trades = {t.pk: t for t in _batch_trades(batch, Trade.Status.PAID)}
         lines = lock_objects.trade_lines(
             TradeLine.objects.filter(trade__in=trades, status=TradeLine.Status.PENDING)
         )
@@ -208,22 +207,24 @@ def _deliver(batch: SettlementBatch) -> None:
             by_count[delivered[trade.pk]].append(trade)
         for count, group in sorted(by_count.items()):
             if count:
-                trades_transition(group, S.DELIVERED, f"access granted for {count} records")
+                trades_transition(group, Trade.Status.DELIVERED, f"access granted for {count} records")
             else:
-                trades_transition(group, S.VOIDED, "no line kept its consent")
+                trades_transition(group, Trade.Status.VOIDED, "no line kept its consent")
 
 
 def _capture_and_credit(batch: SettlementBatch) -> None:
-    if Trade.objects.filter(batch=batch, status__in=[S.PENDING_PAYMENT, S.PAID]).exists():
+    if Trade.objects.filter(
+        batch=batch, status__in=[Trade.Status.PENDING_PAYMENT, Trade.Status.PAID]
+    ).exists():
         return  # not every trade of the batch is past delivery yet
     shares: dict[int, int] = defaultdict(int)
     for seller_id, price in TradeLine.objects.filter(
-        trade__batch=batch, trade__status=S.DELIVERED, status=TradeLine.Status.DELIVERED
+        trade__batch=batch, trade__status=Trade.Status.DELIVERED, status=TradeLine.Status.DELIVERED
     ).values_list("seller_id", "price_cents"):
         shares[seller_id] += price
     amount = sum(shares.values())
     if amount == 0:
-        if Trade.objects.filter(batch=batch, status=S.SETTLED).exists():
+        if Trade.objects.filter(batch=batch, status=Trade.Status.SETTLED).exists():
             return
         payments_port.cancel(batch=batch)  # nothing was delivered: nothing is charged
         return
@@ -231,11 +232,11 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
     with transaction.atomic(durable=True):
         held = listing_locks.listings(
             Listing.objects.filter(
-                pk__in=Trade.objects.filter(batch=batch, status=S.DELIVERED).values("listing_id"),
+                pk__in=Trade.objects.filter(batch=batch, status=Trade.Status.DELIVERED).values("listing_id"),
                 status=Listing.Status.HELD,
             )
         )  # before the trades: the system's lock order
-        trades = _batch_trades(batch, S.DELIVERED)
+        trades = _batch_trades(batch, Trade.Status.DELIVERED)
         if not trades:
             return
         payments_port.credit_sellers(
@@ -250,7 +251,7 @@ def _capture_and_credit(batch: SettlementBatch) -> None:
         Trade.objects.filter(pk__in=[t.pk for t in trades]).update(
             charged_cents=Coalesce(Subquery(delivered), 0)
         )
-        trades_transition(trades, S.SETTLED, "captured and credited")
+        trades_transition(trades, Trade.Status.SETTLED, "captured and credited")
         listings_sold_locked([listing.pk for listing in held], reason="sold: payment captured")
 
 
@@ -286,13 +287,7 @@ def _drive(batch: SettlementBatch, *steps) -> bool:
 def trades_settle(*, trade_ids: list[int]) -> int:
     """Claim these trades (those not already claimed elsewhere), settle them; count settled."""
     _settle_batches(claim(trade_ids=trade_ids))
-    return Trade.objects.filter(pk__in=trade_ids, status=S.SETTLED).count()
-
-
-def trade_settle(*, trade_id: int) -> str:
-    """Drive one trade as far as it goes now (if no other worker has it); returns its status."""
-    trades_settle(trade_ids=[trade_id])
-    return Trade.objects.get(pk=trade_id).status
+    return Trade.objects.filter(pk__in=trade_ids, status=Trade.Status.SETTLED).count()
 
 
 def trades_settle_due(*, batch_size: int | None = None, seconds: float | None = None) -> int:
@@ -307,7 +302,7 @@ def trades_settle_due(*, batch_size: int | None = None, seconds: float | None = 
         if not batch_ids:
             return settled
         _settle_batches(batch_ids)
-        settled += Trade.objects.filter(batch_id__in=batch_ids, status=S.SETTLED).count()
+        settled += Trade.objects.filter(batch_id__in=batch_ids, status=Trade.Status.SETTLED).count()
         if time.monotonic() >= deadline:
             return settled
 
@@ -323,11 +318,11 @@ def _outcome_trade_status(outcome) -> str | None:
     trades. A capture is not one of them: settlement credits the sellers and settles the trades
     in one transaction (`_capture_and_credit`), whoever finished the capture."""
     if outcome.status in ("refunded", "dispute_lost"):  # charged back: the money went back
-        return S.REFUNDED
+        return Trade.Status.REFUNDED
     if outcome.status == "disputed":
-        return S.DISPUTED
+        return Trade.Status.DISPUTED
     if outcome.previous_status == "disputed" and outcome.status in CAPTURED_STATUSES:
-        return S.SETTLED  # the dispute closed in our favour
+        return Trade.Status.SETTLED  # the dispute closed in our favour
     return None
 
 
@@ -352,7 +347,7 @@ def on_payment_outcome(outcome) -> None:
             if target not in Trade.TRANSITIONS[trade.status]:
                 continue  # already there, or not settled: nothing to do
             trade_transition(trade, target, f"payment {outcome.status}")
-            if target == S.REFUNDED:
+            if target == Trade.Status.REFUNDED:
                 _end_access(trade, reason="refunded")
 
 
@@ -365,11 +360,13 @@ def _wake_if_awaiting_buyer(batch_id: int) -> None:
         if not SettlementBatch.objects.filter(pk=batch_id, awaiting_buyer=True).update(awaiting_buyer=False):
             return
         due = list(
-            Trade.objects.filter(batch_id=batch_id, status=S.PENDING_PAYMENT).values_list("pk", flat=True)
+            Trade.objects.filter(batch_id=batch_id, status=Trade.Status.PENDING_PAYMENT).values_list(
+                "pk", flat=True
+            )
         )
         Trade.objects.filter(pk__in=due).update(next_attempt_at=timezone.now())
         if due:
-            trades_settle.delay_on_commit(due)  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
+            trades_settle.delay_on_commit()  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
 
 
 def _end_access(trade: Trade, *, reason: str) -> None:

@@ -7,9 +7,9 @@ from marketplace import services, settlement
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
-def trades_settle(trade_ids: list[int]) -> int:
-    """Queued when trades commit: one claim of the due trades, batched per buyer (these, unless
-    another worker has them, and whatever else is due), then done: a message never keeps its
+def trades_settle() -> int:
+    """Queued when trades commit: one claim of the due trades, batched per buyer (the new ones,
+    unless another worker has them, and whatever else is due), then done: a message never keeps its
     worker claiming while the messages behind it wait. The beat sweep drains what is left."""
     return settlement.trades_settle_due(seconds=0)
 

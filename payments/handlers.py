@@ -37,11 +37,6 @@ def register_payment_outcome_handler(handler: PaymentOutcomeHandler) -> None:
         _handlers.append(handler)
 
 
-def unregister_payment_outcome_handler(handler: PaymentOutcomeHandler) -> None:
-    if handler in _handlers:
-        _handlers.remove(handler)
-
-
 def run_payment_outcome_handlers(outcome: PaymentOutcome) -> None:
     for handler in list(_handlers):
         handler(outcome)

@@ -20,16 +20,15 @@ from core.errors import Conflict, InvalidInput
 from payments import money
 from payments.models import LedgerAccount, LedgerEntry, LedgerTransaction
 
-A = LedgerAccount.Purpose
 KIND_OF_PURPOSE: dict[str, str] = {
-    A.STRIPE_BALANCE: LedgerAccount.Kind.ASSET,
-    A.BUYER_CHARGES: LedgerAccount.Kind.LIABILITY,
-    A.SELLER_PAYABLE: LedgerAccount.Kind.LIABILITY,
-    A.SELLER_RECEIVABLE: LedgerAccount.Kind.ASSET,
-    A.PLATFORM_FEES: LedgerAccount.Kind.REVENUE,
-    A.REFUNDS: LedgerAccount.Kind.EXPENSE,
-    A.DISPUTES: LedgerAccount.Kind.EXPENSE,
-    A.STRIPE_FEES: LedgerAccount.Kind.EXPENSE,
+    LedgerAccount.Purpose.STRIPE_BALANCE: LedgerAccount.Kind.ASSET,
+    LedgerAccount.Purpose.BUYER_CHARGES: LedgerAccount.Kind.LIABILITY,
+    LedgerAccount.Purpose.SELLER_PAYABLE: LedgerAccount.Kind.LIABILITY,
+    LedgerAccount.Purpose.SELLER_RECEIVABLE: LedgerAccount.Kind.ASSET,
+    LedgerAccount.Purpose.PLATFORM_FEES: LedgerAccount.Kind.REVENUE,
+    LedgerAccount.Purpose.REFUNDS: LedgerAccount.Kind.EXPENSE,
+    LedgerAccount.Purpose.DISPUTES: LedgerAccount.Kind.EXPENSE,
+    LedgerAccount.Purpose.STRIPE_FEES: LedgerAccount.Kind.EXPENSE,
 }
 
 
@@ -43,7 +42,7 @@ def ledger_account(purpose: str, currency: str = "EUR", *, seller_id: int | None
     """The account for a purpose (per seller for payables and receivables), created on first use."""
     if purpose not in KIND_OF_PURPOSE:
         raise InvalidInput("account_purpose_unknown", f"Unknown ledger account purpose {purpose!r}.")
-    per_seller = purpose in (A.SELLER_PAYABLE, A.SELLER_RECEIVABLE)
+    per_seller = purpose in (LedgerAccount.Purpose.SELLER_PAYABLE, LedgerAccount.Purpose.SELLER_RECEIVABLE)
     if per_seller != (seller_id is not None):
         raise InvalidInput("account_owner_invalid", "Seller accounts need a seller; platform accounts none.")
     code = f"seller:{seller_id}:{purpose}:{currency}" if per_seller else f"platform:{purpose}:{currency}"
@@ -92,7 +91,6 @@ def ledger_post(
     idempotency_key: str,
     lines: Sequence[Line],
     memo: str = "",
-    reverses: LedgerTransaction | None = None,
 ) -> tuple[LedgerTransaction, bool]:
     """Post one balanced transaction; returns (transaction, created).
 
@@ -113,9 +111,9 @@ def ledger_post(
     if any(totals.values()):
         raise InvalidInput("ledger_unbalanced", f"Entries do not balance: {dict(totals)}.")
     if connection.vendor == "postgresql":
-        posted = _insert_pg(kind, reference, idempotency_key, memo, reverses, lines)
+        posted = _insert_pg(kind, reference, idempotency_key, memo, lines)
     else:
-        posted = _insert_orm(kind, reference, idempotency_key, memo, reverses, lines)
+        posted = _insert_orm(kind, reference, idempotency_key, memo, lines)
     if posted is not None:
         return posted, True
     existing = LedgerTransaction.objects.filter(idempotency_key=idempotency_key).first()
@@ -131,8 +129,8 @@ def ledger_post(
 # One statement: the transaction row and its entries, or nothing when the key exists already.
 _POST_SQL = """
 WITH posted AS (
-    INSERT INTO payments_ledgertransaction (kind, reference, idempotency_key, reverses_id, memo, created_at)
-    VALUES (%s, %s, %s, %s, %s, %s)
+    INSERT INTO payments_ledgertransaction (kind, reference, idempotency_key, memo, created_at)
+    VALUES (%s, %s, %s, %s, %s)
     ON CONFLICT (idempotency_key) DO NOTHING
     RETURNING id
 ), entries AS (
@@ -145,7 +143,7 @@ SELECT id FROM posted
 
 
 def _insert_pg(
-    kind: str, reference: str, key: str, memo: str, reverses: LedgerTransaction | None, lines: Sequence[Line]
+    kind: str, reference: str, key: str, memo: str, lines: Sequence[Line]
 ) -> LedgerTransaction | None:
     """The hot path (every capture, settlement, payout): one round trip, no savepoint."""
     now = timezone.now()
@@ -156,7 +154,6 @@ def _insert_pg(
                 kind,
                 reference,
                 key,
-                reverses.pk if reverses else None,
                 memo,
                 now,
                 [line.account.pk for line in lines],
@@ -173,19 +170,18 @@ def _insert_pg(
         reference=reference,
         idempotency_key=key,
         memo=memo,
-        reverses=reverses,
         created_at=now,
     )
 
 
 def _insert_orm(
-    kind: str, reference: str, key: str, memo: str, reverses: LedgerTransaction | None, lines: Sequence[Line]
+    kind: str, reference: str, key: str, memo: str, lines: Sequence[Line]
 ) -> LedgerTransaction | None:
     """Other databases (SQLite for make run): the same rows through the ORM."""
     try:
         with transaction.atomic():
             posted = LedgerTransaction.objects.create(
-                kind=kind, reference=reference, idempotency_key=key, memo=memo, reverses=reverses
+                kind=kind, reference=reference, idempotency_key=key, memo=memo
             )
             LedgerEntry.objects.bulk_create(
                 LedgerEntry(
@@ -201,21 +197,6 @@ def _insert_orm(
     return posted
 
 
-def ledger_reverse(*, transaction_id: int, idempotency_key: str, memo: str = "") -> LedgerTransaction:
-    """Post the exact opposite of a transaction (the only way to correct one)."""
-    original = LedgerTransaction.objects.get(pk=transaction_id)
-    lines = [Line(entry.account, -entry.amount) for entry in original.entries.select_related("account")]
-    reversal, _created = ledger_post(
-        kind=LedgerTransaction.Kind.REVERSAL,
-        reference=original.reference,
-        idempotency_key=idempotency_key,
-        lines=lines,
-        memo=memo or f"reverses #{original.pk}",
-        reverses=original,
-    )
-    return reversal
-
-
 def account_balance(account: LedgerAccount) -> int:
     """Signed sum of the account's entries (debit positive)."""
     return LedgerEntry.objects.filter(account=account).aggregate(total=Sum("amount"))["total"] or 0
@@ -224,7 +205,7 @@ def account_balance(account: LedgerAccount) -> int:
 def seller_payable(seller_id: int, currency: str = "EUR") -> int:
     """What the platform owes the seller: the payable account's credit balance."""
     account = LedgerAccount.objects.filter(
-        purpose=A.SELLER_PAYABLE, seller_id=seller_id, currency=currency
+        purpose=LedgerAccount.Purpose.SELLER_PAYABLE, seller_id=seller_id, currency=currency
     ).first()
     return -account_balance(account) if account else 0
 

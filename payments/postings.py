@@ -47,9 +47,6 @@ from payments import ledger, money
 from payments.ledger import Line
 from payments.models import LedgerAccount, LedgerTransaction, Payment, Payout, SettlementShare
 
-A = LedgerAccount.Purpose
-K = LedgerTransaction.Kind
-
 
 class SellerBooks:
     """Each seller's payable and receivable, read once under the lock of their payable account.
@@ -65,8 +62,8 @@ class SellerBooks:
         self.available: dict[int, int] = {}  # payable less payouts still waiting for their transfer
         self.owed: dict[int, int] = {}  # receivable balance
         ids = sorted(set(seller_ids))
-        self.payable = ledger.seller_accounts(A.SELLER_PAYABLE, currency, ids)
-        self.receivable = ledger.seller_accounts(A.SELLER_RECEIVABLE, currency, ids)
+        self.payable = ledger.seller_accounts(LedgerAccount.Purpose.SELLER_PAYABLE, currency, ids)
+        self.receivable = ledger.seller_accounts(LedgerAccount.Purpose.SELLER_RECEIVABLE, currency, ids)
         balances = ledger.balances([*self.payable.values(), *self.receivable.values()])
         in_flight = dict(
             Payout.objects.filter(seller_id__in=ids, currency=currency, status=Payout.Status.PENDING)
@@ -116,12 +113,12 @@ def platform(purpose: str, currency: str) -> LedgerAccount:
 def post_capture(payment: Payment, gross: int) -> LedgerTransaction:
     """Money in: Dr stripe_balance / Cr buyer_charges. Requires the payment's row lock."""
     posted, _created = ledger.ledger_post(
-        kind=K.CAPTURE,
+        kind=LedgerTransaction.Kind.CAPTURE,
         reference=payment.reference,
         idempotency_key=f"payment:{payment.pk}:capture",
         lines=[
-            Line(platform(A.STRIPE_BALANCE, payment.currency), gross),
-            Line(platform(A.BUYER_CHARGES, payment.currency), -gross),
+            Line(platform(LedgerAccount.Purpose.STRIPE_BALANCE, payment.currency), gross),
+            Line(platform(LedgerAccount.Purpose.BUYER_CHARGES, payment.currency), -gross),
         ],
         memo=f"capture of payment {payment.pk}",
     )
@@ -129,12 +126,14 @@ def post_capture(payment: Payment, gross: int) -> LedgerTransaction:
 
 
 def settlement_lines(payment: Payment, shares: list[SettlementShare], books: SellerBooks) -> list[Line]:
-    lines = [Line(platform(A.BUYER_CHARGES, payment.currency), sum(s.gross for s in shares))]
+    lines = [
+        Line(platform(LedgerAccount.Purpose.BUYER_CHARGES, payment.currency), sum(s.gross for s in shares))
+    ]
     for share in shares:
         lines += books.credit(share.seller_id, share.net)
     fees = sum(s.fee for s in shares)
     if fees:
-        lines.append(Line(platform(A.PLATFORM_FEES, payment.currency), -fees))
+        lines.append(Line(platform(LedgerAccount.Purpose.PLATFORM_FEES, payment.currency), -fees))
     return lines
 
 
@@ -148,9 +147,9 @@ def loss_lines(
     receivable booked per seller. Requires the payment's and the sellers' locks.
     """
     currency = payment.currency
-    cash = Line(platform(A.STRIPE_BALANCE, currency), -amount)
+    cash = Line(platform(LedgerAccount.Purpose.STRIPE_BALANCE, currency), -amount)
     if payment.settled_at is None or books is None:
-        return [Line(platform(A.BUYER_CHARGES, currency), amount), cash], {}
+        return [Line(platform(LedgerAccount.Purpose.BUYER_CHARGES, currency), amount), cash], {}
     shares = list(payment.settlement_shares.order_by("seller_id"))
     weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
     if sum(weights) <= 0:
@@ -166,7 +165,7 @@ def loss_lines(
         if booked:
             owed[share.seller_id] = booked
     if parts[-1]:
-        lines.append(Line(platform(A.PLATFORM_FEES, currency), parts[-1]))
+        lines.append(Line(platform(LedgerAccount.Purpose.PLATFORM_FEES, currency), parts[-1]))
         recovered += parts[-1]
     if recovered:
         lines.append(Line(platform(expense, currency), -recovered))
@@ -176,9 +175,9 @@ def loss_lines(
 def gain_lines(payment: Payment, amount: int, expense: str, books: SellerBooks | None) -> list[Line]:
     """The opposite of `loss_lines` (a chargeback reinstated): money back in, shares re-credited."""
     currency = payment.currency
-    cash = Line(platform(A.STRIPE_BALANCE, currency), amount)
+    cash = Line(platform(LedgerAccount.Purpose.STRIPE_BALANCE, currency), amount)
     if payment.settled_at is None or books is None:
-        return [cash, Line(platform(A.BUYER_CHARGES, currency), -amount)]
+        return [cash, Line(platform(LedgerAccount.Purpose.BUYER_CHARGES, currency), -amount)]
     shares = list(payment.settlement_shares.order_by("seller_id"))
     weights = [s.net for s in shares] + [sum(s.fee for s in shares)]
     if sum(weights) <= 0:
@@ -190,7 +189,7 @@ def gain_lines(payment: Payment, amount: int, expense: str, books: SellerBooks |
         lines += books.credit(share.seller_id, part)
         given += part
     if parts[-1]:
-        lines.append(Line(platform(A.PLATFORM_FEES, currency), -parts[-1]))
+        lines.append(Line(platform(LedgerAccount.Purpose.PLATFORM_FEES, currency), -parts[-1]))
         given += parts[-1]
     if given:
         lines.append(Line(platform(expense, currency), given))
@@ -207,15 +206,17 @@ def post(kind: str, reference: str, key: str, lines: list[Line], memo: str) -> L
 def post_payout(payout: Payout) -> LedgerTransaction:
     """The transfer left: Dr seller_payable / Cr stripe_balance. Requires the seller's lock."""
     return post(
-        K.PAYOUT,
+        LedgerTransaction.Kind.PAYOUT,
         f"payout:{payout.pk}",
         f"payout:{payout.pk}",
         [
             Line(
-                ledger.ledger_account(A.SELLER_PAYABLE, payout.currency, seller_id=payout.seller_id),
+                ledger.ledger_account(
+                    LedgerAccount.Purpose.SELLER_PAYABLE, payout.currency, seller_id=payout.seller_id
+                ),
                 payout.amount,
             ),
-            Line(platform(A.STRIPE_BALANCE, payout.currency), -payout.amount),
+            Line(platform(LedgerAccount.Purpose.STRIPE_BALANCE, payout.currency), -payout.amount),
         ],
         f"transfer {payout.transfer_id} to seller {payout.seller_id}",
     )
@@ -225,12 +226,12 @@ def post_stripe_fee(*, balance_transaction_id: str, source: str, fee: int, curre
     """Book the fee Stripe kept on one balance transaction: Dr stripe_fees / Cr stripe_balance, so
     stripe_balance follows Stripe's net. Idempotent by the balance transaction's id; True if new."""
     _posted, created = ledger.ledger_post(
-        kind=K.STRIPE_FEE,
+        kind=LedgerTransaction.Kind.STRIPE_FEE,
         reference=f"stripe:{source}"[:80],
         idempotency_key=f"stripe_fee:{balance_transaction_id}",
         lines=[
-            Line(platform(A.STRIPE_FEES, currency), fee),
-            Line(platform(A.STRIPE_BALANCE, currency), -fee),
+            Line(platform(LedgerAccount.Purpose.STRIPE_FEES, currency), fee),
+            Line(platform(LedgerAccount.Purpose.STRIPE_BALANCE, currency), -fee),
         ],
         memo=f"Stripe fee on {balance_transaction_id} ({source})",
     )

@@ -16,10 +16,8 @@ from payments.models import (
     LedgerTransaction,
     Payment,
     Payout,
-    ReconciliationIssue,
     SettlementShare,
     StripeCustomer,
-    StripeEvent,
 )
 
 
@@ -73,14 +71,6 @@ def seller_earnings(*, seller_id: int, currency: str = "EUR") -> SellerEarnings:
 
 def payouts_of_seller(*, seller_id: int) -> QuerySet[Payout]:
     return Payout.objects.filter(seller_id=seller_id).order_by("-created_at", "-pk")
-
-
-def reconciliation_issues_open() -> QuerySet[ReconciliationIssue]:
-    return ReconciliationIssue.objects.filter(resolved_at__isnull=True).order_by("-detected_at")
-
-
-def stripe_events_failed() -> QuerySet[StripeEvent]:
-    return StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).order_by("-received_at")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,10 +37,10 @@ from core.errors import InvalidInput, ServiceError
 from payments import services
 from payments.models import Payment, StripeEvent
 from payments.services import StripeUnavailable, UnknownStripeObject
+from payments.services._common import _queue_after_commit
 from payments.stripe_client import is_live
 
 logger = logging.getLogger(__name__)
-ES = StripeEvent.Status
 
 
 class WebhookRejected(ServiceError):
@@ -99,22 +99,12 @@ def webhook_receive(*, payload: bytes, signature: str | None) -> tuple[StripeEve
                 livemode=bool(data.get("livemode")),
                 payload=data,
             )
-            _process_after_commit(event.pk)
+            from payments import tasks  # here: payments.tasks imports this module
+
+            _queue_after_commit(tasks.webhook_process, event.pk)
     except IntegrityError:
         return StripeEvent.objects.filter(event_id=event_id).first(), "duplicate"
     return event, "stored"
-
-
-def _process_after_commit(event_pk: int) -> None:
-    """Queue the event's processing once its row is committed; a broker hiccup is only logged
-    (the re-queue sweep picks the event up)."""
-
-    def send() -> None:
-        from payments import tasks
-
-        tasks.webhook_process.delay(event_pk)
-
-    transaction.on_commit(send, robust=True)
 
 
 @csrf_exempt
@@ -138,8 +128,10 @@ TRANSIENT = (StripeUnavailable, OperationalError)
 def webhook_process(*, event_id: int) -> str:
     """Run one stored event's handler once; returns its status. Transient errors re-raise (the
     task retries); others mark it failed with the error."""
-    claimed = StripeEvent.objects.filter(pk=event_id, status__in=[ES.RECEIVED, ES.FAILED]).update(
-        status=ES.PROCESSING, attempts=F("attempts") + 1, started_at=timezone.now(), error=""
+    claimed = StripeEvent.objects.filter(
+        pk=event_id, status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]
+    ).update(
+        status=StripeEvent.Status.PROCESSING, attempts=F("attempts") + 1, started_at=timezone.now(), error=""
     )
     event = StripeEvent.objects.get(pk=event_id)
     if not claimed:
@@ -152,23 +144,27 @@ def webhook_process(*, event_id: int) -> str:
         else:
             error = f"{type(exc).__name__}: {exc}"
         StripeEvent.objects.filter(pk=event_id).update(
-            status=ES.FAILED, error=error[:2000], processed_at=timezone.now()
+            status=StripeEvent.Status.FAILED, error=error[:2000], processed_at=timezone.now()
         )
         if isinstance(exc, TRANSIENT):
             raise
         if not isinstance(exc, ServiceError):
             logger.exception("stripe event %s (%s) failed", event.event_id, event.type)
-        return ES.FAILED
-    StripeEvent.objects.filter(pk=event_id).update(status=ES.SUCCEEDED, processed_at=timezone.now())
-    return ES.SUCCEEDED
+        return StripeEvent.Status.FAILED
+    StripeEvent.objects.filter(pk=event_id).update(
+        status=StripeEvent.Status.SUCCEEDED, processed_at=timezone.now()
+    )
+    return StripeEvent.Status.SUCCEEDED
 
 
 def webhook_requeue_stale() -> int:
     """Re-queue events whose task message was lost, or whose worker died while processing."""
     stale = timezone.now() - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
-    StripeEvent.objects.filter(status=ES.PROCESSING, started_at__lt=stale).update(status=ES.RECEIVED)
+    StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING, started_at__lt=stale).update(
+        status=StripeEvent.Status.RECEIVED
+    )
     ids = list(
-        StripeEvent.objects.filter(status=ES.RECEIVED, received_at__lt=stale)
+        StripeEvent.objects.filter(status=StripeEvent.Status.RECEIVED, received_at__lt=stale)
         .filter(Q(started_at__isnull=True) | Q(started_at__lt=stale))
         .order_by("received_at")
         .values_list("pk", flat=True)[:1000]
@@ -182,7 +178,9 @@ def webhook_requeue_stale() -> int:
 
 def webhook_reprocess(*, event_id: int) -> str:
     """A moderator's retry of a failed event (after fixing its cause)."""
-    StripeEvent.objects.filter(pk=event_id, status=ES.FAILED).update(status=ES.RECEIVED)
+    StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.FAILED).update(
+        status=StripeEvent.Status.RECEIVED
+    )
     return webhook_process(event_id=event_id)
 
 

@@ -62,6 +62,25 @@ def consent_receipts_conform(request):
         )
 
 
+def receipt_for(
+    *,
+    kind: str,
+    category: str,
+    purpose: str,
+    method: str | None = None,
+    language: str = "en",
+    **fields,
+) -> dict:
+    """The whole receipt an event should carry: its template, then its own fields (what the
+    services store as a template row plus per-event fields)."""
+    from accounts import receipts
+
+    return {
+        **receipts.receipt_template(kind, category, purpose, method, language),
+        **receipts.event_fields(**fields),
+    }
+
+
 @functools.cache
 def _receipt_validator():
     from jsonschema import Draft202012Validator

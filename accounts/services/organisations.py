@@ -46,12 +46,13 @@ def organisation_set_verification(
     *, organisation_id: int, to_status: str, actor: User | None, reason: str = ""
 ) -> BuyerOrganisation:
     """The one place an organisation's verification status changes: locked, checked, audited."""
-    V = BuyerOrganisation.Verification
-    if to_status not in V.values:
+    if to_status not in BuyerOrganisation.Verification.values:
         raise InvalidInput("status_unknown", f"Unknown verification status {to_status!r}.")
-    if to_status in (V.VERIFIED, V.REJECTED) and (actor is None or actor.role != User.Role.MODERATOR):
+    if to_status in (BuyerOrganisation.Verification.VERIFIED, BuyerOrganisation.Verification.REJECTED) and (
+        actor is None or actor.role != User.Role.MODERATOR
+    ):
         raise Forbidden("moderator_required", "Only a moderator can verify or reject an organisation.")
-    if to_status == V.REJECTED and not reason.strip():
+    if to_status == BuyerOrganisation.Verification.REJECTED and not reason.strip():
         raise InvalidInput("reason_required", "Give a reason for the rejection.", field="reason")
     with transaction.atomic():
         organisation = lock_objects.buyer_organisation(organisation_id)
@@ -66,7 +67,7 @@ def organisation_set_verification(
         now = timezone.now()
         organisation.verification_status = to_status
         organisation.verification_reason = reason.strip()
-        if to_status in (V.VERIFIED, V.REJECTED):
+        if to_status in (BuyerOrganisation.Verification.VERIFIED, BuyerOrganisation.Verification.REJECTED):
             organisation.verification_decided_by = actor
             organisation.verification_decided_at = now
         organisation.save(

@@ -184,7 +184,6 @@ CELERY_BEAT_SCHEDULE = {
     "audience-bids-sweep": {"task": "marketplace.tasks.audience_bids_sweep", "schedule": 300.0},
     "marketplace-housekeeping": {"task": "marketplace.tasks.marketplace_housekeeping", "schedule": 600.0},
 }
-CELERY_QUEUES_ALL = "default,consent,settlement,payouts,webhooks"
 
 # --- HTTP: Content-Security-Policy (django-csp) ------------------------------------------
 # No inline script or style anywhere: our pages load static/js and static/css, the Swagger UI

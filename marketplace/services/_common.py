@@ -69,5 +69,5 @@ def _trade_create(
     TradeEvent.objects.create(
         trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
     )
-    trades_settle.delay_on_commit([trade.pk])  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
+    trades_settle.delay_on_commit()  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
     return trade

@@ -58,25 +58,46 @@ class Payment(StripeOperation):
 
     class Mode(models.TextChoices):
         AUTHORISE = "authorise", _("Authorise now, capture later")
-        OFF_SESSION = "off_session", _("Charge off-session at once")
 
-    S = Status
     TRANSITIONS = _transitions(
         {
-            S.PENDING: {S.REQUIRES_ACTION, S.AUTHORISED, S.CAPTURED, S.FAILED, S.CANCELED},
-            S.REQUIRES_ACTION: {S.AUTHORISED, S.CAPTURED, S.FAILED, S.CANCELED},
-            S.AUTHORISED: {S.CAPTURED, S.CANCELED, S.FAILED},
-            S.FAILED: set(),
-            S.CANCELED: set(),
-            S.CAPTURED: {S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_LOST},
-            S.PARTIALLY_REFUNDED: {S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_LOST},
-            S.REFUNDED: {S.DISPUTED, S.DISPUTE_LOST},
-            S.DISPUTED: {S.CAPTURED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTE_LOST},
-            S.DISPUTE_LOST: set(),
+            Status.PENDING: {
+                Status.REQUIRES_ACTION,
+                Status.AUTHORISED,
+                Status.CAPTURED,
+                Status.FAILED,
+                Status.CANCELED,
+            },
+            Status.REQUIRES_ACTION: {Status.AUTHORISED, Status.CAPTURED, Status.FAILED, Status.CANCELED},
+            Status.AUTHORISED: {Status.CAPTURED, Status.CANCELED, Status.FAILED},
+            Status.FAILED: set(),
+            Status.CANCELED: set(),
+            Status.CAPTURED: {
+                Status.PARTIALLY_REFUNDED,
+                Status.REFUNDED,
+                Status.DISPUTED,
+                Status.DISPUTE_LOST,
+            },
+            Status.PARTIALLY_REFUNDED: {
+                Status.PARTIALLY_REFUNDED,
+                Status.REFUNDED,
+                Status.DISPUTED,
+                Status.DISPUTE_LOST,
+            },
+            Status.REFUNDED: {Status.DISPUTED, Status.DISPUTE_LOST},
+            Status.DISPUTED: {
+                Status.CAPTURED,
+                Status.PARTIALLY_REFUNDED,
+                Status.REFUNDED,
+                Status.DISPUTE_LOST,
+            },
+            Status.DISPUTE_LOST: set(),
         }
     )
-    PRE_CAPTURE = frozenset({S.PENDING, S.REQUIRES_ACTION, S.AUTHORISED})
-    CAPTURED_STATES = frozenset({S.CAPTURED, S.PARTIALLY_REFUNDED, S.REFUNDED, S.DISPUTED, S.DISPUTE_LOST})
+    PRE_CAPTURE = frozenset({Status.PENDING, Status.REQUIRES_ACTION, Status.AUTHORISED})
+    CAPTURED_STATES = frozenset(
+        {Status.CAPTURED, Status.PARTIALLY_REFUNDED, Status.REFUNDED, Status.DISPUTED, Status.DISPUTE_LOST}
+    )
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Owned by the caller ("trade:42"); payments never interprets it.
@@ -196,13 +217,12 @@ class Refund(StripeOperation):
         FAILED = "failed", _("Failed")
         CANCELED = "canceled", _("Canceled")
 
-    S = Status
     TRANSITIONS = _transitions(
         {
-            S.PENDING: {S.SUCCEEDED, S.FAILED, S.CANCELED},
-            S.SUCCEEDED: set(),
-            S.FAILED: set(),
-            S.CANCELED: set(),
+            Status.PENDING: {Status.SUCCEEDED, Status.FAILED, Status.CANCELED},
+            Status.SUCCEEDED: set(),
+            Status.FAILED: set(),
+            Status.CANCELED: set(),
         }
     )
 
@@ -241,8 +261,9 @@ class Dispute(models.Model):
         WON = "won", _("Won")
         LOST = "lost", _("Lost")
 
-    S = Status
-    TRANSITIONS = _transitions({S.OPEN: {S.WON, S.LOST}, S.WON: set(), S.LOST: set()})
+    TRANSITIONS = _transitions(
+        {Status.OPEN: {Status.WON, Status.LOST}, Status.WON: set(), Status.LOST: set()}
+    )
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
     stripe_dispute_id = models.CharField(max_length=255, unique=True)

@@ -20,16 +20,15 @@ class StripeEvent(models.Model):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    S = Status
     # Changed by payments.webhooks only, each move a compare-and-set on the old status: a worker
     # claims a received (or failed, to retry) event; a processing event a worker lost goes back
     # to received; the event row is this row itself (error, attempts, timestamps).
     TRANSITIONS = _transitions(
         {
-            S.RECEIVED: {S.PROCESSING},
-            S.PROCESSING: {S.SUCCEEDED, S.FAILED, S.RECEIVED},
-            S.FAILED: {S.PROCESSING, S.RECEIVED},
-            S.SUCCEEDED: set(),
+            Status.RECEIVED: {Status.PROCESSING},
+            Status.PROCESSING: {Status.SUCCEEDED, Status.FAILED, Status.RECEIVED},
+            Status.FAILED: {Status.PROCESSING, Status.RECEIVED},
+            Status.SUCCEEDED: set(),
         }
     )
 

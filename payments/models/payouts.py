@@ -55,14 +55,13 @@ class Payout(StripeOperation):
         FAILED = "failed", _("Failed")
         REVERSED = "reversed", _("Reversed")
 
-    S = Status
     TRANSITIONS = _transitions(
         {
-            S.PENDING: {S.IN_TRANSIT, S.FAILED},
-            S.IN_TRANSIT: {S.PAID, S.FAILED, S.REVERSED},
-            S.PAID: {S.FAILED, S.REVERSED},
-            S.FAILED: {S.REVERSED},
-            S.REVERSED: set(),
+            Status.PENDING: {Status.IN_TRANSIT, Status.FAILED},
+            Status.IN_TRANSIT: {Status.PAID, Status.FAILED, Status.REVERSED},
+            Status.PAID: {Status.FAILED, Status.REVERSED},
+            Status.FAILED: {Status.REVERSED},
+            Status.REVERSED: set(),
         }
     )
 
@@ -122,10 +121,13 @@ class PayoutReversal(StripeOperation):
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
 
-    S = Status
     # A reversal Stripe reports as made is recorded as succeeded whatever we noted before.
     TRANSITIONS = _transitions(
-        {S.PENDING: {S.SUCCEEDED, S.FAILED}, S.SUCCEEDED: set(), S.FAILED: {S.SUCCEEDED}}
+        {
+            Status.PENDING: {Status.SUCCEEDED, Status.FAILED},
+            Status.SUCCEEDED: set(),
+            Status.FAILED: {Status.SUCCEEDED},
+        }
     )
 
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="reversals")

@@ -1,5 +1,5 @@
 """Every write to payments, one module per domain, re-exported here: buyers' customers and cards
-(customers), payments: authorise, capture, cancel, charge off-session (charges), refunds and
+(customers), payments: authorise, capture, cancel (charges), refunds and
 disputes (refunds_disputes), settlement credits (settlement), sellers' Connect accounts (connect),
 payouts and their reversals (payouts), the resume sweep and outcome delivery (recovery), Stripe
 against our books and our books against each other (reconciliation).
@@ -15,7 +15,7 @@ it once. Declines and authentication requests are final answers, never retried b
 See payments/postings.py for the chart of accounts.
 """
 
-from payments.services._common import UnknownStripeObject
+from payments.services._common import StripePayloadInvalid, UnknownStripeObject
 from payments.services.charges import (
     IntentSnapshot,
     _payment_capture_send,
@@ -24,7 +24,6 @@ from payments.services.charges import (
     payment_authorise,
     payment_cancel,
     payment_capture,
-    payment_charge_off_session,
     payment_sync,
 )
 from payments.services.connect import (
@@ -63,6 +62,7 @@ from payments.stripe_calls import StripeUnavailable
 __all__ = [
     # errors
     "StripeUnavailable",
+    "StripePayloadInvalid",
     "UnknownStripeObject",
     # buyers: customers and cards
     "SETUP_OPEN",
@@ -74,7 +74,6 @@ __all__ = [
     "payment_authorise",
     "payment_cancel",
     "payment_capture",
-    "payment_charge_off_session",
     "payment_sync",
     # refunds and disputes
     "DISPUTE_STATUS",

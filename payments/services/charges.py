@@ -13,12 +13,12 @@ from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
 from payments.models import Payment, StripeCustomer
 from payments.services._common import (
-    PS,
     UnknownStripeObject,
     _check_currency,
     _get,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
+    _required,
     _stripe_message,
     logger,
 )
@@ -85,13 +85,15 @@ def _apply_snapshot(payment_id: int, snapshot: IntentSnapshot, *, reason: str = 
         books = _lock_books(payment)
         _apply_intent(payment, snapshot, reason)
         if payment.status in Payment.CAPTURED_STATES:
-            for refund in sorted(snapshot.refunds, key=lambda r: (_get(r, "created", 0), r["id"])):
+            for refund in sorted(snapshot.refunds, key=lambda r: (_required(r, "created"), r["id"])):
                 owed.update(_apply_refund(payment, refund, books))
             for dispute in snapshot.disputes:
                 owed.update(_apply_dispute(payment, dispute, books))
             _payment_derive_after_capture(payment, reason or "as Stripe reports it")
+        from payments import tasks  # here: payments.tasks imports the services
+
         for seller_id in owed:
-            _on_commit_task("payout_recover", seller_id, payment.currency)
+            _queue_after_commit(tasks.payout_recover, seller_id, payment.currency)
     return payment
 
 
@@ -100,29 +102,31 @@ def _apply_intent(payment: Payment, snapshot: IntentSnapshot, reason: str) -> No
     intent = snapshot.intent
     if payment.stripe_payment_intent_id and payment.stripe_payment_intent_id != intent["id"]:
         raise Conflict("payment_intent_mismatch", f"Payment {payment.pk} belongs to another PaymentIntent.")
-    _check_currency(payment.currency, _get(intent, "currency"), what=f"PaymentIntent {intent['id']}")
-    if int(_get(intent, "amount", 0)) != payment.amount:
+    _check_currency(payment.currency, _required(intent, "currency"), what=f"PaymentIntent {intent['id']}")
+    if int(_required(intent, "amount")) != payment.amount:
         raise InvalidInput("amount_mismatch", f"PaymentIntent {intent['id']} is for another amount.")
     if not payment.stripe_payment_intent_id:
         payment.stripe_payment_intent_id = intent["id"]
         payment.last_error = ""
         payment.save(update_fields=["stripe_payment_intent_id", "last_error"])
-    status = _get(intent, "status")
+    status = _required(intent, "status")
     if status in ("requires_action", "requires_confirmation"):
         payment.client_secret = _get(intent, "client_secret", "")
         payment.save(update_fields=["client_secret"])
         _payment_transition(
             payment,
-            PS.REQUIRES_ACTION,
+            Payment.Status.REQUIRES_ACTION,
             reason or "The buyer must confirm this payment (card authentication).",
         )
     elif status == "requires_capture":
-        _payment_transition(payment, PS.AUTHORISED, reason or "authorised")
+        _payment_transition(payment, Payment.Status.AUTHORISED, reason or "authorised")
     elif status == "succeeded":
         _record_capture(payment, snapshot)
     elif status == "canceled":
         _payment_transition(
-            payment, PS.CANCELED, reason or f"canceled ({_get(intent, 'cancellation_reason', '')})"
+            payment,
+            Payment.Status.CANCELED,
+            reason or f"canceled ({_get(intent, 'cancellation_reason', '')})",
         )
     elif status == "requires_payment_method" and _get(intent, "last_payment_error"):
         error = _get(intent, "last_payment_error", {})
@@ -135,12 +139,16 @@ def _apply_intent(payment: Payment, snapshot: IntentSnapshot, reason: str) -> No
 
 def _payment_fail(payment: Payment, code: str, message: str) -> None:
     """Requires: the payment's row lock."""
-    if payment.status not in (PS.PENDING, PS.REQUIRES_ACTION, PS.AUTHORISED):
+    if payment.status not in (
+        Payment.Status.PENDING,
+        Payment.Status.REQUIRES_ACTION,
+        Payment.Status.AUTHORISED,
+    ):
         return
     payment.failure_code = str(code)[:64]
     payment.failure_message = (message or "The payment was declined.")[:500]
     payment.save(update_fields=["failure_code", "failure_message"])
-    _payment_transition(payment, PS.FAILED, payment.failure_message)
+    _payment_transition(payment, Payment.Status.FAILED, payment.failure_message)
 
 
 def _record_capture(payment: Payment, snapshot: IntentSnapshot) -> None:
@@ -154,9 +162,9 @@ def _record_capture(payment: Payment, snapshot: IntentSnapshot) -> None:
         raise Conflict(
             "charge_mismatch", f"Payment {payment.pk} already has charge {payment.stripe_charge_id}."
         )
-    _check_currency(payment.currency, _get(charge, "currency"), what=f"Charge {charge['id']}")
+    _check_currency(payment.currency, _required(charge, "currency"), what=f"Charge {charge['id']}")
     # what Stripe booked to our balance for this charge
-    gross = int(_get(charge, "amount_captured") or _get(charge, "amount"))
+    gross = int(_get(charge, "amount_captured") or _required(charge, "amount"))
     if payment.status in Payment.CAPTURED_STATES:
         return
     payment.stripe_charge_id = charge["id"]
@@ -166,7 +174,7 @@ def _record_capture(payment: Payment, snapshot: IntentSnapshot) -> None:
     payment.last_error = ""
     payment.save(update_fields=["stripe_charge_id", "amount_captured", "capture_requested", "last_error"])
     postings.post_capture(payment, gross)
-    _payment_transition(payment, PS.CAPTURED, "captured")
+    _payment_transition(payment, Payment.Status.CAPTURED, "captured")
 
 
 # --- Payments: the services callers use -----------------------------------------------------------
@@ -208,7 +216,9 @@ def _payment_open(
     # The latest payment for the reference answers, even a failed one: a decline is never retried
     # behind the buyer's back. A new attempt (after they fixed their card) is asked for explicitly.
     existing = Payment.objects.filter(reference=reference).order_by("-created_at", "-pk").first()
-    if existing is not None and not (new_attempt and existing.status in (PS.FAILED, PS.CANCELED)):
+    if existing is not None and not (
+        new_attempt and existing.status in (Payment.Status.FAILED, Payment.Status.CANCELED)
+    ):
         return same(existing)
     try:
         with transaction.atomic(durable=True):
@@ -220,11 +230,12 @@ def _payment_open(
                 amount=amount,
                 currency=currency,
                 payment_method_id=method,
-                capture_requested=amount if mode == Payment.Mode.OFF_SESSION else None,
             )
     except IntegrityError:
         existing = (
-            Payment.objects.filter(reference=reference).exclude(status__in=[PS.FAILED, PS.CANCELED]).first()
+            Payment.objects.filter(reference=reference)
+            .exclude(status__in=[Payment.Status.FAILED, Payment.Status.CANCELED])
+            .first()
         )
         if existing is None:
             raise
@@ -233,13 +244,12 @@ def _payment_open(
 
 def _payment_send(payment: Payment) -> Payment:
     """Step 2 of a pending payment: create and confirm its PaymentIntent, then record the answer."""
-    manual = payment.mode == Payment.Mode.AUTHORISE
     params: PaymentIntentCreateParams = {
         "amount": payment.amount,
         "currency": payment.currency.lower(),
         "customer": stripe_id(payment.customer.stripe_customer_id),
         "payment_method": payment.payment_method_id,
-        "capture_method": "manual" if manual else "automatic",
+        "capture_method": "manual",
         "confirm": True,
         "off_session": True,
         "metadata": {"courtier_payment_id": str(payment.pk), "reference": payment.reference},
@@ -284,7 +294,9 @@ def _payment_record_card_error(payment_id: int, exc: stripe.CardError) -> Paymen
             # Off-session card needing 3-D Secure: the buyer confirms it on-session.
             payment.client_secret = _get(intent, "client_secret", "")
             payment.save(update_fields=["client_secret"])
-            _payment_transition(payment, PS.REQUIRES_ACTION, "The buyer must authenticate this payment.")
+            _payment_transition(
+                payment, Payment.Status.REQUIRES_ACTION, "The buyer must authenticate this payment."
+            )
         else:
             _payment_fail(
                 payment, _get(error, "decline_code") or exc.code or "card_declined", _stripe_message(exc)
@@ -315,33 +327,12 @@ def payment_authorise(
     )
 
 
-def payment_charge_off_session(
-    *,
-    reference: str,
-    organisation_id: int,
-    amount: int,
-    currency: str = "EUR",
-    payment_method_id: str | None = None,
-    new_attempt: bool = False,
-) -> Payment:
-    """Charge the saved card at once, the buyer not present. Idempotent by reference."""
-    return _payment_start(
-        mode=Payment.Mode.OFF_SESSION,
-        reference=reference,
-        organisation_id=organisation_id,
-        amount=amount,
-        currency=currency,
-        payment_method_id=payment_method_id,
-        new_attempt=new_attempt,
-    )
-
-
 def _payment_start(*, mode: str, **terms: Any) -> Payment:
     """Open (or find) the payment for the reference, then send it to Stripe if it is pending."""
     payment = _payment_open(mode=mode, **terms)
-    if payment.status == PS.REQUIRES_ACTION and payment.stripe_payment_intent_id:
+    if payment.status == Payment.Status.REQUIRES_ACTION and payment.stripe_payment_intent_id:
         return payment_sync(payment_id=payment.pk)  # the buyer may have authenticated since
-    if payment.status != PS.PENDING:
+    if payment.status != Payment.Status.PENDING:
         return payment
     return _payment_send(payment)
 
@@ -365,7 +356,7 @@ def payment_capture(*, payment_id: int, amount: int | None = None, currency: str
                     "already_captured", f"Payment {payment.pk} was captured for {payment.amount_captured}."
                 )
             return payment
-        if payment.status != PS.AUTHORISED:
+        if payment.status != Payment.Status.AUTHORISED:
             raise Conflict(
                 "payment_not_authorised", f"Payment {payment.pk} is {payment.status}, not authorised."
             )
@@ -380,7 +371,7 @@ def payment_capture(*, payment_id: int, amount: int | None = None, currency: str
 def _payment_capture_send(payment: Payment) -> Payment:
     if payment.key_generation:  # an earlier capture may have happened: look before capturing
         snapshot = _fetch_snapshot(stripe_id(payment.stripe_payment_intent_id))
-        if _get(snapshot.intent, "status") != "requires_capture":
+        if _required(snapshot.intent, "status") != "requires_capture":
             return _apply_snapshot(payment.pk, snapshot)
     try:
         intent = stripe_call(
@@ -400,7 +391,7 @@ def _payment_capture_send(payment: Payment) -> Payment:
         return payment_sync(payment_id=payment.pk)
     charge = _get(intent, "latest_charge")
     captured_at_stripe = (
-        _get(charge, "amount") if charge is not None and not isinstance(charge, str) else None
+        _required(charge, "amount") if charge is not None and not isinstance(charge, str) else None
     )
     release = captured_at_stripe is not None and int(captured_at_stripe) > (payment.capture_requested or 0)
     return _apply_snapshot(payment.pk, _snapshot(intent, with_refunds=release))
@@ -411,21 +402,25 @@ def payment_cancel(*, payment_id: int) -> Payment:
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise NotFound("payment_unknown", "No such payment.")
-    if payment.status in (PS.CANCELED, PS.FAILED):
+    if payment.status in (Payment.Status.CANCELED, Payment.Status.FAILED):
         return payment
-    if payment.status not in (PS.PENDING, PS.REQUIRES_ACTION, PS.AUTHORISED):
+    if payment.status not in (
+        Payment.Status.PENDING,
+        Payment.Status.REQUIRES_ACTION,
+        Payment.Status.AUTHORISED,
+    ):
         raise Conflict(
             "payment_not_cancelable", f"Payment {payment.pk} is {payment.status}: refund it instead."
         )
     if not payment.stripe_payment_intent_id:
         payment = _payment_send(payment)  # learn what Stripe did with it (same key: no new charge)
-        if payment.status in (PS.CANCELED, PS.FAILED):
+        if payment.status in (Payment.Status.CANCELED, Payment.Status.FAILED):
             return payment
-        if payment.status not in (PS.REQUIRES_ACTION, PS.AUTHORISED):
+        if payment.status not in (Payment.Status.REQUIRES_ACTION, Payment.Status.AUTHORISED):
             raise Conflict("payment_not_cancelable", f"Payment {payment.pk} is {payment.status}.")
     if payment.key_generation:  # an earlier cancel may have happened: look before cancelling
         snapshot = _fetch_snapshot(stripe_id(payment.stripe_payment_intent_id))
-        if _get(snapshot.intent, "status") == "canceled":
+        if _required(snapshot.intent, "status") == "canceled":
             return _apply_snapshot(payment.pk, snapshot)
     try:
         intent = stripe_call(
@@ -454,7 +449,7 @@ def payment_sync(
     payment = Payment.objects.get(pk=payment_id)
     intent_id = payment.stripe_payment_intent_id or intent_id
     if not intent_id:
-        if payment.status == PS.PENDING:
+        if payment.status == Payment.Status.PENDING:
             return _payment_send(payment)  # same key: learns what Stripe did, charges nothing new
         return payment
     snapshot = _fetch_snapshot(intent_id)

@@ -8,7 +8,7 @@ from django.db import transaction
 
 from core.errors import InvalidInput
 from payments.models import ConnectAccount
-from payments.services._common import UnknownStripeObject, _get, _now
+from payments.services._common import UnknownStripeObject, _get, _now, _required
 from payments.stripe_calls import StripeData, create_once, created_since, stripe_id, stripe_reachable
 from payments.stripe_client import connect_client
 
@@ -54,9 +54,9 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
 
 
 def _copy_account_state(account: ConnectAccount, data: StripeData) -> None:
-    account.payouts_enabled = bool(_get(data, "payouts_enabled", False))
-    account.charges_enabled = bool(_get(data, "charges_enabled", False))
-    account.details_submitted = bool(_get(data, "details_submitted", False))
+    account.payouts_enabled = bool(_required(data, "payouts_enabled"))
+    account.charges_enabled = bool(_required(data, "charges_enabled"))
+    account.details_submitted = bool(_required(data, "details_submitted"))
     requirements = _get(data, "requirements", {})
     account.requirements = {
         name: _get(requirements, name)

@@ -12,7 +12,7 @@ from stripe.params import SetupIntentCreateParams
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, InvalidInput, NotFound
 from payments.models import StripeCustomer
-from payments.services._common import _get, _id_of, _now, _stripe_message
+from payments.services._common import _get, _id_of, _now, _required, _stripe_message
 from payments.stripe_calls import (
     UNDECIDED,
     StripeUnavailable,
@@ -80,7 +80,7 @@ def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str
         (
             i
             for i in listed
-            if _get(i, "status") in SETUP_OPEN
+            if _required(i, "status") in SETUP_OPEN
             and str(_get(_get(i, "metadata", {}), "courtier_customer_id")) == str(customer.pk)
         ),
         None,
@@ -100,7 +100,7 @@ def payment_method_setup_intent_create(*, organisation_id: int) -> dict[str, str
         intent = stripe_call(
             functools.partial(api.setup_intents.create, params, {"idempotency_key": key}), customer
         )
-        if _get(intent, "status") not in SETUP_OPEN:  # the key's SetupIntent was used: the next one
+        if _required(intent, "status") not in SETUP_OPEN:  # the key's SetupIntent was used: the next one
             StripeCustomer.objects.filter(pk=customer.pk).update(
                 setup_intents_created=F("setup_intents_created") + 1
             )
@@ -134,7 +134,7 @@ def payment_method_save(
                 ) from exc
             if _id_of(_get(intent, "customer")) != customer.stripe_customer_id:
                 raise InvalidInput("setup_intent_unknown", "No such SetupIntent.", field="setup_intent")
-            if _get(intent, "status") != "succeeded":
+            if _required(intent, "status") != "succeeded":
                 raise Conflict(
                     "setup_intent_not_succeeded",
                     f"The SetupIntent is {_get(intent, 'status')}: confirm it with Stripe.js first.",
@@ -146,7 +146,7 @@ def payment_method_save(
         owner = _id_of(_get(method, "customer"))
         if owner and owner != customer.stripe_customer_id:
             raise InvalidInput("payment_method_unknown", "No such payment method.", field="payment_method")
-        if _get(method, "type") != "card":
+        if _required(method, "type") != "card":
             raise InvalidInput(
                 "payment_method_unsupported", "Only cards are accepted.", field="payment_method"
             )

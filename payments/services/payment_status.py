@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.apps import apps
 
 from payments.models import Dispute, Payment, StripeOperation
-from payments.services._common import PS, _now, _on_commit_task, logger
+from payments.services._common import _now, _queue_after_commit, logger
 
 # --- Stripe operations: status changes -----------------------------------------------------------
 
@@ -49,7 +49,9 @@ def _payment_transition(payment: Payment, to: str, reason: str = "") -> bool:
     outcome reaches the caller (delivered after commit). Requires: the payment's row lock."""
     moved = operation_transition(payment, to, reason)
     if moved:
-        _on_commit_task("payment_outcomes_deliver")
+        from payments import tasks  # here: payments.tasks imports the services
+
+        _queue_after_commit(tasks.payment_outcomes_deliver)
     return moved
 
 
@@ -62,13 +64,13 @@ def _payment_derive_after_capture(payment: Payment, reason: str) -> None:
         return
     disputes = set(payment.disputes.values_list("status", flat=True))
     if Dispute.Status.OPEN in disputes:
-        target = PS.DISPUTED
+        target = Payment.Status.DISPUTED
     elif Dispute.Status.LOST in disputes:
-        target = PS.DISPUTE_LOST
+        target = Payment.Status.DISPUTE_LOST
     elif payment.amount_refunded and payment.amount_refunded >= payment.amount_captured:
-        target = PS.REFUNDED
+        target = Payment.Status.REFUNDED
     elif payment.amount_refunded:
-        target = PS.PARTIALLY_REFUNDED
+        target = Payment.Status.PARTIALLY_REFUNDED
     else:
-        target = PS.CAPTURED
+        target = Payment.Status.CAPTURED
     _payment_transition(payment, target, reason)

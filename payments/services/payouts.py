@@ -13,16 +13,22 @@ from django.db.models import F, Q, Sum
 
 from core.errors import Conflict, InvalidInput
 from payments import ledger, lock_objects, postings
-from payments.models import ConnectAccount, LedgerEntry, Payout, PayoutReversal
+from payments.models import (
+    ConnectAccount,
+    LedgerAccount,
+    LedgerEntry,
+    LedgerTransaction,
+    Payout,
+    PayoutReversal,
+)
 from payments.services._common import (
-    A,
-    K,
     UnknownStripeObject,
     _check_currency,
     _from_timestamp,
     _get,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
+    _required,
     _stripe_message,
     logger,
 )
@@ -53,7 +59,7 @@ def payout_sweep(*, currency: str = "EUR") -> int:
     threshold = settings.PAYOUT_THRESHOLD_CENTS
     due = (
         LedgerEntry.objects.filter(
-            account__purpose=A.SELLER_PAYABLE,
+            account__purpose=LedgerAccount.Purpose.SELLER_PAYABLE,
             account__currency=currency,
             account__seller__connect_account__payouts_enabled=True,
         )
@@ -88,7 +94,9 @@ def payout_create(*, seller_id: int, currency: str = "EUR") -> Payout | None:
             )
             payout.transfer_group = f"payout:{payout.pk}"
             payout.save(update_fields=["transfer_group"])
-            _on_commit_task("payout_transfer", payout.pk)
+            from payments import tasks  # here: payments.tasks imports the services
+
+            _queue_after_commit(tasks.payout_transfer, payout.pk)
     except IntegrityError:  # another payout of this seller is waiting for its transfer
         return None
     return payout
@@ -145,7 +153,7 @@ def _payout_record_transfer(payout_id: int, transfer: StripeData) -> Payout:
             )
         if int(transfer["amount"]) != payout.amount:
             raise InvalidInput("amount_mismatch", f"Transfer {transfer['id']} is for another amount.")
-        _check_currency(payout.currency, _get(transfer, "currency"), what=f"Transfer {transfer['id']}")
+        _check_currency(payout.currency, _required(transfer, "currency"), what=f"Transfer {transfer['id']}")
         if payout.status == Payout.Status.PENDING:
             payout.transfer_id = transfer["id"]
             payout.transferred_at = _now()
@@ -207,10 +215,14 @@ def _reversal_record(reversal_id: int, data: StripeData) -> PayoutReversal:
         if int(data["amount"]) != reversal.amount:
             raise InvalidInput("amount_mismatch", f"Reversal {data['id']} is for another amount.")
         books = postings.SellerBooks([payout.seller_id], payout.currency)
-        lines = [ledger.Line(postings.platform(A.STRIPE_BALANCE, payout.currency), reversal.amount)]
+        lines = [
+            ledger.Line(
+                postings.platform(LedgerAccount.Purpose.STRIPE_BALANCE, payout.currency), reversal.amount
+            )
+        ]
         lines += books.credit(payout.seller_id, reversal.amount)
         postings.post(
-            K.PAYOUT_REVERSAL,
+            LedgerTransaction.Kind.PAYOUT_REVERSAL,
             f"payout:{payout.pk}",
             f"payout_reversal:{reversal.pk}",
             lines,
@@ -310,7 +322,9 @@ def _reversal_send(reversal: PayoutReversal) -> PayoutReversal:
 def payout_recover_receivables(*, currency: str = "EUR") -> int:
     """The sweep: try to collect every receivable that a transfer could still cover."""
     owing = (
-        LedgerEntry.objects.filter(account__purpose=A.SELLER_RECEIVABLE, account__currency=currency)
+        LedgerEntry.objects.filter(
+            account__purpose=LedgerAccount.Purpose.SELLER_RECEIVABLE, account__currency=currency
+        )
         .values("account__seller_id")
         .annotate(total=Sum("amount"))
         .filter(total__gt=0)
@@ -329,8 +343,8 @@ def payout_bank_outcome(*, stripe_account_id: str, bank_payout: StripeData) -> i
     account = ConnectAccount.objects.filter(stripe_account_id=stripe_account_id).first()
     if account is None:
         raise UnknownStripeObject("account_unknown", f"No seller has Connect account {stripe_account_id}.")
-    status = _get(bank_payout, "status")
-    created = _from_timestamp(_get(bank_payout, "created"))
+    status = _required(bank_payout, "status")
+    created = _from_timestamp(_required(bank_payout, "created"))
     changed = 0
     with transaction.atomic(durable=True):
         if status == "paid":

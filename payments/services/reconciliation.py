@@ -43,7 +43,7 @@ from payments.models import (
     Refund,
     SettlementShare,
 )
-from payments.services._common import _from_timestamp, _get, _id_of, _now
+from payments.services._common import _from_timestamp, _get, _id_of, _now, _required
 from payments.services.charges import payment_cancel
 from payments.stripe_calls import StripeData, stripe_reachable
 from payments.stripe_client import client
@@ -52,10 +52,6 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 logger = logging.getLogger(__name__)
-A = LedgerAccount.Purpose
-K = LedgerTransaction.Kind
-PS = Payment.Status
-IK = ReconciliationIssue.Kind
 
 
 @dataclass
@@ -101,7 +97,9 @@ def _expected_at_stripe(since: datetime) -> dict[str, list[_LedgerSide]]:
             add(dispute, key)
     keys = [side.key for sides in expected.values() for side in sides]
     amounts = dict(
-        LedgerEntry.objects.filter(transaction__idempotency_key__in=keys, account__purpose=A.STRIPE_BALANCE)
+        LedgerEntry.objects.filter(
+            transaction__idempotency_key__in=keys, account__purpose=LedgerAccount.Purpose.STRIPE_BALANCE
+        )
         .values("transaction__idempotency_key")
         .annotate(total=Sum("amount"))
         .values_list("transaction__idempotency_key", "total")
@@ -140,9 +138,9 @@ RECONCILED_TYPES = {
 def _fee_kept(txn: StripeData) -> int:
     """What Stripe kept on a balance transaction: its fee, or all of a `stripe_fee` one (a charge
     for Stripe's own services). Negative when Stripe gives a fee back."""
-    if _get(txn, "type") == "stripe_fee":
+    if _required(txn, "type") == "stripe_fee":
         return -int(txn["amount"])
-    return int(_get(txn, "fee", 0) or 0)
+    return int(_required(txn, "fee"))
 
 
 def _book_stripe_fees(txns: list[StripeData]) -> int:
@@ -155,7 +153,7 @@ def _book_stripe_fees(txns: list[StripeData]) -> int:
                 balance_transaction_id=txn["id"],
                 source=_id_of(_get(txn, "source")) or "",
                 fee=fee,
-                currency=str(_get(txn, "currency", "")).upper(),
+                currency=str(_required(txn, "currency")).upper(),
             )
     return booked
 
@@ -184,7 +182,7 @@ def _uncredited_captures(horizon: datetime) -> list[dict[str, Any]]:
     """Captured payments (money in our stripe_balance) whose sellers were never credited."""
     return [
         _finding(
-            IK.CAPTURED_NOT_CREDITED,
+            ReconciliationIssue.Kind.CAPTURED_NOT_CREDITED,
             f"Payment {pk} ({reference}) captured {captured} {currency} and credited no seller.",
             subject=f"payment:{pk}",
             stripe_object_id=charge or "",
@@ -204,14 +202,16 @@ def _unnetted_buyer_charges(since: datetime) -> list[dict[str, Any]]:
     """Settled payments whose buyer_charges (capture in, settlement and refunds out) are not zero."""
     settled = dict(Payment.objects.filter(settled_at__gte=since).values_list("reference", "pk"))
     left = (
-        LedgerEntry.objects.filter(account__purpose=A.BUYER_CHARGES, transaction__reference__in=list(settled))
+        LedgerEntry.objects.filter(
+            account__purpose=LedgerAccount.Purpose.BUYER_CHARGES, transaction__reference__in=list(settled)
+        )
         .values("transaction__reference", "currency")
         .annotate(total=Sum("amount"))
         .exclude(total=0)
     )
     return [
         _finding(
-            IK.CHARGES_NOT_NETTED,
+            ReconciliationIssue.Kind.CHARGES_NOT_NETTED,
             f"Payment {settled[row['transaction__reference']]} ({row['transaction__reference']}) is "
             f"settled but leaves {-row['total']} {row['currency']} in buyer_charges.",
             subject=f"payment:{settled[row['transaction__reference']]}",
@@ -229,12 +229,17 @@ def _payable_mismatches() -> list[dict[str, Any]]:
     by_kind: dict[tuple[int, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     payable: dict[tuple[int, str], int] = defaultdict(int)
     for seller, currency, purpose, kind, total in (
-        LedgerEntry.objects.filter(account__purpose__in=[A.SELLER_PAYABLE, A.SELLER_RECEIVABLE])
+        LedgerEntry.objects.filter(
+            account__purpose__in=[
+                LedgerAccount.Purpose.SELLER_PAYABLE,
+                LedgerAccount.Purpose.SELLER_RECEIVABLE,
+            ]
+        )
         .values_list("account__seller_id", "currency", "account__purpose", "transaction__kind")
         .annotate(total=Sum("amount"))
     ):
         by_kind[(seller, currency)][kind] += total
-        if purpose == A.SELLER_PAYABLE:
+        if purpose == LedgerAccount.Purpose.SELLER_PAYABLE:
             payable[(seller, currency)] -= total
     shares: dict[tuple[int, str], int] = defaultdict(int)
     for seller, currency, net in SettlementShare.objects.values_list("seller_id", "currency").annotate(
@@ -252,7 +257,11 @@ def _payable_mismatches() -> list[dict[str, Any]]:
     for key in sorted(set(by_kind) | set(shares) | set(paid)):
         seller, currency = key
         kinds = by_kind.get(key, {})
-        credited, paid_out, balance = -kinds.get(K.SETTLEMENT, 0), kinds.get(K.PAYOUT, 0), payable.get(key, 0)
+        credited, paid_out, balance = (
+            -kinds.get(LedgerTransaction.Kind.SETTLEMENT, 0),
+            kinds.get(LedgerTransaction.Kind.PAYOUT, 0),
+            payable.get(key, 0),
+        )
         problems = []
         if credited != shares.get(key, 0):
             problems.append(f"credited {credited} for shares of {shares.get(key, 0)}")
@@ -263,7 +272,7 @@ def _payable_mismatches() -> list[dict[str, Any]]:
         if problems:
             findings.append(
                 _finding(
-                    IK.PAYABLE_MISMATCH,
+                    ReconciliationIssue.Kind.PAYABLE_MISMATCH,
                     f"Seller {seller} ({currency}): " + "; ".join(problems) + ".",
                     subject=f"seller:{seller}:{currency}",
                     ledger_amount=balance,
@@ -284,7 +293,7 @@ def _held_authorisations(since: datetime) -> list[StripeData]:
         for intent in client().v1.payment_intents.list({"limit": 100}).auto_paging_iter():
             if int(intent["created"]) < cutoff:
                 break
-            if _get(intent, "status") == "requires_capture":
+            if _required(intent, "status") == "requires_capture":
                 held.append(intent)
     return held
 
@@ -299,9 +308,9 @@ def _authorisation_findings(since: datetime, horizon: datetime) -> list[tuple[di
     deadline = _now() - timedelta(hours=settings.RECONCILIATION_AUTHORISATION_MAX_HOURS)
     found: list[tuple[dict[str, Any], int | None]] = []
     for intent in held:
-        amount, currency = int(_get(intent, "amount", 0)), str(_get(intent, "currency", "")).upper()
+        amount, currency = int(_required(intent, "amount")), str(_required(intent, "currency")).upper()
         payment = ours.get(intent["id"])
-        if payment is None or payment.status != PS.AUTHORISED:
+        if payment is None or payment.status != Payment.Status.AUTHORISED:
             claimed = _get(_get(intent, "metadata", {}), "courtier_payment_id")
             owner = (
                 f"payment {payment.pk} is {payment.status}"
@@ -315,7 +324,7 @@ def _authorisation_findings(since: datetime, horizon: datetime) -> list[tuple[di
             found.append(
                 (
                     _finding(
-                        IK.ORPHAN_AUTHORISATION,
+                        ReconciliationIssue.Kind.ORPHAN_AUTHORISATION,
                         f"PaymentIntent {intent['id']} holds {amount} {currency}: {owner}; cancelled.",
                         stripe_object_id=intent["id"],
                         stripe_amount=amount,
@@ -328,7 +337,7 @@ def _authorisation_findings(since: datetime, horizon: datetime) -> list[tuple[di
             found.append(
                 (
                     _finding(
-                        IK.STALE_AUTHORISATION,
+                        ReconciliationIssue.Kind.STALE_AUTHORISATION,
                         f"PaymentIntent {intent['id']} of payment {payment.pk} ({payment.reference}) "
                         f"held {amount} {currency} past its deadline; cancelled.",
                         stripe_object_id=intent["id"],
@@ -392,7 +401,7 @@ def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None
     run = ReconciliationRun.objects.create(window_start=since, started_at=started)
     listed = _stripe_balance_transactions(since)
     fees_posted = _book_stripe_fees(listed)
-    txns = [t for t in listed if _get(t, "type") in RECONCILED_TYPES]
+    txns = [t for t in listed if _required(t, "type") in RECONCILED_TYPES]
     expected = _expected_at_stripe(since - timedelta(days=1))
     findings: list[dict[str, Any]] = []
     matched = 0
@@ -400,7 +409,7 @@ def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None
     for txn in sorted(txns, key=lambda t: (t["created"], t["id"])):
         source = _id_of(_get(txn, "source")) or ""
         amount = int(txn["amount"])
-        currency = str(_get(txn, "currency", "")).upper()
+        currency = str(_required(txn, "currency")).upper()
         candidates = [s for s in expected.get(source, []) if s.key not in used and s.transaction is not None]
         exact = next((s for s in candidates if s.amount == amount), None)
         if exact is not None:

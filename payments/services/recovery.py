@@ -12,7 +12,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from core.errors import InvalidInput
 from payments import handlers
 from payments.models import Payment, PaymentEvent, Payout, PayoutReversal, Refund
-from payments.services._common import PS, _now, logger
+from payments.services._common import _now, logger
 from payments.services.charges import _payment_capture_send, payment_sync
 from payments.services.payouts import _reversal_send, payout_transfer
 from payments.services.refunds_disputes import _refund_send
@@ -25,8 +25,8 @@ RESUME_LIMIT = timedelta(hours=23)
 
 RESUMABLE: dict[str, tuple[type[Any], Q]] = {
     # what a step left half-done looks like, per kind of row
-    "payment": (Payment, Q(status__in=[PS.PENDING, PS.REQUIRES_ACTION])),
-    "capture": (Payment, Q(status=PS.AUTHORISED, capture_requested__isnull=False)),
+    "payment": (Payment, Q(status__in=[Payment.Status.PENDING, Payment.Status.REQUIRES_ACTION])),
+    "capture": (Payment, Q(status=Payment.Status.AUTHORISED, capture_requested__isnull=False)),
     "refund": (Refund, Q(status=Refund.Status.PENDING)),
     "payout": (Payout, Q(status=Payout.Status.PENDING)),
     "reversal": (PayoutReversal, Q(status=PayoutReversal.Status.PENDING)),

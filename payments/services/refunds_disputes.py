@@ -8,16 +8,14 @@ from django.db.models import F, Sum
 
 from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
-from payments.models import Dispute, LedgerTransaction, Payment, Refund
+from payments.models import Dispute, LedgerAccount, LedgerTransaction, Payment, Refund
 from payments.services._common import (
-    PS,
-    A,
-    K,
     _check_currency,
     _from_timestamp,
     _get,
     _now,
-    _on_commit_task,
+    _queue_after_commit,
+    _required,
     _stripe_message,
 )
 from payments.services.payment_status import _payment_derive_after_capture, operation_transition
@@ -53,7 +51,7 @@ def _refund_transition(refund: Refund, to: str) -> bool:
 def _apply_refund(payment: Payment, data: StripeData, books: postings.SellerBooks | None) -> dict[int, int]:
     """Record one Stripe refund of this payment's charge, once. Requires: the payment's lock and
     the sellers' locks (books). Returns the receivables it booked, per seller."""
-    _check_currency(payment.currency, _get(data, "currency"), what=f"Refund {data['id']}")
+    _check_currency(payment.currency, _required(data, "currency"), what=f"Refund {data['id']}")
     refund = Refund.objects.filter(stripe_refund_id=data["id"]).first()
     if refund is None:
         ours = _get(_get(data, "metadata", {}), "courtier_refund_id")
@@ -102,9 +100,13 @@ def _refund_succeed(payment: Payment, refund: Refund, books: postings.SellerBook
         return {}
     if payment.amount_refunded + refund.amount > payment.amount_captured:
         raise InvalidInput("refund_too_large", f"Refund {refund.stripe_refund_id} exceeds what was captured.")
-    lines, owed = postings.loss_lines(payment, refund.amount, A.REFUNDS, books)
+    lines, owed = postings.loss_lines(payment, refund.amount, LedgerAccount.Purpose.REFUNDS, books)
     postings.post(
-        K.REFUND, payment.reference, f"refund:{refund.pk}", lines, f"refund {refund.stripe_refund_id}"
+        LedgerTransaction.Kind.REFUND,
+        payment.reference,
+        f"refund:{refund.pk}",
+        lines,
+        f"refund {refund.stripe_refund_id}",
     )
     _refund_transition(refund, Refund.Status.SUCCEEDED)
     Payment.objects.filter(pk=payment.pk).update(amount_refunded=F("amount_refunded") + refund.amount)
@@ -124,8 +126,8 @@ def _apply_dispute(payment: Payment, data: StripeData, books: postings.SellerBoo
 
     Requires: the payment's lock and the sellers' locks (books).
     """
-    _check_currency(payment.currency, _get(data, "currency"), what=f"Dispute {data['id']}")
-    amount = int(_get(data, "amount", 0))
+    _check_currency(payment.currency, _required(data, "currency"), what=f"Dispute {data['id']}")
+    amount = int(_required(data, "amount"))
     if amount <= 0:
         raise InvalidInput("amount_invalid", f"Dispute {data['id']} has no positive amount.")
     dispute, _created = Dispute.objects.get_or_create(
@@ -135,29 +137,37 @@ def _apply_dispute(payment: Payment, data: StripeData, books: postings.SellerBoo
             "amount": amount,
             "currency": payment.currency,
             "reason": str(_get(data, "reason", ""))[:64],
-            "opened_at": _from_timestamp(_get(data, "created")),
+            "opened_at": _from_timestamp(_required(data, "created")),
         },
     )
     if dispute.payment_id != payment.pk:
         raise Conflict("dispute_mismatch", f"Dispute {data['id']} belongs to another payment.")
     owed: dict[int, int] = {}
-    for txn in _get(data, "balance_transactions", []):
+    for txn in _required(data, "balance_transactions"):
         if isinstance(txn, str):
             continue  # not expanded: the fund movement arrives with a later event
-        _check_currency(payment.currency, _get(txn, "currency"), what=f"Balance transaction {txn['id']}")
+        _check_currency(payment.currency, _required(txn, "currency"), what=f"Balance transaction {txn['id']}")
         moved = int(txn["amount"])
         key = f"dispute:{dispute.pk}:{txn['id']}"
         if LedgerTransaction.objects.filter(idempotency_key=key).exists():
             continue  # posted by an earlier event (building its lines again would move the books)
         if moved < 0:
-            lines, booked = postings.loss_lines(payment, -moved, A.DISPUTES, books)
-            postings.post(K.DISPUTE, payment.reference, key, lines, f"chargeback {data['id']}")
+            lines, booked = postings.loss_lines(payment, -moved, LedgerAccount.Purpose.DISPUTES, books)
+            postings.post(
+                LedgerTransaction.Kind.DISPUTE, payment.reference, key, lines, f"chargeback {data['id']}"
+            )
             owed.update(booked)
         elif moved > 0:
-            lines = postings.gain_lines(payment, moved, A.DISPUTES, books)
-            postings.post(K.DISPUTE_WON, payment.reference, key, lines, f"chargeback {data['id']} reinstated")
-    target = DISPUTE_STATUS.get(_get(data, "status", ""), Dispute.Status.OPEN)
-    dispute.stripe_status = str(_get(data, "status", ""))[:32]
+            lines = postings.gain_lines(payment, moved, LedgerAccount.Purpose.DISPUTES, books)
+            postings.post(
+                LedgerTransaction.Kind.DISPUTE_WON,
+                payment.reference,
+                key,
+                lines,
+                f"chargeback {data['id']} reinstated",
+            )
+    target = DISPUTE_STATUS.get(_required(data, "status"), Dispute.Status.OPEN)
+    dispute.stripe_status = str(_required(data, "status"))[:32]
     if target != dispute.status and target in Dispute.TRANSITIONS[dispute.status]:
         dispute.status = target
         dispute.closed_at = _now()
@@ -181,7 +191,7 @@ def payment_refund(
         _check_currency(payment.currency, currency, what="The refund")
     with transaction.atomic(durable=True):
         payment = lock_objects.payment(payment_id)
-        if payment.status not in (PS.CAPTURED, PS.PARTIALLY_REFUNDED):
+        if payment.status not in (Payment.Status.CAPTURED, Payment.Status.PARTIALLY_REFUNDED):
             raise Conflict("payment_not_refundable", f"Payment {payment.pk} is {payment.status}.")
         in_flight = (
             payment.refunds.filter(kind=Refund.Kind.REFUND, status=Refund.Status.PENDING).aggregate(
@@ -235,7 +245,9 @@ def _refund_send(refund: Refund) -> Refund:
         books = _lock_books(payment)
         owed = _apply_refund(payment, created, books)
         _payment_derive_after_capture(payment, "refunded")
+        from payments import tasks  # here: payments.tasks imports the services
+
         for seller_id in owed:
-            _on_commit_task("payout_recover", seller_id, payment.currency)
+            _queue_after_commit(tasks.payout_recover, seller_id, payment.currency)
     refund.refresh_from_db()
     return refund

@@ -8,7 +8,7 @@ from django.db import transaction
 from core.errors import Conflict, InvalidInput, NotFound
 from payments import lock_objects, money, postings
 from payments.models import LedgerTransaction, Payment, SettlementShare
-from payments.services._common import PS, K, _now
+from payments.services._common import _now
 
 # --- Settlement -----------------------------------------------------------------------------------
 
@@ -55,7 +55,7 @@ def settlement_credit(
             if done != asked:
                 raise Conflict("already_settled", "This payment was settled with other shares.")
             return LedgerTransaction.objects.get(idempotency_key=key)
-        if locked.status != PS.CAPTURED:
+        if locked.status != Payment.Status.CAPTURED:
             raise Conflict("payment_not_settleable", f"Payment {locked.pk} is {locked.status}, not captured.")
         total = sum(amount for _seller, amount in seller_shares)
         if total != locked.amount_captured:
@@ -81,7 +81,7 @@ def settlement_credit(
             )
         SettlementShare.objects.bulk_create(shares)
         posted = postings.post(
-            K.SETTLEMENT,
+            LedgerTransaction.Kind.SETTLEMENT,
             reference,
             key,
             postings.settlement_lines(locked, shares, books),

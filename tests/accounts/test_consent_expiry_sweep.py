@@ -11,10 +11,11 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from accounts import receipts, services
+from accounts import services
 from accounts.models import ConsentEvent, ConsentGrant
 from accounts.selectors import consent_is_valid
 from accounts.taxonomy import DataCategory, Purpose
+from tests.conftest import receipt_for
 from tests.factories import SellerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -53,7 +54,7 @@ def test_sweep_expires_due_grants_once_with_a_receipt_each():
     assert grant.ended_at == grant.expires_at
     assert not consent_is_valid(grant.seller, grant.category, grant.purpose)
     receipt = events.get(grant=grant).full_receipt
-    expected = receipts.receipt_for(
+    expected = receipt_for(
         kind="expired",
         category=grant.category,
         purpose=grant.purpose,

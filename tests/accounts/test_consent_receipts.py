@@ -13,7 +13,7 @@ from jsonschema import Draft202012Validator
 from accounts import receipts, services
 from accounts.models import ConsentEvent, ConsentGrant, ReceiptTemplate, User
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
-from tests.conftest import _event_fields_validator, _receipt_validator
+from tests.conftest import _event_fields_validator, _receipt_validator, receipt_for
 from tests.factories import SellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -193,7 +193,7 @@ def test_the_schema_is_valid_2020_12_and_names_our_vocabularies():
     ],
 )
 def test_the_schema_refuses_what_the_specification_refuses(change, complaint):
-    receipt = receipts.receipt_for(
+    receipt = receipt_for(
         kind="granted",
         category=LIFE,
         purpose=ADS,
@@ -266,7 +266,7 @@ def test_the_expiry_sweep_issues_each_event_the_receipt_of_the_one_builder():
     for event in ConsentEvent.objects.select_related("template", "grant", "seller").filter(
         grant__in=by_sweep, kind="expired"
     ):
-        assert event.full_receipt == receipts.receipt_for(
+        assert event.full_receipt == receipt_for(
             kind="expired",
             category=event.grant.category,
             purpose=event.grant.purpose,

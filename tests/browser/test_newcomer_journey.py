@@ -115,7 +115,7 @@ def test_a_new_seller_lists_and_a_buyer_sees_buys_and_is_named_in_the_export(
     bought = api.post("/api/v1/bids/", {"listing": str(listing.public_id)}, format="json")
     assert bought.status_code == 201, bought.content
     trade = Trade.objects.get(bid__public_id=bought.json()["id"])
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
+    assert settlement.trades_settle(trade_ids=[trade.pk]) == 1  # settled
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.SOLD
 
     # The seller sees the sale...

@@ -78,7 +78,7 @@ def test_buy_now_on_a_fixed_price_listing(client, buyer, queued):  # noqa: F811
     )
     assert (trade.organisation, trade.status, trade.price_per_record_cents) == (buyer, "pending_payment", 700)
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD  # sold once the payment settles
-    assert queued["trades_settle"] == [([trade.pk],)]
+    assert queued["trades_settle"] == [()]
 
 
 def test_sealed_bid_then_raise_then_cancel_then_bid_again(client, buyer):

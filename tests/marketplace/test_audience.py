@@ -71,7 +71,7 @@ def test_cheapest_first_up_to_the_maximum_at_one_uniform_price(settings, buyer, 
     assert set(TradeLine.objects.filter(trade=trade).values_list("categories_mask", flat=True)) == {0b11}
     bid.refresh_from_db()
     assert (bid.status, bid.status_reason) == ("won", "cleared 3 records at 300 cents")
-    assert queued["trades_settle"] == [([trade.pk],)]
+    assert queued["trades_settle"] == [()]
     assert services.audience_bid_clear(bid_id=bid.pk) is None  # a won bid never clears again
     assert Trade.objects.count() == 1
 

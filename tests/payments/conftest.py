@@ -266,6 +266,15 @@ def buyer_with_card(transactional_db, stripe_api):
     return make
 
 
+def charge(*, reference: str, organisation_id: int, amount: int):
+    """A captured payment: authorised on the organisation's saved card, then captured in full
+    (what settlement does for a batch)."""
+    from payments import services
+
+    payment = services.payment_authorise(reference=reference, organisation_id=organisation_id, amount=amount)
+    return services.payment_capture(payment_id=payment.pk)
+
+
 @pytest.fixture
 def paid_seller(transactional_db, stripe_sandbox):
     """paid_seller() → a seller whose Connect account is onboarded with payouts enabled."""

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from payments import services
 from payments.models import Payment, ReconciliationRun, StripeEvent
+from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 MODELS = [
@@ -24,7 +25,7 @@ MODELS = [
 
 def test_every_money_page_opens_read_only(client, moderator, buyer, paid_seller):
     seller = paid_seller()
-    payment = services.payment_charge_off_session(reference="trade:1", organisation_id=buyer.pk, amount=50_00)
+    payment = charge(reference="trade:1", organisation_id=buyer.pk, amount=50_00)
     services.settlement_credit(
         reference="trade:1", payment=payment, seller_shares=[(seller.pk, 50_00)], fee_bps=0
     )

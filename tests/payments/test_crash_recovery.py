@@ -7,10 +7,13 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import OperationalError, connection
 
+from devtools.stripe_sandbox import fixtures as sandbox_fixtures
 from payments import services
-from payments.models import LedgerTransaction, Payment, StripeEvent
+from payments.models import LedgerTransaction, Payment, PaymentEvent, StripeEvent
+from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 S = Payment.Status
@@ -33,6 +36,7 @@ def database_fails_once(statement_part: str):
 
 
 LEDGER_INSERT = "INSERT INTO payments_ledgertransaction"  # payments.ledger posts in one statement
+STATUS_EVENT_INSERT = 'INSERT INTO "payments_paymentevent"'  # every status change writes one
 
 
 def stripe_counts(stripe_api) -> tuple[int, int, int]:
@@ -44,34 +48,33 @@ def stripe_counts(stripe_api) -> tuple[int, int, int]:
     return len(intents), len(charges), len(charge_moves)
 
 
-def test_charge_recorded_once_after_a_crash_and_a_retry(buyer, stripe_api):
-    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
-        services.payment_charge_off_session(reference="trade:1", organisation_id=buyer.pk, amount=25_00)
+def test_authorisation_recorded_once_after_a_crash_and_a_retry(buyer, stripe_api):
+    with database_fails_once(STATUS_EVENT_INSERT), pytest.raises(OperationalError):
+        services.payment_authorise(reference="trade:1", organisation_id=buyer.pk, amount=25_00)
 
     payment = Payment.objects.get()
     assert payment.status == S.PENDING and payment.stripe_payment_intent_id is None  # our write rolled back
-    assert stripe_counts(stripe_api) == (1, 1, 1)  # but Stripe charged
-    assert not LedgerTransaction.objects.exists()
+    assert stripe_counts(stripe_api) == (1, 1, 0)  # but Stripe authorised
+    assert not PaymentEvent.objects.exists()
 
-    retried = services.payment_charge_off_session(reference="trade:1", organisation_id=buyer.pk, amount=25_00)
+    retried = services.payment_authorise(reference="trade:1", organisation_id=buyer.pk, amount=25_00)
 
-    assert retried.pk == payment.pk and retried.status == S.CAPTURED
-    assert stripe_counts(stripe_api) == (1, 1, 1)  # same key: Stripe replayed, charged nothing new
-    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
-    assert LedgerTransaction.objects.count() == 1
+    assert retried.pk == payment.pk and retried.status == S.AUTHORISED
+    assert stripe_counts(stripe_api) == (1, 1, 0)  # same key: Stripe replayed, authorised nothing new
+    assert PaymentEvent.objects.filter(to_status=S.AUTHORISED).count() == 1
 
 
 def test_the_resume_sweep_finishes_what_a_crash_left(buyer, stripe_api, settings):
     settings.PAYMENTS_RESUME_AFTER_SECONDS = 0
-    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
-        services.payment_charge_off_session(reference="trade:2", organisation_id=buyer.pk, amount=3_00)
+    with database_fails_once(STATUS_EVENT_INSERT), pytest.raises(OperationalError):
+        services.payment_authorise(reference="trade:2", organisation_id=buyer.pk, amount=3_00)
 
     assert services.payments_resume_pending() == 1
     assert services.payments_resume_pending() == 0
 
-    assert Payment.objects.get().status == S.CAPTURED
-    assert stripe_counts(stripe_api) == (1, 1, 1)
-    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+    assert Payment.objects.get().status == S.AUTHORISED
+    assert stripe_counts(stripe_api) == (1, 1, 0)
+    assert PaymentEvent.objects.filter(to_status=S.AUTHORISED).count() == 1
 
 
 def test_capture_recorded_once_after_a_crash_and_a_retry(buyer, stripe_api):
@@ -91,25 +94,32 @@ def test_capture_recorded_once_after_a_crash_and_a_retry(buyer, stripe_api):
     assert LedgerTransaction.objects.filter(kind="capture").count() == 1
 
 
-def test_the_webhook_can_record_it_before_the_retry(buyer, stripe_api, stripe_sandbox, deliver):
+def test_the_webhook_can_record_it_before_the_retry(buyer, stripe_api, deliver):
     """Stripe's event may arrive while our own recording failed: our metadata finds the payment."""
-    with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
-        services.payment_charge_off_session(reference="trade:4", organisation_id=buyer.pk, amount=9_99)
-    (event,) = stripe_sandbox.localstripe_events("payment_intent.succeeded")
+    with database_fails_once(STATUS_EVENT_INSERT), pytest.raises(OperationalError):
+        services.payment_authorise(reference="trade:4", organisation_id=buyer.pk, amount=9_99)
+    (intent,) = stripe_api.v1.payment_intents.list({"limit": 100}).data
+    # what Stripe sends when an authorisation succeeds (localstripe sends no event for it)
+    event = sandbox_fixtures.build_event(
+        sandbox_fixtures.load_fixtures(),
+        "payment_intent.amount_capturable_updated",
+        intent.to_dict(),
+        api_version=django_settings.STRIPE_API_VERSION,
+    )
 
     assert deliver(event).status_code == 200
 
     assert StripeEvent.objects.get().status == StripeEvent.Status.SUCCEEDED
     payment = Payment.objects.get()
-    assert payment.status == S.CAPTURED
-    services.payment_charge_off_session(reference="trade:4", organisation_id=buyer.pk, amount=9_99)
-    assert stripe_counts(stripe_api) == (1, 1, 1)
-    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+    assert payment.status == S.AUTHORISED and payment.stripe_payment_intent_id == intent.id
+    services.payment_authorise(reference="trade:4", organisation_id=buyer.pk, amount=9_99)
+    assert stripe_counts(stripe_api) == (1, 1, 0)
+    assert PaymentEvent.objects.filter(to_status=S.AUTHORISED).count() == 1
 
 
 def test_a_refund_recorded_once_after_a_crash(buyer, stripe_api, settings):
     settings.PAYMENTS_RESUME_AFTER_SECONDS = 0
-    payment = services.payment_charge_off_session(reference="trade:5", organisation_id=buyer.pk, amount=20_00)
+    payment = charge(reference="trade:5", organisation_id=buyer.pk, amount=20_00)
     with database_fails_once(LEDGER_INSERT), pytest.raises(OperationalError):
         services.payment_refund(payment_id=payment.pk, amount=5_00)
 
@@ -140,22 +150,22 @@ def stripe_down(settings, stripe_sandbox):
     return up
 
 
-def test_an_unreachable_stripe_decides_nothing_and_the_retry_charges_once(buyer, stripe_api, stripe_down):
+def test_an_unreachable_stripe_decides_nothing_and_the_retry_authorises_once(buyer, stripe_api, stripe_down):
     with pytest.raises(services.StripeUnavailable) as raised:
-        services.payment_charge_off_session(reference="trade:9", organisation_id=buyer.pk, amount=18_00)
+        services.payment_authorise(reference="trade:9", organisation_id=buyer.pk, amount=18_00)
 
     assert (raised.value.status_code, raised.value.code) == (503, "stripe_unavailable")
     payment = Payment.objects.get()
     assert payment.status == S.PENDING and payment.stripe_payment_intent_id is None
     assert payment.last_error  # what moderators see
-    assert not LedgerTransaction.objects.exists()
+    assert not PaymentEvent.objects.exists()
 
     stripe_down()
-    retried = services.payment_charge_off_session(reference="trade:9", organisation_id=buyer.pk, amount=18_00)
+    retried = services.payment_authorise(reference="trade:9", organisation_id=buyer.pk, amount=18_00)
 
-    assert retried.pk == payment.pk and retried.status == S.CAPTURED
-    assert stripe_counts(stripe_api) == (1, 1, 1)
-    assert LedgerTransaction.objects.filter(kind="capture").count() == 1
+    assert retried.pk == payment.pk and retried.status == S.AUTHORISED
+    assert stripe_counts(stripe_api) == (1, 1, 0)
+    assert PaymentEvent.objects.filter(to_status=S.AUTHORISED).count() == 1
 
 
 def test_an_unreachable_stripe_answers_503_through_the_api_and_stores_nothing(

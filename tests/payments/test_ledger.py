@@ -116,13 +116,6 @@ def test_entries_and_transactions_are_never_updated_or_deleted(accounts, stateme
     assert LedgerEntry.objects.count() == 3
 
 
-def test_corrections_are_reversing_transactions(accounts, seller):
-    posted, _ = settle(accounts, "k")
-    reversal = ledger.ledger_reverse(transaction_id=posted.pk, idempotency_key="k:reverse")
-    assert reversal.reverses_id == posted.pk
-    assert ledger.seller_payable(seller.pk) == 0 and ledger.account_balance(accounts["cash"]) == 0
-
-
 @given(
     price=st.integers(min_value=0, max_value=money.MAX_AMOUNT),
     fee_bps=st.integers(min_value=0, max_value=10_000),

@@ -30,6 +30,7 @@ from payments.models import (
     PayoutReversal,
     SettlementShare,
 )
+from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 A = LedgerAccount.Purpose
@@ -110,9 +111,7 @@ def test_a_thousand_random_money_operations_keep_the_books_right(
         amount = rng.randint(1, 60_00)
         reference = f"r:{next(refs)}"
         if rng.random() < 0.5:
-            payment = services.payment_charge_off_session(
-                reference=reference, organisation_id=organisation.pk, amount=amount
-            )
+            payment = charge(reference=reference, organisation_id=organisation.pk, amount=amount)
         else:
             payment = services.payment_authorise(
                 reference=reference, organisation_id=organisation.pk, amount=amount

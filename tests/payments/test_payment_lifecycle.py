@@ -1,5 +1,5 @@
-"""Buyer payments through the real SDK against localstripe: authorise, capture, cancel, charge
-off-session, declines and 3-D Secure, bad input, and the ledger postings they make."""
+"""Buyer payments through the real SDK against localstripe: authorise, capture, cancel,
+declines and 3-D Secure, bad input, and the ledger postings they make."""
 
 from __future__ import annotations
 
@@ -60,13 +60,6 @@ def test_cancel_releases_the_authorisation(buyer, stripe_api):
     assert not LedgerTransaction.objects.exists()
     with pytest.raises(Conflict):
         services.payment_capture(payment_id=payment.pk)
-
-
-def test_off_session_charge_captures_at_once(buyer):
-    payment = services.payment_charge_off_session(reference="trade:4", organisation_id=buyer.pk, amount=2_00)
-
-    assert payment.status == S.CAPTURED and payment.amount_captured == 2_00
-    assert balance(A.STRIPE_BALANCE) == 2_00
 
 
 def test_partial_capture_books_exactly_what_was_kept(buyer, stripe_api):

@@ -12,6 +12,7 @@ from django.db import connection
 
 from payments import ledger, services
 from payments.models import ConnectAccount, LedgerTransaction, Payout, StripeEvent
+from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 P = Payout.Status
@@ -21,7 +22,7 @@ _refs = iter(range(1, 10**6))
 def earn(buyer, seller, net: int) -> None:
     """Credit `net` to the seller: a buyer pays, the sale settles with no fee."""
     reference = f"sale:{next(_refs)}"
-    payment = services.payment_charge_off_session(reference=reference, organisation_id=buyer.pk, amount=net)
+    payment = charge(reference=reference, organisation_id=buyer.pk, amount=net)
     services.settlement_credit(
         reference=reference, payment=payment, seller_shares=[(seller.pk, net)], fee_bps=0
     )

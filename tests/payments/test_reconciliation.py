@@ -9,6 +9,7 @@ import pytest
 
 from payments import ledger, postings, services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, ReconciliationIssue, Refund
+from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = timedelta(0)
@@ -20,7 +21,7 @@ A = LedgerAccount.Purpose
 def busy_books(buyer, paid_seller, stripe_sandbox):
     """Captures, a partial capture, refunds, a payout, a reversal and a won dispute."""
     seller = paid_seller()
-    first = services.payment_charge_off_session(reference="t:1", organisation_id=buyer.pk, amount=30_00)
+    first = charge(reference="t:1", organisation_id=buyer.pk, amount=30_00)
     services.settlement_credit(
         reference="t:1", payment=first, seller_shares=[(seller.pk, 30_00)], fee_bps=1000
     )

@@ -22,6 +22,7 @@ from payments.models import (
     Payout,
     PayoutReversal,
 )
+from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
 A = LedgerAccount.Purpose
@@ -38,7 +39,7 @@ def receivable(seller) -> int:
 
 
 def sale(buyer, shares, *, reference: str, fee_bps: int = 1500) -> Payment:
-    payment = services.payment_charge_off_session(
+    payment = charge(
         reference=reference, organisation_id=buyer.pk, amount=sum(amount for _s, amount in shares)
     )
     services.settlement_credit(
@@ -49,7 +50,7 @@ def sale(buyer, shares, *, reference: str, fee_bps: int = 1500) -> Payment:
 
 
 def test_a_refund_before_settlement_comes_out_of_buyer_charges(buyer):
-    payment = services.payment_charge_off_session(reference="trade:1", organisation_id=buyer.pk, amount=10_00)
+    payment = charge(reference="trade:1", organisation_id=buyer.pk, amount=10_00)
 
     refund = services.payment_refund(payment_id=payment.pk, amount=3_00, reason="two lines undelivered")
 
@@ -86,7 +87,7 @@ def test_settlement_refuses_bad_shares_and_is_idempotent(buyer):
     from tests.factories import SellerFactory
 
     seller = SellerFactory()
-    payment = services.payment_charge_off_session(reference="trade:2", organisation_id=buyer.pk, amount=10_00)
+    payment = charge(reference="trade:2", organisation_id=buyer.pk, amount=10_00)
     for shares, fee in (
         ([(seller.pk, 9_99)], 1500),  # does not add up to what was captured
         ([(seller.pk, 5_00), (seller.pk, 5_00)], 1500),  # the same seller twice

@@ -16,7 +16,7 @@ from payments import services
 from payments.models import ConnectAccount, LedgerTransaction, Payment, Payout, PayoutReversal, Refund
 from payments.stripe_calls import StripeUnavailable, rate_limited_count
 from tests.factories import SellerFactory, VerifiedOrganisationFactory
-from tests.payments.conftest import http
+from tests.payments.conftest import charge, http
 
 pytestmark = pytest.mark.django_db(transaction=True)
 FAULTS = ["error_after", "error_before", "timeout", "concurrent", "rate_limit"]
@@ -39,9 +39,7 @@ def _authorised(ctx) -> dict[str, Any]:
 
 
 def _captured(ctx) -> dict[str, Any]:
-    payment = services.payment_charge_off_session(
-        reference="f:cap", organisation_id=ctx.buyer.pk, amount=10_00
-    )
+    payment = charge(reference="f:cap", organisation_id=ctx.buyer.pk, amount=10_00)
     return {"payment": payment}
 
 
@@ -72,9 +70,7 @@ def _pending_refund(ctx) -> dict[str, Any]:
 
 def _credited_seller(ctx) -> Any:
     seller = ctx.paid_seller()
-    payment = services.payment_charge_off_session(
-        reference="f:earn", organisation_id=ctx.buyer.pk, amount=50_00
-    )
+    payment = charge(reference="f:earn", organisation_id=ctx.buyer.pk, amount=50_00)
     services.settlement_credit(
         reference="f:earn", payment=payment, seller_shares=[(seller.pk, 50_00)], fee_bps=0
     )

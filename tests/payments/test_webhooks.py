@@ -168,6 +168,30 @@ def test_a_payload_we_must_trust_is_refused_at_another_api_version(
     assert not payment.disputes.exists() and not LedgerTransaction.objects.exists()
 
 
+def test_a_payload_without_a_field_stripe_always_sends_fails_and_changes_nothing(
+    deliver, captured_at_stripe_only, stripe_api
+):
+    payment = captured_at_stripe_only
+    charge = stripe_api.v1.charges.list({"limit": 1}).data[0].id
+    dispute = {
+        **FIXTURES["dispute"],
+        "id": "du_changed",
+        "charge": charge,
+        "currency": "eur",
+        "payment_intent": payment.stripe_payment_intent_id,
+        "status": "needs_response",
+    }
+    del dispute["amount"]
+
+    deliver(event("charge.dispute.created", dispute))
+
+    stored = StripeEvent.objects.get()
+    assert stored.status == ES.FAILED and stored.error.startswith("stripe_payload_invalid")
+    assert "du_changed without 'amount'" in stored.error
+    assert Payment.objects.get().status == Payment.Status.AUTHORISED
+    assert not payment.disputes.exists() and not LedgerTransaction.objects.exists()
+
+
 def test_a_live_event_is_refused_by_a_test_endpoint(deliver):
     live = event("payment_intent.succeeded", intent_object(id="pi_live"))
     live["livemode"] = True

@@ -18,3 +18,13 @@ from tests.payments.conftest import (  # noqa: F401  (fixtures)
 @pytest.fixture(autouse=True)
 def eager_celery():
     yield
+
+
+def settle_trade(trade_id: int) -> str:
+    """Drive one trade as far as it goes now, as a worker would (unless another worker has it);
+    returns its status."""
+    from marketplace import settlement
+    from marketplace.models import Trade
+
+    settlement.trades_settle(trade_ids=[trade_id])
+    return Trade.objects.get(pk=trade_id).status

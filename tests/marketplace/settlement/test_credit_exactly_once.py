@@ -15,6 +15,7 @@ from payments import services as payment_services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, SettlementShare
 from payments.money import fee_split
 from tests.marketplace.conftest import active_listing
+from tests.marketplace.settlement.conftest import settle_trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,7 +110,7 @@ def test_a_dispute_won_settles_the_disputed_trades_again_without_a_second_credit
 
     settings.PLATFORM_FEE_BPS = 1500
     trade = bought(buyer, 2000)
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
+    assert settle_trade(trade.pk) == Trade.Status.SETTLED
     trade.refresh_from_db()
     payment = Payment.objects.get(reference=trade.batch.payment_reference)
 

@@ -16,6 +16,7 @@ from marketplace.models import Bid, Trade
 from payments.models import Payment
 from tests.factories import ModeratorFactory, PayingOrganisationFactory
 from tests.marketplace.conftest import active_listing
+from tests.marketplace.settlement.conftest import settle_trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,7 +42,7 @@ def test_a_listing_is_held_while_paid_then_sold(buyer, api_client_for):
     assert (again.status_code, again.json()["code"]) == (409, "listing_not_open")
     assert Trade.objects.filter(listing=listing).count() == 1
 
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
+    assert settle_trade(trade.pk) == Trade.Status.SETTLED
 
     listing.refresh_from_db()
     assert listing.status == Listing.Status.SOLD
@@ -55,7 +56,7 @@ def test_a_declined_payment_puts_the_listing_back_on_the_market(buyer_with_card,
         bid=services.bid_place(organisation=declining, listing_public_id=listing.public_id)
     )
 
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.PAYMENT_FAILED
+    assert settle_trade(trade.pk) == Trade.Status.PAYMENT_FAILED
 
     listing.refresh_from_db()
     assert listing.status == Listing.Status.ACTIVE and listing.status_reason == "the buyer's payment failed"
@@ -64,7 +65,7 @@ def test_a_declined_payment_puts_the_listing_back_on_the_market(buyer_with_card,
     second = Trade.objects.get(
         bid=services.bid_place(organisation=buyer, listing_public_id=listing.public_id)
     )
-    assert settlement.trade_settle(trade_id=second.pk) == Trade.Status.SETTLED
+    assert settle_trade(second.pk) == Trade.Status.SETTLED
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.SOLD
 
 
@@ -77,14 +78,14 @@ def test_an_auction_goes_to_the_next_bidder_at_their_own_price(buyer_with_card, 
     failed = Trade.objects.get(bid=top)
     assert failed.price_per_record_cents == 2000  # second price
 
-    assert settlement.trade_settle(trade_id=failed.pk) == Trade.Status.PAYMENT_FAILED
+    assert settle_trade(failed.pk) == Trade.Status.PAYMENT_FAILED
 
     runner_up.refresh_from_db()
     assert runner_up.status == Bid.Status.WON
     offered = Trade.objects.get(bid=runner_up)
     assert offered.price_per_record_cents == 2000  # their own price
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD
-    assert settlement.trade_settle(trade_id=offered.pk) == Trade.Status.SETTLED
+    assert settle_trade(offered.pk) == Trade.Status.SETTLED
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.SOLD
 
 
@@ -95,7 +96,7 @@ def test_an_unpaid_auction_without_another_bidder_is_relisted(buyer_with_card, s
     top = services.bid_place(organisation=declining, listing_public_id=listing.public_id, amount_cents=3000)
     services.auctions_close_due(now=timezone.now() + timedelta(hours=3))
 
-    settlement.trade_settle(trade_id=Trade.objects.get(bid=top).pk)
+    settle_trade(Trade.objects.get(bid=top).pk)
 
     listing.refresh_from_db()
     assert listing.status == Listing.Status.ACTIVE
@@ -114,7 +115,7 @@ def test_a_payment_never_authorised_releases_the_listing_at_its_deadline(
         bid=services.bid_place(organisation=hesitant, listing_public_id=listing.public_id)
     )
 
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.PENDING_PAYMENT
+    assert settle_trade(trade.pk) == Trade.Status.PENDING_PAYMENT
     assert Listing.objects.get(pk=listing.pk).status == Listing.Status.HELD  # the buyer may still act
 
     Trade.objects.filter(pk=trade.pk).update(
@@ -157,7 +158,7 @@ def test_a_buyer_whose_payments_keep_failing_is_flagged(buyer_with_card, setting
         trade = Trade.objects.get(
             bid=services.bid_place(organisation=declining, listing_public_id=listing.public_id)
         )
-        settlement.trade_settle(trade_id=trade.pk)
+        settle_trade(trade.pk)
         flagged = selectors.organisations_failing_payments()
         assert (declining.pk in flagged) == (i == 2)
     assert all(Listing.objects.get(pk=lst.pk).status == Listing.Status.ACTIVE for lst in listings)

@@ -15,6 +15,7 @@ from marketplace.models import AccessGrant, DeletionNotice, SettlementBatch, Tra
 from payments import ledger
 from payments.models import LedgerTransaction, Payment
 from tests.marketplace.conftest import active_listing
+from tests.marketplace.settlement.conftest import settle_trade
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,7 +35,7 @@ def test_a_trade_is_charged_once_credited_and_delivered(buyer, stripe_api, setti
     settings.PLATFORM_FEE_BPS = 1500
     trade = bought(buyer, floor=2000)
 
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
+    assert settle_trade(trade.pk) == Trade.Status.SETTLED
 
     trade.refresh_from_db()
     line = TradeLine.objects.get(trade=trade)
@@ -54,7 +55,7 @@ def test_a_trade_is_charged_once_credited_and_delivered(buyer, stripe_api, setti
         "settled",
     ]
     # settling again changes nothing
-    assert settlement.trade_settle(trade_id=trade.pk) == Trade.Status.SETTLED
+    assert settle_trade(trade.pk) == Trade.Status.SETTLED
     assert len(intents_at_stripe(stripe_api, buyer)) == 1
     assert LedgerTransaction.objects.filter(kind="settlement").count() == 1
 
@@ -67,7 +68,7 @@ def test_two_workers_settling_the_same_trade_settle_and_charge_it_once(buyer, st
     def work():
         try:
             barrier.wait()
-            results.append(settlement.trade_settle(trade_id=trade.pk))
+            results.append(settle_trade(trade.pk))
         finally:
             connection.close()
 
@@ -96,7 +97,7 @@ def test_consent_revoked_before_settlement_nothing_is_charged(buyer, stripe_api)
     trade = bought(buyer)
     revoke_all(trade.lines.get().seller_id)
 
-    settlement.trade_settle(trade_id=trade.pk)
+    settle_trade(trade.pk)
 
     trade.refresh_from_db()
     assert trade.status == Trade.Status.VOIDED
@@ -129,7 +130,7 @@ def test_consent_revoked_between_authorisation_and_delivery_is_never_delivered_n
 
 def test_consent_revoked_after_settlement_reaches_the_buyer(buyer):
     trade = bought(buyer)
-    settlement.trade_settle(trade_id=trade.pk)
+    settle_trade(trade.pk)
     seller_id = trade.lines.get().seller_id
 
     revoke_all(seller_id)
@@ -145,7 +146,7 @@ def test_a_declined_card_fails_the_trade_without_delivery(buyer_with_card, strip
     buyer = buyer_with_card("4000000000000341")  # attaches, then declines every charge
     trade = bought(buyer)
 
-    settlement.trade_settle(trade_id=trade.pk)
+    settle_trade(trade.pk)
 
     trade.refresh_from_db()
     assert trade.status == Trade.Status.PAYMENT_FAILED and trade.status_reason
@@ -198,7 +199,7 @@ def test_a_full_refund_ends_the_licence_and_tells_the_buyer_to_delete(buyer):
     from payments.tasks import payment_outcomes_deliver
 
     trade = bought(buyer)
-    settlement.trade_settle(trade_id=trade.pk)
+    settle_trade(trade.pk)
     trade.refresh_from_db()
     payment = Payment.objects.get(reference=trade.batch.payment_reference)
 
@@ -220,7 +221,7 @@ def test_settled_prices_feed_the_valuation(buyer):
 
     cache.clear()
     trade = bought(buyer, floor=3000)  # demographics + location: 1,500 each
-    settlement.trade_settle(trade_id=trade.pk)
+    settle_trade(trade.pk)
 
     factors = valuation.category_valuation("location")["factors"]
 
