@@ -11,7 +11,7 @@ queryset, orders by pk and locks only its own rows (`of=("self",)`).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import models
 from django.db.models import QuerySet
@@ -26,7 +26,8 @@ M = TypeVar("M", bound=models.Model)
 def _one(queryset: QuerySet[M]) -> M:
     locked = lock_row(queryset)
     if locked is None:
-        raise queryset.model.DoesNotExist(f"no {queryset.model._meta.label} matches")
+        model: Any = queryset.model  # the stubs' type[M] does not know the concrete DoesNotExist
+        raise model.DoesNotExist(f"no {model._meta.label} matches")
     return locked
 
 

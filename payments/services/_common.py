@@ -74,7 +74,7 @@ def _stripe_message(exc: stripe.StripeError) -> str:
     return (exc.user_message or str(exc) or exc.__class__.__name__)[:500]
 
 
-def _queue_after_commit(task: Task, *args: Any) -> None:
+def _queue_after_commit(task: Task[Any, Any], *args: Any) -> None:
     """Queue `task` once the transaction commits. The rows are committed whatever the broker does,
     so a broker that cannot take the message is logged, not raised to the caller: the beat sweep
     that covers the task does the work later (payments_resume_pending, payout_recover_receivables,

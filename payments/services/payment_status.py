@@ -40,7 +40,8 @@ def operation_transition(row: StripeOperation, to: str, reason: str = "", *, sav
     if save_all:
         row.save()
     else:
-        row.save(update_fields=["status", "updated_at"])  # every other field is saved where it changes
+        # every other field is saved where it changes; `status` is declared by each subclass
+        row.save(update_fields=["status", "updated_at"])  # type: ignore[misc]
     return True
 
 
