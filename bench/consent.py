@@ -380,9 +380,8 @@ def time_bare(now: datetime) -> Timing:
 # Experiments: candidate changes measured on a fresh clone, without touching accounts/
 # ---------------------------------------------------------------------------------------------
 
-# The changes measured here before (lean receipts, the array claim, receipts by template
-# reference, one composite foreign key, no duplicate seller index, inline compression) are now in
-# accounts (migration 0005, services._EXPIRE_SQL); one bound remains.
+# The changes measured here before that stay in accounts: receipts by template reference, one
+# composite foreign key, no duplicate seller index (migration 0005). One bound remains.
 RUNTIME_CHANGES = {
     # The consent-change handlers (listings, marketplace) must run; this shows what the sweep
     # would cost if they were free.

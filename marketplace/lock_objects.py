@@ -1,8 +1,7 @@
-"""Row locks for marketplace, in the system's one order (core.locks.LOCK_ORDER):
-ConsentGrant → Listing → Bid → Trade → TradeLine → AccessGrant → Payment → Payout. Consent grants
-and listings are locked by their own apps' helpers (accounts.lock_objects,
-listings.lock_objects); every helper goes through `core.locks.lock_rows` (pk order, own table
-only, evaluated)."""
+"""Row locks for marketplace: bids, trades, trade lines and access grants, in the system's one
+order (core.locks.LOCK_ORDER, after consent grants and listings, which accounts.lock_objects and
+listings.lock_objects lock). Every helper goes through `core.locks.lock_rows` (pk order, own
+table only, evaluated)."""
 
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from django.utils import timezone
 from accounts import lock_objects as account_locks
 from accounts.models import ConsentGrant
 from accounts.selectors import consent_valid_q
+from core.locks import claim_rows
 from listings import lock_objects as listing_locks
 from listings.models import Listing
 from listings.services import listings_sold_locked
@@ -94,11 +95,11 @@ def claim(*, trade_ids: list[int] | None = None, limit: int | None = None) -> li
     SETTLEMENT_RETRY_AFTER_SECONDS have passed, so two workers never drive it at once."""
     now = timezone.now()
     with transaction.atomic(durable=True):
-        trades = Trade.objects.select_for_update(skip_locked=True).filter(status__in=IN_PROGRESS)
+        trades = Trade.objects.filter(status__in=IN_PROGRESS)
         if trade_ids is not None:
             trades = trades.filter(pk__in=trade_ids)
         trades = trades.filter(next_attempt_at__lte=now)
-        claimed = list(trades.order_by("pk")[: limit or settings.SETTLEMENT_BATCH_SIZE])
+        claimed = claim_rows(trades, limit=limit or settings.SETTLEMENT_BATCH_SIZE)
         # Only the trades of the first few organisations (oldest trade first): the others stay
         # due, unlocked at commit, for another worker, so workers drive different buyers at once
         # instead of one worker taking every buyer's batch in turn.

@@ -50,5 +50,9 @@ def payout(payout_id: int) -> Payout:
     return _one(Payout.objects.filter(pk=payout_id))
 
 
+def payouts(queryset: QuerySet[Payout]) -> list[Payout]:
+    return lock_rows(queryset)
+
+
 def payout_reversal(reversal_id: int) -> PayoutReversal:
     return _one(PayoutReversal.objects.filter(pk=reversal_id))

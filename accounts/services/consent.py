@@ -258,16 +258,15 @@ def consent_remind_expiring(*, now: datetime | None = None, batch_size: int = 10
     total = 0
     while True:
         with transaction.atomic(durable=True):
-            claimed = list(
-                ConsentGrant.objects.select_for_update(skip_locked=True)
-                .filter(
+            claimed = claim_rows(
+                ConsentGrant.objects.filter(
                     status=ConsentGrant.Status.ACTIVE,
                     expires_at__gt=now,
                     expires_at__lte=horizon,
                     reminder_sent_at=None,
-                )
-                .order_by("expires_at")
-                .values_list("pk", "seller_id")[:batch_size]
+                ).values_list("pk", "seller_id"),
+                limit=batch_size,
+                order_by=("expires_at",),
             )
             ConsentGrant.objects.filter(pk__in=[pk for pk, _ in claimed]).update(reminder_sent_at=now)
             by_seller: dict[int, list[int]] = {}

@@ -353,7 +353,7 @@ def payout_bank_outcome(*, stripe_account_id: str, bank_payout: StripeData) -> i
                 status=Payout.Status.IN_TRANSIT,
                 transferred_at__lte=created + timedelta(seconds=1),
             )
-            for payout in payouts.select_for_update(of=("self",)).order_by("pk"):
+            for payout in lock_objects.payouts(payouts):
                 payout.stripe_payout_id = bank_payout["id"]
                 payout.save(update_fields=["stripe_payout_id"])
                 changed += _payout_transition(payout, Payout.Status.PAID, f"bank payout {bank_payout['id']}")
@@ -362,7 +362,7 @@ def payout_bank_outcome(*, stripe_account_id: str, bank_payout: StripeData) -> i
                 Q(stripe_payout_id=bank_payout["id"])
                 | Q(status=Payout.Status.IN_TRANSIT, transferred_at__lte=created + timedelta(seconds=1))
             )
-            for payout in payouts.select_for_update(of=("self",)).order_by("pk"):
+            for payout in lock_objects.payouts(payouts):
                 payout.stripe_payout_id = bank_payout["id"]
                 payout.failure_code = str(_get(bank_payout, "failure_code", "payout_failed"))[:64]
                 payout.failure_message = str(

@@ -49,6 +49,12 @@ EXCLUDED = {
     "the seller's line and the trade status are in sales",
     "payments.PayoutReversal": "a Stripe call record (idempotency keys, ids); its amount is the payout's "
     "amount_reversed",
+    "payments.PayoutReversalEvent": "status history of those Stripe call records",
+    "marketplace.TradeLineEvent": "status history of the seller's trade lines; each line's status is in sales",
+    "marketplace.AccessGrantEvent": "status history of access grants; each grant's status and revocation "
+    "are in recipients",
+    "marketplace.DeletionNoticeEvent": "status history of deletion notices; each notice's status and "
+    "acknowledgement are in deletion_notices",
 }
 
 
