@@ -8,7 +8,7 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerUnavailable
 
 from payments import tasks
-from payments.services import _queue_after_commit
+from payments.services._common import _queue_after_commit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
