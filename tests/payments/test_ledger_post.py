@@ -96,13 +96,3 @@ def test_a_duplicate_inside_a_callers_transaction_leaves_the_callers_work(accoun
         "trade:9:settle",
     ]
     assert LedgerEntry.objects.count() == 9
-
-
-def test_a_reversal_names_the_transaction_it_reverses(accounts, seller):
-    original, _created = settle(accounts, "trade:7:settle")
-
-    reversal = ledger.ledger_reverse(transaction_id=original.pk, idempotency_key="trade:7:reverse")
-
-    assert LedgerTransaction.objects.get(pk=reversal.pk).reverses_id == original.pk
-    assert sorted(reversal.entries.values_list("amount", flat=True)) == [-1000, 150, 850]
-    assert ledger.seller_payable(seller.pk) == 0
