@@ -165,6 +165,12 @@ def celery_worker_process(transactional_db):
             "TEST_DATABASE_NAME": db["NAME"],
             "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_DB_REUSE_MAX": "100",
+            # the Stripe sandbox this test talks to (several session-scoped sandboxes may have
+            # set the environment; the test's settings name the one it uses)
+            "STRIPE_API_BASE": settings.STRIPE_API_BASE,
+            "STRIPE_CONNECT_API_BASE": settings.STRIPE_CONNECT_API_BASE,
+            "STRIPE_API_KEY": settings.STRIPE_API_KEY,
+            "STRIPE_WEBHOOK_SECRET": settings.STRIPE_WEBHOOK_SECRET,
         }
         app.control.purge()
         process = subprocess.Popen(
