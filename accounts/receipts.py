@@ -5,7 +5,10 @@ with the ISO/IEC TS 27560 event terms and our own codes as extension fields.
 category, the purpose and the seller's language; it is stored once per distinct body
 (`template_ids`, keyed by the body's SHA-256, so each language has its own rows) and events keep
 only `event_fields`. `consent_events` is the one builder of consent events and their receipts:
-every consent service, the expiry sweep included, writes the events it builds.
+every consent service writes the events it builds. The expiry sweep on PostgreSQL inserts a
+batch's events with one INSERT … SELECT, from the same parts: the template ids of
+`consent_event_templates`, and the event's own fields as `event_fields_sql` writes EVENT_FIELDS
+(the same fields, each value in the same form).
 
 Kantara fields: version, jurisdiction, consentTimestamp, collectionMethod, consentReceiptID,
 language, piiPrincipalId, piiControllers[] (address: a schema.org PostalAddress object),
