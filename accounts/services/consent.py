@@ -163,6 +163,8 @@ def _expired_events_insert(
     receipts.consent_events that runs elsewhere (SQLite); tests/accounts/test_consent_receipts.py
     checks that both issue the builder's receipts.
     """
+    if not grants:
+        return
     templates = receipts.consent_event_templates(
         grants, kind, languages=languages, template_cache=template_cache
     )
