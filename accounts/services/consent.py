@@ -301,8 +301,8 @@ def consent_expire_due(*, now: datetime | None = None, batch_size: int | None = 
     """Expire every active grant whose window has ended; returns how many this call expired.
 
     Set-based and batched: each batch claims due rows with FOR UPDATE SKIP LOCKED, moves them with
-    one UPDATE and one INSERT of their events (receipts from receipts.consent_events), runs the
-    cascades, and commits. Several sweeps can run at once; each grant expires exactly once.
+    one UPDATE and one INSERT of their events (receipts as receipts.consent_events builds them;
+    on PostgreSQL by _expired_events_insert), runs the cascades, and commits. Several sweeps can run at once; each grant expires exactly once.
     """
     now = now or timezone.now()
     limit = batch_size or settings.CONSENT_SWEEP_BATCH_SIZE
