@@ -5,7 +5,10 @@ with the ISO/IEC TS 27560 event terms and our own codes as extension fields.
 category, the purpose and the seller's language; it is stored once per distinct body
 (`template_ids`, keyed by the body's SHA-256, so each language has its own rows) and events keep
 only `event_fields`. `consent_events` is the one builder of consent events and their receipts:
-every consent service, the expiry sweep included, writes the events it builds.
+every consent service writes the events it builds. The expiry sweep on PostgreSQL inserts a
+batch's events with one INSERT … SELECT, from the same parts: the template ids of
+`consent_event_templates`, and the event's own fields as `event_fields_sql` writes EVENT_FIELDS
+(the same fields, each value in the same form).
 
 Kantara fields: version, jurisdiction, consentTimestamp, collectionMethod, consentReceiptID,
 language, piiPrincipalId, piiControllers[] (address: a schema.org PostalAddress object),
@@ -22,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -188,7 +191,33 @@ def receipt_template(
 
 def iso_utc(at: datetime) -> str:
     """ISO 8601 in UTC with all six digits of microseconds (isoformat() drops them when zero)."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+    return at.astimezone(UTC).isoformat(timespec="microseconds")  # …T…:…:….ffffff+00:00
+
+
+# The per-event part of a receipt (the rest is its template): each field is one value of the
+# event written in one form. `event_fields` writes them in Python; the expiry sweep's bulk insert
+# on PostgreSQL writes the same forms in SQL (EVENT_FIELD_FORMS_SQL) for the rows it inserts.
+EVENT_FIELDS: dict[str, tuple[str, str]] = {
+    "consentReceiptID": ("receipt_id", "text"),
+    "consentTimestamp": ("at", "epoch_seconds"),
+    "piiPrincipalId": ("subject_pseudonym", "text"),
+    "grantId": ("grant_id", "integer"),
+    "windowStart": ("window_start", "iso_utc"),
+    "windowEnd": ("window_end", "iso_utc"),
+}
+EVENT_FIELD_FORMS: dict[str, Callable[[Any], Any]] = {
+    "text": str,
+    "epoch_seconds": lambda at: int(at.timestamp()),
+    "integer": int,
+    "iso_utc": iso_utc,
+}
+# The same forms as PostgreSQL expressions of a value `{}` (uuid, timestamptz or bigint).
+EVENT_FIELD_FORMS_SQL: dict[str, str] = {
+    "text": "({})::text",
+    "epoch_seconds": "floor(extract(epoch FROM {}))::bigint",
+    "integer": "({})::bigint",
+    "iso_utc": """to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')""",
+}
 
 
 def event_fields(
@@ -200,15 +229,27 @@ def event_fields(
     window_end: datetime,
     receipt_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """The per-event part of a receipt (the rest is its template)."""
-    return {
-        "consentReceiptID": str(receipt_id or uuid.uuid4()),
-        "consentTimestamp": int(at.timestamp()),
-        "piiPrincipalId": str(subject_pseudonym),
-        "grantId": grant_id,
-        "windowStart": iso_utc(window_start),
-        "windowEnd": iso_utc(window_end),
+    """The per-event part of a receipt (the rest is its template): EVENT_FIELDS."""
+    values = {
+        "receipt_id": receipt_id or uuid.uuid4(),
+        "at": at,
+        "subject_pseudonym": subject_pseudonym,
+        "grant_id": grant_id,
+        "window_start": window_start,
+        "window_end": window_end,
     }
+    return {name: EVENT_FIELD_FORMS[form](values[value]) for name, (value, form) in EVENT_FIELDS.items()}
+
+
+def event_fields_sql(values: Mapping[str, str]) -> str:
+    """EVENT_FIELDS as one PostgreSQL jsonb_build_object(…) expression, given an SQL expression
+    for each value (`receipt_id`, `at`, `subject_pseudonym`, `grant_id`, `window_start`,
+    `window_end`). Same fields, same forms as `event_fields`."""
+    pairs = (
+        f"'{name}', {EVENT_FIELD_FORMS_SQL[form].format(values[value])}"
+        for name, (value, form) in EVENT_FIELDS.items()
+    )
+    return f"jsonb_build_object({', '.join(pairs)})"
 
 
 TemplateSpec = tuple[str, str, str, str | None, str]  # kind, category, purpose, method, language
@@ -242,6 +283,31 @@ class Subject(NamedTuple):
     preferred_language: str | None
 
 
+def consent_event_templates(
+    grants: Sequence[ConsentGrant],
+    kind: str,
+    *,
+    languages: Mapping[int, str | None],
+    method: str | None = None,
+    template_cache: dict[TemplateSpec, int] | None = None,
+) -> list[int]:
+    """The receipt template id of each grant's event of `kind`: the stored template of (kind,
+    category, purpose, method, the seller's receipt language). `languages` maps each grant's
+    seller id to the seller's preferred language; `template_cache` keeps template ids across the
+    batches of one sweep."""
+    cache = template_cache if template_cache is not None else {}
+    receipt_language_of: dict[str | None, str] = {}  # receipt_language once per distinct preference
+    specs = []
+    for grant in grants:
+        preferred = languages[grant.seller_id]
+        if preferred not in receipt_language_of:
+            receipt_language_of[preferred] = receipt_language(preferred)
+        specs.append((kind, grant.category, grant.purpose, method, receipt_language_of[preferred]))
+    missing = [spec for spec in dict.fromkeys(specs) if spec not in cache]
+    cache.update(zip(missing, template_ids(missing), strict=True))
+    return [cache[spec] for spec in specs]
+
+
 def consent_events(
     grants: Sequence[ConsentGrant],
     kind: str,
@@ -258,24 +324,15 @@ def consent_events(
     keeps template ids across the batches of one sweep."""
     from accounts.models import ConsentEvent
 
-    cache = template_cache if template_cache is not None else {}
-    specs = [
-        (
-            kind,
-            grant.category,
-            grant.purpose,
-            method,
-            receipt_language(subjects[grant.seller_id].preferred_language),
-        )
-        for grant in grants
-    ]
-    missing = [spec for spec in dict.fromkeys(specs) if spec not in cache]
-    cache.update(zip(missing, template_ids(missing), strict=True))
+    languages = {seller_id: subject.preferred_language for seller_id, subject in subjects.items()}
+    template_of = consent_event_templates(
+        grants, kind, languages=languages, method=method, template_cache=template_cache
+    )
     # Positional construction in the model's own field order: a sweep builds thousands a batch,
     # and keyword construction costs several times more per event.
     attnames = [field.attname for field in ConsentEvent._meta.concrete_fields]
     events = []
-    for grant, spec in zip(grants, specs, strict=True):
+    for grant, template in zip(grants, template_of, strict=True):
         occurred_at = at or grant.expires_at
         receipt_id = uuid.uuid4()
         fields = event_fields(
@@ -293,7 +350,7 @@ def consent_events(
             "kind": kind,
             "occurred_at": occurred_at,
             "receipt_id": receipt_id,
-            "template_id": cache[spec],
+            "template_id": template,
             "receipt": fields,
         }
         events.append(ConsentEvent(*[values[name] for name in attnames]))

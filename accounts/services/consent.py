@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -115,8 +115,9 @@ def _consent_grants_end(
     """The one transition service of consent grants: active → expired | revoked, checked against
     ConsentGrant.TRANSITIONS, as one UPDATE guarded by the old status, with one ConsentEvent per
     grant (receipts.consent_events) in the same transaction. A grant ends at `at`, or for expiry
-    (`at=None`) at its own `expires_at`. `event_kind=None` only for a renewal, whose event is
-    the new grant's `renewed`.
+    (`at=None`) at its own `expires_at`. `event_kind=None` for a renewal, whose event is the new
+    grant's `renewed`, and for the expiry sweep on PostgreSQL, which inserts its events itself
+    (_expired_events_insert).
 
     Requires: the grants locked (or claimed by a sweep) in the current transaction.
     """
@@ -142,6 +143,64 @@ def _consent_grants_end(
     for grant in grants:
         if isinstance(grant, ConsentGrant):  # the sweep's claimed rows are plain tuples
             grant.status, grant.ended_at = to_status, at or grant.expires_at
+
+
+def _expired_events_insert(
+    grants: Sequence[ConsentGrant],
+    kind: str,
+    *,
+    languages: dict[int, str | None],
+    template_cache: dict[receipts.TemplateSpec, int],
+) -> None:
+    """PostgreSQL: the events of an expiry batch (each at its grant's `expires_at`) as
+    receipts.consent_events builds them, written by one INSERT … SELECT over the grants instead
+    of building, sending and parsing thousands of rows a batch.
+
+    Python still decides everything a receipt says: each event's template
+    (receipts.consent_event_templates, from each seller's preferred language in `languages`) and
+    its own fields (receipts.event_fields_sql: the fields and forms of receipts.EVENT_FIELDS); the
+    SQL only fills in each row's values. The ORM twin is the bulk_create of
+    receipts.consent_events that runs elsewhere (SQLite); tests/accounts/test_consent_receipts.py
+    checks that both issue the builder's receipts.
+    """
+    if not grants:
+        return
+    templates = receipts.consent_event_templates(
+        grants, kind, languages=languages, template_cache=template_cache
+    )
+    receipt = receipts.event_fields_sql(
+        {
+            "receipt_id": "due.receipt_id",
+            "at": "due.expires_at",
+            "subject_pseudonym": "due.pseudonym",
+            "grant_id": "due.id",
+            "window_start": "due.granted_at",
+            "window_end": "due.expires_at",
+        }
+    )
+    # MATERIALIZED: gen_random_uuid() runs once per row, and both uses of it see the same value.
+    sql = f"""
+        WITH due AS MATERIALIZED (
+            SELECT grant_row.id, grant_row.seller_id, grant_row.granted_at, grant_row.expires_at,
+                   seller.pseudonym, claimed.template_id, gen_random_uuid() AS receipt_id
+            FROM unnest(%s::bigint[], %s::bigint[]) AS claimed (grant_id, template_id)
+            JOIN {ConsentGrant._meta.db_table} AS grant_row ON grant_row.id = claimed.grant_id
+            JOIN {User._meta.db_table} AS seller ON seller.id = grant_row.seller_id
+        )
+        INSERT INTO {ConsentEvent._meta.db_table}
+            (grant_id, seller_id, kind, occurred_at, receipt_id, template_id, receipt)
+        SELECT due.id, due.seller_id, %s, due.expires_at, due.receipt_id, due.template_id, {receipt}
+        FROM due
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [
+                "{" + ",".join(str(grant.pk) for grant in grants) + "}",
+                "{" + ",".join(map(str, templates)) + "}",
+                kind,
+            ],
+        )
 
 
 def _end_grants_locked(grants: list[ConsentGrant], at: datetime, reason: str) -> None:
@@ -192,49 +251,58 @@ def _expire_batch(
 ) -> list[hooks.ConsentChange]:
     """Claim up to `limit` due grants (SKIP LOCKED, earliest first) and expire them at their own
     `expires_at`, with their events. Requires: a transaction."""
+    on_postgresql = connection.vendor == "postgresql"
+    fields = _EXPIRY_FIELDS if on_postgresql else (*_EXPIRY_FIELDS, *_EXPIRY_RECEIPT_FIELDS)
     grants = claim_rows(
         ConsentGrant.objects.filter(status=ConsentGrant.Status.ACTIVE, expires_at__lte=now).values_list(
-            *_EXPIRY_FIELDS, named=True
+            *fields, named=True
         ),
         limit=limit,
         order_by=("expires_at",),
     )
-    subjects = {
-        grant.seller_id: receipts.Subject(grant.seller__pseudonym, grant.seller__preferred_language)
-        for grant in grants
-    }
-    _consent_grants_end(
-        grants,
-        ConsentGrant.Status.EXPIRED,
-        at=None,
-        event_kind=ConsentEvent.Kind.EXPIRED,
-        subjects=subjects,
-        template_cache=template_cache,
-    )
+    if on_postgresql:
+        _consent_grants_end(grants, ConsentGrant.Status.EXPIRED, at=None, event_kind=None)
+        _expired_events_insert(
+            grants,
+            ConsentEvent.Kind.EXPIRED,
+            languages={grant.seller_id: grant.seller__preferred_language for grant in grants},
+            template_cache=template_cache,
+        )
+    else:
+        _consent_grants_end(
+            grants,
+            ConsentGrant.Status.EXPIRED,
+            at=None,
+            event_kind=ConsentEvent.Kind.EXPIRED,
+            subjects={
+                grant.seller_id: receipts.Subject(grant.seller__pseudonym, grant.seller__preferred_language)
+                for grant in grants
+            },
+            template_cache=template_cache,
+        )
     return [hooks.ConsentChange.of(grant) for grant in grants]
 
 
 # What the expiry sweep reads of a due grant and its seller, as plain rows (no model instances):
-# what the transition check, the receipt and the cascades need.
+# what the transition check, the receipt's template and the cascades need; and where the events
+# are built in Python (the ORM twin of _expired_events_insert), what their own fields need.
 _EXPIRY_FIELDS = (
     "pk",
     "status",
     "seller_id",
     "category",
     "purpose",
-    "granted_at",
-    "expires_at",
-    "seller__pseudonym",
     "seller__preferred_language",
 )
+_EXPIRY_RECEIPT_FIELDS = ("granted_at", "expires_at", "seller__pseudonym")
 
 
 def consent_expire_due(*, now: datetime | None = None, batch_size: int | None = None) -> int:
     """Expire every active grant whose window has ended; returns how many this call expired.
 
     Set-based and batched: each batch claims due rows with FOR UPDATE SKIP LOCKED, moves them with
-    one UPDATE and one INSERT of their events (receipts from receipts.consent_events), runs the
-    cascades, and commits. Several sweeps can run at once; each grant expires exactly once.
+    one UPDATE and one INSERT of their events (receipts as receipts.consent_events builds them;
+    on PostgreSQL by _expired_events_insert), runs the cascades, and commits. Several sweeps can run at once; each grant expires exactly once.
     """
     now = now or timezone.now()
     limit = batch_size or settings.CONSENT_SWEEP_BATCH_SIZE

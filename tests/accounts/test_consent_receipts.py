@@ -253,6 +253,9 @@ def expired_receipts(grants: list[ConsentGrant]) -> dict[tuple, dict]:
 
 
 def test_the_expiry_sweep_issues_each_event_the_receipt_of_the_one_builder():
+    """On PostgreSQL the sweep inserts its events with SQL (services.consent._expired_events_insert),
+    elsewhere with the ORM (bulk_create of receipts.consent_events): both store, per event, the
+    builder's template and exactly the builder's own fields. CI runs this file on both."""
     sellers = [SellerFactory(language="fr"), SellerFactory(), SellerFactory(language="fr")]
     User.objects.filter(pk=sellers[1].pk).update(preferred_language="de")  # falls back to the default
     now = timezone.now()
@@ -266,6 +269,19 @@ def test_the_expiry_sweep_issues_each_event_the_receipt_of_the_one_builder():
     for event in ConsentEvent.objects.select_related("template", "grant", "seller").filter(
         grant__in=by_sweep, kind="expired"
     ):
+        language = receipts.receipt_language(event.seller.preferred_language)
+        assert event.template_id == receipts.template_id(
+            "expired", event.grant.category, event.grant.purpose, None, language
+        )
+        assert event.receipt == receipts.event_fields(
+            subject_pseudonym=event.seller.pseudonym,
+            grant_id=event.grant_id,
+            at=event.grant.expires_at,
+            window_start=event.grant.granted_at,
+            window_end=event.grant.expires_at,
+            receipt_id=event.receipt_id,
+        )
+        assert event.occurred_at == event.grant.expires_at
         assert event.full_receipt == receipt_for(
             kind="expired",
             category=event.grant.category,
