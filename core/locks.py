@@ -37,6 +37,7 @@ LOCK_ORDER: tuple[str, ...] = (
 LOCK_RANK: dict[str, int] = {label: rank for rank, label in enumerate(LOCK_ORDER)}
 
 M = TypeVar("M", bound=models.Model)
+ClaimedRow = TypeVar("ClaimedRow")  # what a claim returns: model rows, or a values_list's tuples
 
 
 class LockOrderViolation(RuntimeError):
@@ -70,7 +71,9 @@ def lock_rows(queryset: QuerySet[M], *, skip_locked: bool = False) -> list[M]:
     return list(queryset.select_for_update(of=("self",), skip_locked=skip_locked).order_by("pk"))
 
 
-def claim_rows(queryset: QuerySet[M], *, limit: int, order_by: tuple[str, ...] = ("pk",)) -> list[M]:
+def claim_rows(
+    queryset: QuerySet[Any, ClaimedRow], *, limit: int, order_by: tuple[str, ...] = ("pk",)
+) -> list[ClaimedRow]:
     """A sweep's claim: up to `limit` rows in `order_by` order that no other worker holds, locked
     (its own table only). Claims lock one model at a time, so they take no part in the order check.
 
