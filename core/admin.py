@@ -3,12 +3,23 @@ append-only or derived rows, and actions that ask the moderator for a reason fir
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # dev-only package: for the type checker
+
+_Row = TypeVar("_Row", bound=Model)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -45,7 +56,13 @@ class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
 
 
-def action_with_reason(model_admin, request, queryset, title, apply) -> TemplateResponse | None:
+def action_with_reason(
+    model_admin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[_Row],
+    title: StrOrPromise,
+    apply: Callable[[_Row, str], object],
+) -> TemplateResponse | None:
     """An admin action that first asks for a reason, then calls `apply(obj, reason)` per object.
 
     `apply` calls a service; its ServiceErrors are shown per object and change nothing for it.
@@ -73,6 +90,6 @@ def action_with_reason(model_admin, request, queryset, title, apply) -> Template
             "queryset": queryset,
             "action": request.POST.get("action"),
             "opts": model_admin.model._meta,
-            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
         },
     )

@@ -14,23 +14,30 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core.models import IdempotencyRecord
 
 MAX_KEY_LENGTH = 255
+
+_View = TypeVar("_View", bound=APIView)
+_HandlerParams = ParamSpec("_HandlerParams")
 
 
 def _in_flight_timeout() -> timedelta:
     return timedelta(seconds=getattr(settings, "IDEMPOTENCY_IN_FLIGHT_SECONDS", 60))
 
 
-def _fingerprint(request) -> str:
+def _fingerprint(request: Request) -> str:
     body = json.dumps(request.data, sort_keys=True, default=str)
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
@@ -69,11 +76,15 @@ def _claim(organisation, key: str, method_path: str, fingerprint: str) -> int | 
     return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
 
 
-def idempotent(view_method):
+def idempotent(
+    view_method: Callable[Concatenate[_View, Request, _HandlerParams], Response],
+) -> Callable[Concatenate[_View, Request, _HandlerParams], Response]:
     """Decorate an APIView handler. Responses of any status are replayed, except server errors."""
 
     @functools.wraps(view_method)
-    def wrapper(self, request, *args, **kwargs):
+    def wrapper(
+        self: _View, request: Request, *args: _HandlerParams.args, **kwargs: _HandlerParams.kwargs
+    ) -> Response:
         key = request.headers.get("Idempotency-Key")
         if key is None:
             return view_method(self, request, *args, **kwargs)
@@ -104,6 +115,6 @@ def idempotent(view_method):
     return wrapper
 
 
-def honours_idempotency_key(handler) -> bool:
+def honours_idempotency_key(handler: Callable[..., Any]) -> bool:
     """Whether a view's handler (`View.post`, …) is wrapped by `idempotent`."""
     return getattr(handler, "honours_idempotency_key", False)

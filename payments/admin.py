@@ -4,12 +4,15 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.contrib import admin, messages
-from django.db.models import Sum
+from django.db.models import Model, QuerySet, Sum
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import User
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 from core.errors import ServiceError
 from core.money import format_amount
@@ -41,7 +44,9 @@ class _Total(TypedDict):  # LedgerAccountAdmin.get_queryset's annotation
     total: int | None
 
 
-def _unpark(model_admin, request, queryset, kind: str) -> None:
+def _unpark(
+    model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Model], kind: str
+) -> None:
     count = services.payments_unpark(kind=kind, ids=list(queryset.values_list("pk", flat=True)))
     model_admin.message_user(request, _("%d sent back to the resume sweep.") % count)
 
@@ -129,7 +134,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         return format_amount(obj.amount, obj.currency)
 
     @admin.action(description=_("Resume the selected parked payments (retried by the next sweep)"))
-    def unpark(self, request, queryset):
+    def unpark(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         _unpark(self, request, queryset, "payment")
 
 
@@ -156,7 +161,7 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
         return format_amount(selectors.seller_earnings(seller_id=obj.seller_id).receivable, "EUR")
 
     @admin.action(description=_("Try to collect what the selected sellers owe (reverse transfers)"))
-    def recover_receivables(self, request, queryset):
+    def recover_receivables(self, request: HttpRequest, queryset: QuerySet[ConnectAccount]) -> None:
         total = 0
         for account in queryset:
             try:
@@ -205,7 +210,7 @@ class PayoutAdmin(ReadOnlyAdmin):
     actions = ["unpark"]
 
     @admin.action(description=_("Resume the selected parked payouts (retried by the next sweep)"))
-    def unpark(self, request, queryset):
+    def unpark(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
         _unpark(self, request, queryset, "payout")
 
     date_hierarchy = "created_at"
@@ -226,7 +231,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
         return obj.error[:120]
 
     @admin.action(description=_("Process the selected failed events again"))
-    def reprocess(self, request, queryset):
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
         results: dict[str, int] = {}
         for event in queryset.filter(status=StripeEvent.Status.FAILED):
             try:
@@ -255,14 +260,18 @@ class ReconciliationIssueAdmin(ReadOnlyAdmin):
     actions = ["resolve"]
 
     @admin.action(description=_("Mark as resolved (with a note)"))
-    def resolve(self, request, queryset):
+    def resolve(
+        self, request: HttpRequest, queryset: QuerySet[ReconciliationIssue]
+    ) -> TemplateResponse | None:
         return action_with_reason(
             self,
             request,
             queryset,
             _("Resolve reconciliation issues"),
             lambda issue, reason: services.reconciliation_issue_resolve(
-                issue_id=issue.pk, moderator=request.user, resolution=reason
+                issue_id=issue.pk,
+                moderator=cast(User, request.user),  # the admin site lets in only logged-in staff
+                resolution=reason,
             ),
         )
 
@@ -281,7 +290,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     actions = ["run_now"]
 
     @admin.action(description=_("Run a reconciliation now (selection ignored)"))
-    def run_now(self, request, queryset):
+    def run_now(self, request: HttpRequest, queryset: QuerySet[ReconciliationRun]) -> None:
         try:
             run = services.reconciliation_run()
         except ServiceError as exc:
@@ -314,8 +323,11 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     list_filter = ["purpose", "kind", "currency"]
     search_fields = ["code", "seller__email"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request).annotate(total=Sum("entries__amount"))
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
+        accounts: QuerySet[LedgerAccount] = (
+            super().get_queryset(request).annotate(total=Sum("entries__amount"))
+        )
+        return accounts
 
     @admin.display(description=_("balance (debit +)"), ordering="total")
     def balance(self, obj: WithAnnotations[LedgerAccount, _Total]) -> str:

@@ -7,12 +7,13 @@ when one expired; our return URL re-reads the account from Stripe (the webhook a
 from __future__ import annotations
 
 from django.contrib import messages
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.views import seller_required
+from accounts.views import SellerRequest, seller_required
 from core.errors import ServiceError
 from core.money import format_amount
 from payments import selectors, services
@@ -20,7 +21,7 @@ from payments import selectors, services
 
 @require_GET
 @seller_required
-def earnings(request):
+def earnings(request: SellerRequest) -> HttpResponse:
     summary = selectors.seller_earnings(seller_id=request.user.pk)
     payouts = list(selectors.payouts_of_seller(seller_id=request.user.pk)[:50])
     for payout in payouts:
@@ -34,7 +35,7 @@ def earnings(request):
     )
 
 
-def _to_stripe(request):
+def _to_stripe(request: SellerRequest) -> HttpResponseRedirect:
     try:
         url = services.connect_onboarding_link_create(
             seller_id=request.user.pk,
@@ -49,19 +50,19 @@ def _to_stripe(request):
 
 @require_POST
 @seller_required
-def onboarding_start(request):
+def onboarding_start(request: SellerRequest) -> HttpResponseRedirect:
     return _to_stripe(request)
 
 
 @require_GET
 @seller_required
-def onboarding_refresh(request):
+def onboarding_refresh(request: SellerRequest) -> HttpResponseRedirect:
     return _to_stripe(request)
 
 
 @require_GET
 @seller_required
-def onboarding_return(request):
+def onboarding_return(request: SellerRequest) -> HttpResponseRedirect:
     account = selectors.seller_earnings(seller_id=request.user.pk).connect_account
     if account and account.stripe_account_id:
         try:

@@ -6,6 +6,6 @@ Every write is a POST; a `ServiceError` becomes a form error (status 200) or, fo
 actions, an error on the page with the error's status, and nothing is stored.
 """
 
-from accounts.views.access import seller_required
+from accounts.views.access import SellerRequest, seller_required
 
-__all__ = ["seller_required"]
+__all__ = ["SellerRequest", "seller_required"]

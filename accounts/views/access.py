@@ -3,20 +3,36 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, cast
 
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.models import User
 
+_ViewParams = ParamSpec("_ViewParams")
 
-def seller_required(view):
+
+class SellerRequest(HttpRequest):
+    """For the type checker only: a request that passed `seller_required` has a logged-in
+    seller as its user."""
+
+    user: User
+
+
+def seller_required(
+    view: Callable[Concatenate[SellerRequest, _ViewParams], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, _ViewParams], HttpResponseBase]:
     """Log in first; then only sellers pass. Moderators go to the admin; buyers get 403."""
 
     @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(
+        request: HttpRequest, *args: _ViewParams.args, **kwargs: _ViewParams.kwargs
+    ) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
             return auth_views.redirect_to_login(request.get_full_path(), reverse("login"))
@@ -24,6 +40,6 @@ def seller_required(view):
             return redirect("admin:index")
         if user.role != User.Role.SELLER:
             raise PermissionDenied
-        return view(request, *args, **kwargs)
+        return view(cast(SellerRequest, request), *args, **kwargs)
 
     return wrapper
