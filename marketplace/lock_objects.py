@@ -6,6 +6,7 @@ table only, evaluated)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.db.models import F, QuerySet
 
@@ -14,6 +15,7 @@ from accounts.selectors import consent_valid_q
 from core.locks import lock_rows
 from listings import lock_objects as listing_locks
 from listings.models import Listing
+from marketplace import payments_port
 from marketplace.models import AccessGrant, Bid, Trade, TradeLine
 
 
@@ -21,27 +23,45 @@ def listing_by_public_id(public_id) -> Listing | None:
     return listing_locks.listing_by_public_id(public_id)
 
 
-def listing_for_bid(public_id, at) -> tuple[Listing, set[tuple[str, str]], int | None] | None:
-    """(listing locked, its seller's consented (category, purpose) pairs at `at`, the seller's
-    organisation id), or None when there is no such listing. Only the listing row is locked."""
+@dataclass(frozen=True)
+class ListingForBid:
+    listing: Listing  # locked
+    consented: set[tuple[str, str]]  # the seller's (category, purpose) pairs valid at `at`
+    seller_organisation_id: int | None
+    buyer_has_payment_method: bool  # payments_port.has_payment_method, read in the same statement
+
+
+def listing_for_bid(public_id, at, *, buyer_organisation_id: int) -> ListingForBid | None:
+    """The listing locked, with what placing a bid on it checks, or None when there is no such
+    listing. Only the listing row is locked."""
     try:
         public_id = uuid.UUID(str(public_id))
     except ValueError:
         return None
-    listing = (
-        Listing.objects.select_for_update(of=("self",))
-        .annotate(seller_organisation_id=F("seller__organisation_id"))
-        .filter(public_id=public_id)
-        .first()
-    )
-    if listing is None:
+    try:  # public_id is unique: get() needs no ORDER BY, unlike first()
+        listing = (
+            Listing.objects.select_for_update(of=("self",))
+            .annotate(
+                seller_organisation_id=F("seller__organisation_id"),
+                buyer_has_payment_method=payments_port.has_payment_method_expression(
+                    organisation_id=buyer_organisation_id
+                ),
+            )
+            .get(public_id=public_id)
+        )
+    except Listing.DoesNotExist:
         return None
     pairs = set(
         ConsentGrant.objects.filter(seller_id=listing.seller_id)
         .filter(consent_valid_q(at))
         .values_list("category", "purpose")
     )
-    return listing, pairs, listing.seller_organisation_id
+    return ListingForBid(
+        listing=listing,
+        consented=pairs,
+        seller_organisation_id=listing.seller_organisation_id,
+        buyer_has_payment_method=listing.buyer_has_payment_method,
+    )
 
 
 def bids(queryset: QuerySet[Bid]) -> list[Bid]:

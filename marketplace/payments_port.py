@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import Exists
+
 from core.errors import InvalidInput
 from marketplace.models import SettlementBatch
 from payments import selectors as payment_selectors
@@ -27,6 +29,11 @@ class Authorisation:
 def has_payment_method(*, organisation_id: int) -> bool:
     """Whether the organisation has a saved card to pay with (checked before every bid)."""
     return payment_selectors.has_payment_method(organisation_id=organisation_id)
+
+
+def has_payment_method_expression(*, organisation_id: int) -> Exists:
+    """`has_payment_method` as a boolean expression, read within another query (the bid's listing lock)."""
+    return payment_selectors.has_payment_method_expression(organisation_id=organisation_id)
 
 
 def _payment(batch: SettlementBatch) -> Payment:

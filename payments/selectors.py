@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Exists, QuerySet, Sum
 
 from payments import ledger
 from payments.models import (
@@ -35,10 +35,17 @@ def customer_of_organisation(*, organisation_id: int) -> StripeCustomer | None:
 
 
 def has_payment_method(*, organisation_id: int) -> bool:
-    return (
-        StripeCustomer.objects.filter(organisation_id=organisation_id)
-        .exclude(default_payment_method_id="")
-        .exists()
+    return _with_payment_method(organisation_id).exists()
+
+
+def has_payment_method_expression(*, organisation_id: int) -> Exists:
+    """`has_payment_method` as a boolean expression, for another query to read in the same statement."""
+    return Exists(_with_payment_method(organisation_id))
+
+
+def _with_payment_method(organisation_id: int) -> QuerySet[StripeCustomer]:
+    return StripeCustomer.objects.filter(organisation_id=organisation_id).exclude(
+        default_payment_method_id=""
     )
 
 

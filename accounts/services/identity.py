@@ -139,9 +139,12 @@ def api_key_authenticate(*, plaintext: str) -> ApiKey | None:
     parts = plaintext.split("_", 2)
     if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
         return None
-    key = ApiKey.objects.select_related("organisation").filter(prefix=parts[1]).first()
+    try:  # prefix is unique: get() needs no ORDER BY, unlike first()
+        key = ApiKey.objects.select_related("organisation").get(prefix=parts[1])
+    except ApiKey.DoesNotExist:
+        return None
     now = timezone.now()
-    if key is None or not hmac.compare_digest(key.key_hash, _hash_key(plaintext)) or not key.is_usable(now):
+    if not hmac.compare_digest(key.key_hash, _hash_key(plaintext)) or not key.is_usable(now):
         return None
     stale_before = now - settings.API_KEY_LAST_USED_RESOLUTION
     if key.last_used_at is None or key.last_used_at < stale_before:

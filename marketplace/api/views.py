@@ -26,7 +26,7 @@ from core.errors import Conflict, ServiceError
 from core.idempotency import idempotent
 from listings.api.views import SegmentCriteriaSerializer
 from marketplace import selectors, services
-from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade
+from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade
 
 BID_ERRORS = {
     403: error_response("`organisation_not_verified`: only verified organisations bid."),
@@ -70,11 +70,22 @@ class Gone(ServiceError):
 # ---------------------------------------------------------------------------------------------
 
 
+class BidTradeField(serializers.UUIDField):
+    """The public id of the bid's trade, or None. Only a bid that won gets a trade (every
+    `_trade_create` follows a transition to won, and no status leads back to open), so an open
+    bid, such as every new auction bid, answers None without a query for its trade."""
+
+    def get_attribute(self, instance: Bid):
+        if instance.status == Bid.Status.OPEN:
+            return None
+        return super().get_attribute(instance)
+
+
 class BidOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     kind = serializers.CharField()
     listing = serializers.UUIDField(source="listing.public_id", allow_null=True, default=None)
-    trade = serializers.UUIDField(
+    trade = BidTradeField(
         source="trade.public_id", allow_null=True, default=None, help_text="set once the bid won"
     )
     amount_cents = serializers.IntegerField(help_text="audience bids: the maximum price per record")

@@ -16,9 +16,18 @@ MAX_BID_CENTS = 100_000_00
 def _check_buyer(organisation: BuyerOrganisation) -> None:
     """A bid commits the buyer to pay: verified, with a saved payment method, before anything
     changes (a buyer without a card could otherwise take listings off the market)."""
+    _check_verified(organisation)
+    _check_payment_method(payments_port.has_payment_method(organisation_id=organisation.pk))
+
+
+def _check_verified(organisation: BuyerOrganisation) -> None:
     if not organisation.is_verified:
         raise Forbidden("organisation_not_verified", "Only verified organisations may bid.")
-    if not payments_port.has_payment_method(organisation_id=organisation.pk):
+
+
+def _check_payment_method(has_payment_method: bool) -> None:
+    """`has_payment_method`: payments_port.has_payment_method of the bidding organisation."""
+    if not has_payment_method:
         raise InvalidInput(
             "payment_method_required",
             "Save a payment method first (POST /api/v1/payment-methods/): bids and purchases are "

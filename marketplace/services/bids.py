@@ -13,9 +13,15 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
-from marketplace import lock_objects
+from marketplace import lock_objects, payments_port
 from marketplace.models import Bid, BidEvent, Trade, TradeEvent
-from marketplace.services._common import _bid_transition, _check_amount, _check_buyer, _trade_create
+from marketplace.services._common import (
+    _bid_transition,
+    _check_amount,
+    _check_payment_method,
+    _check_verified,
+    _trade_create,
+)
 from marketplace.services.auctions import listings_release
 
 
@@ -61,15 +67,25 @@ def bid_place(
 
     `purpose` is one of the listing's purposes (default: its first); the licence covers only it.
     """
-    _check_buyer(organisation)
-    if amount_cents is not None:
-        _check_amount(amount_cents)
+    _check_verified(organisation)
     with transaction.atomic(durable=True):
         now = timezone.now()
-        found = lock_objects.listing_for_bid(listing_public_id, now)
+        # the buyer's payment method is read with the listing's lock, in the same statement;
+        # the checks still run in _check_buyer's order (payment method, amount, then the listing)
+        found = lock_objects.listing_for_bid(listing_public_id, now, buyer_organisation_id=organisation.pk)
+        if found is None:
+            _check_payment_method(payments_port.has_payment_method(organisation_id=organisation.pk))
+        else:
+            _check_payment_method(found.buyer_has_payment_method)
+        if amount_cents is not None:
+            _check_amount(amount_cents)
         if found is None:
             raise NotFound("listing_not_found", "No such listing.")
-        listing, consented, seller_organisation_id = found
+        listing, consented, seller_organisation_id = (
+            found.listing,
+            found.consented,
+            found.seller_organisation_id,
+        )
         if listing.status != Listing.Status.ACTIVE:
             raise Conflict("listing_not_open", "This listing is not open for bids.")
         if purpose is not None and purpose not in listing.purposes:
