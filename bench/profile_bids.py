@@ -74,7 +74,7 @@ def main() -> None:
         bid()
     print(f"queries per bid: {len(captured.captured_queries)}")
     for q in captured.captured_queries:
-        print("  ", q["sql"][:400])
+        print("  ", q["sql"][-700:])
     profiler = cProfile.Profile()
     t0 = time.perf_counter()
     profiler.enable()
