@@ -678,3 +678,23 @@ def test_old_idempotency_keys_are_purged(buyer):
     assert core_services.idempotency_records_purge() == 1
 
     assert list(IdempotencyRecord.objects.values_list("pk", flat=True)) == [recent.pk]
+
+
+def test_a_sealed_bid_reads_only_what_it_checks(client):
+    """Given a paying buyer whose API key was just used, when it places a sealed bid, then the
+    request runs at most seven statements (the key, the locked listing with the buyer's payment
+    method, the seller's consents, the bid, its event, and the transaction's begin and commit):
+    no separate payment-method query and no lookup of a trade the open bid cannot have."""
+    warm, listing = active_listing(floor=1000), active_listing(floor=1000)
+    client.post(BIDS, {"listing": str(warm.public_id), "amount_cents": 1200}, format="json")
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.post(BIDS, {"listing": str(listing.public_id), "amount_cents": 1200}, format="json")
+
+    assert response.status_code == 201 and response.json()["trade"] is None
+    statements = [q["sql"] for q in captured.captured_queries]
+    assert len(statements) <= 7, statements
+    assert not [s for s in statements if "marketplace_trade" in s], statements
+    assert not [
+        s for s in statements if s.lstrip().startswith('SELECT 1 AS "a" FROM "payments_stripecustomer"')
+    ]
