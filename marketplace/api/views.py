@@ -100,11 +100,6 @@ class BidOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-# One output serializer for every bid answered one at a time: DRF copies and binds the 14
-# declared fields once instead of per request; rendering an instance keeps no state on it.
-_BID_OUTPUT = BidOutputSerializer()
-
-
 class BidListCreateView(ListAPIView):
     """GET your bids; POST a bid on a listing (buy now, or a sealed auction bid)."""
 
@@ -136,7 +131,7 @@ class BidListCreateView(ListAPIView):
         bid = services.bid_place(
             organisation=request.user.organisation, **_renamed(serializer.validated_data)
         )
-        return Response(_BID_OUTPUT.to_representation(bid), status=status.HTTP_201_CREATED)
+        return Response(BidOutputSerializer(bid).data, status=status.HTTP_201_CREATED)
 
 
 def _renamed(data: dict) -> dict:
@@ -158,7 +153,7 @@ class BidDetailView(APIView):
         bid = selectors.bids_of(request.user.organisation).filter(public_id=public_id).first()
         if bid is None:
             raise NotFound("No such bid.")
-        return Response(_BID_OUTPUT.to_representation(bid))
+        return Response(BidOutputSerializer(bid).data)
 
     @extend_schema(
         request=RaiseSerializer, responses=BidOutputSerializer, summary="Raise an open auction bid"
@@ -172,13 +167,13 @@ class BidDetailView(APIView):
             bid_public_id=public_id,
             amount_cents=serializer.validated_data["amount_cents"],
         )
-        return Response(_BID_OUTPUT.to_representation(bid))
+        return Response(BidOutputSerializer(bid).data)
 
     @extend_schema(request=None, responses=BidOutputSerializer, summary="Cancel an open bid")
     @idempotent
     def delete(self, request, public_id):
         bid = services.bid_cancel(organisation=request.user.organisation, bid_public_id=public_id)
-        return Response(_BID_OUTPUT.to_representation(bid))
+        return Response(BidOutputSerializer(bid).data)
 
 
 class AudienceBidCreateView(APIView):
@@ -209,7 +204,7 @@ class AudienceBidCreateView(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         bid = services.audience_bid_place(organisation=request.user.organisation, **serializer.validated_data)
-        return Response(_BID_OUTPUT.to_representation(bid), status=status.HTTP_201_CREATED)
+        return Response(BidOutputSerializer(bid).data, status=status.HTTP_201_CREATED)
 
 
 # ---------------------------------------------------------------------------------------------
