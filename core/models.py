@@ -2,6 +2,19 @@ from django.db import models
 from django.utils import timezone
 
 
+class StatusEvent(models.Model):
+    """One status change of a lifecycle row, written by its transition service in the same
+    transaction (core.lifecycles). Each concrete event adds the foreign key to its row and
+    `from_status` / `to_status` with the row's own choices."""
+
+    reason = models.CharField(max_length=200, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["occurred_at", "id"]
+
+
 class IdempotencyRecord(models.Model):
     """A buyer POST's Idempotency-Key: same key and body → same response; other body → 422.
 

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation
+from core.models import StatusEvent
 
 
 class Bid(models.Model):
@@ -96,16 +97,11 @@ class Bid(models.Model):
         return f"{self.kind} bid {self.public_id} ({self.status})"
 
 
-class BidEvent(models.Model):
+class BidEvent(StatusEvent):
     bid = models.ForeignKey(Bid, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=10, choices=Bid.Status.choices, blank=True)
     to_status = models.CharField(max_length=10, choices=Bid.Status.choices)
     amount_cents = models.BigIntegerField()
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["occurred_at", "id"]
 
     def __str__(self) -> str:
         return f"bid {self.bid_id}: {self.from_status} → {self.to_status}"
@@ -233,29 +229,19 @@ class TradeLine(models.Model):
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
 
 
-class TradeEvent(models.Model):
+class TradeEvent(StatusEvent):
     trade = models.ForeignKey(Trade, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, choices=Trade.Status.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=Trade.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["occurred_at", "id"]
 
     def __str__(self) -> str:
         return f"trade {self.trade_id}: {self.from_status} → {self.to_status}"
 
 
-class TradeLineEvent(models.Model):
+class TradeLineEvent(StatusEvent):
     trade_line = models.ForeignKey(TradeLine, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=10, choices=TradeLine.Status.choices)
     to_status = models.CharField(max_length=10, choices=TradeLine.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["occurred_at", "id"]
 
     def __str__(self) -> str:
         return f"trade line {self.trade_line_id}: {self.from_status} → {self.to_status}"
@@ -305,15 +291,10 @@ class AccessGrant(models.Model):
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
 
 
-class AccessGrantEvent(models.Model):
+class AccessGrantEvent(StatusEvent):
     access_grant = models.ForeignKey(AccessGrant, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=8, choices=AccessGrant.Status.choices)
     to_status = models.CharField(max_length=8, choices=AccessGrant.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["occurred_at", "id"]
 
     def __str__(self) -> str:
         return f"access grant {self.access_grant_id}: {self.from_status} → {self.to_status}"
@@ -373,15 +354,10 @@ class DeletionNotice(models.Model):
         return taxonomy.codes_of(self.categories_mask, taxonomy.CATEGORY_CODES)
 
 
-class DeletionNoticeEvent(models.Model):
+class DeletionNoticeEvent(StatusEvent):
     deletion_notice = models.ForeignKey(DeletionNotice, on_delete=models.CASCADE, related_name="events")
     from_status = models.CharField(max_length=16, choices=DeletionNotice.Status.choices)
     to_status = models.CharField(max_length=16, choices=DeletionNotice.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["occurred_at", "id"]
 
     def __str__(self) -> str:
         return f"deletion notice {self.deletion_notice_id}: {self.from_status} → {self.to_status}"

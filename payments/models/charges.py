@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.models import StatusEvent
 from payments.models.base import StripeOperation, StripeSteps, _transitions
 
 
@@ -150,14 +151,12 @@ class Payment(StripeOperation):
         return f"{self.reference} {self.amount} {self.currency} ({self.status})"
 
 
-class PaymentEvent(models.Model):
+class PaymentEvent(StatusEvent):
     """Every status change of a payment; also the outbox through which outcomes reach the caller."""
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=20, choices=Payment.Status.choices)
     to_status = models.CharField(max_length=20, choices=Payment.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
     # delivery bookkeeping: a worker claims the event until `claimed_until`; a handler that keeps
     # failing parks it (and the payment's later events wait behind it) for moderators
@@ -241,12 +240,10 @@ class Refund(StripeOperation):
         return f"refund {self.stripe_refund_id or self.pk}: {self.amount} {self.currency}"
 
 
-class RefundEvent(models.Model):
+class RefundEvent(StatusEvent):
     refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=12, choices=Refund.Status.choices)
     to_status = models.CharField(max_length=12, choices=Refund.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from core.models import StatusEvent
 from payments.models.base import StripeOperation, StripeSteps, _transitions
 
 
@@ -96,12 +97,10 @@ class Payout(StripeOperation):
         return f"payout {self.pk} to seller {self.seller_id}: {self.amount} {self.currency} ({self.status})"
 
 
-class PayoutEvent(models.Model):
+class PayoutEvent(StatusEvent):
     payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=12, choices=Payout.Status.choices)
     to_status = models.CharField(max_length=12, choices=Payout.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]
@@ -149,12 +148,10 @@ class PayoutReversal(StripeOperation):
         return f"reversal {self.stripe_reversal_id or self.pk} of payout {self.payout_id}: {self.amount}"
 
 
-class PayoutReversalEvent(models.Model):
+class PayoutReversalEvent(StatusEvent):
     reversal = models.ForeignKey(PayoutReversal, on_delete=models.PROTECT, related_name="events")
     from_status = models.CharField(max_length=12, choices=PayoutReversal.Status.choices)
     to_status = models.CharField(max_length=12, choices=PayoutReversal.Status.choices)
-    reason = models.CharField(max_length=200, blank=True)
-    occurred_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["id"]
