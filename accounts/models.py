@@ -140,6 +140,22 @@ class OrganisationVerificationEvent(models.Model):
         return f"{self.organisation_id}: {self.from_status} → {self.to_status}"
 
 
+class ApiScope(models.TextChoices):
+    """What an API key may do; each API operation names the one scope it needs."""
+
+    SEGMENTS_READ = "segments:read", _("Size audience segments")
+    LISTINGS_READ = "listings:read", _("Browse listings")
+    BIDS_WRITE = "bids:write", _("Place and withdraw bids; read bids, trades and payments")
+    DATA_READ = "data:read", _("Read purchased records and access grants")
+    NOTICES_WRITE = "notices:write", _("Read and acknowledge deletion notices")
+    WEBHOOKS_MANAGE = "webhooks:manage", _("Manage webhook endpoints and deliveries")
+    BILLING_READ = "billing:read", _("Read payment methods, payments and invoices")
+
+
+def all_api_scopes() -> list[str]:
+    return list(ApiScope.values)
+
+
 class ApiKey(models.Model):
     """A buyer organisation's API key. The secret is shown once; only its SHA-256 is stored."""
 
@@ -154,9 +170,14 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # ApiScope values this key grants (a list, so SQLite and PostgreSQL store it alike)
+    scopes = models.JSONField(default=all_api_scopes)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
 
     def is_usable(self, at: datetime) -> bool:
         return self.revoked_at is None and (self.expires_at is None or at < self.expires_at)

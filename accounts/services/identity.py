@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts import crypto
-from accounts.models import ApiKey, BuyerOrganisation, SellerDataKey, SellerProfile, User
+from accounts.models import ApiKey, ApiScope, BuyerOrganisation, SellerDataKey, SellerProfile, User
 from accounts.selectors import seller_precise_values
 from core.errors import Conflict, InvalidInput, NotFound
 
@@ -102,8 +102,14 @@ def api_key_create(
     name: str,
     created_by: User | None = None,
     expires_at: datetime | None = None,
+    scopes: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create a key; returns the row and the plaintext key, which is never stored or shown again."""
+    """Create a key; returns the row and the plaintext key, which is never stored or shown again.
+    `scopes` defaults to every scope."""
+    scopes = list(ApiScope.values) if scopes is None else scopes
+    unknown = sorted(set(scopes) - set(ApiScope.values))
+    if unknown or not scopes:
+        raise InvalidInput("scope_invalid", f"Unknown or no scopes: {', '.join(unknown)}.", field="scopes")
     if not name.strip():
         raise InvalidInput("name_required", "Name the key.", field="name")
     if expires_at is not None and expires_at <= timezone.now():
@@ -117,6 +123,7 @@ def api_key_create(
         key_hash=_hash_key(plaintext),
         created_by=created_by,
         expires_at=expires_at,
+        scopes=[scope for scope in ApiScope.values if scope in scopes],
     )
     return key, plaintext
 
