@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, Case, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,6 +19,34 @@ def consent_valid_q(at: datetime, prefix: str = "") -> Q:
     return Q(**{f"{prefix}granted_at__lte": at, f"{prefix}expires_at__gt": at}) & (
         Q(**{f"{prefix}ended_at__isnull": True}) | Q(**{f"{prefix}ended_at__gt": at})
     )
+
+
+def consented_pairs_mask_expression(*, seller_ref: str, at: datetime) -> Subquery:
+    """The (category, purpose) pairs (taxonomy.pair_bit) of the consents of the seller that
+    `seller_ref` names in the outer query, valid at `at`: one subquery, so a row lock can read
+    them in its own statement. Portable SQL: a pair's bit is its category's bit times its
+    purpose's, and SUM(DISTINCT …) of distinct powers of two is their OR."""
+    category_bit = Case(
+        *(
+            When(category=code, then=Value(taxonomy.pair_bit(code, taxonomy.PURPOSE_CODES[0])))
+            for code in taxonomy.CATEGORY_CODES
+        ),
+        output_field=BigIntegerField(),
+    )
+    purpose_factor = Case(
+        *(When(purpose=code, then=Value(1 << i)) for i, code in enumerate(taxonomy.PURPOSE_CODES)),
+        output_field=BigIntegerField(),
+    )
+    bits = (
+        ConsentGrant.objects.filter(seller_id=OuterRef(seller_ref))
+        .filter(consent_valid_q(at))
+        .alias(pair_bit=category_bit * purpose_factor)
+        .order_by()
+        .values("seller_id")
+        .annotate(mask=Sum("pair_bit", distinct=True))
+        .values("mask")
+    )
+    return Subquery(bits, output_field=BigIntegerField())
 
 
 def consent_is_valid(seller: User | int, category: str, purpose: str, at: datetime | None = None) -> bool:

@@ -8,6 +8,7 @@ from typing import cast
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import taxonomy
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects as listing_locks
@@ -81,9 +82,9 @@ def bid_place(
             _check_amount(amount_cents)
         if found is None:
             raise NotFound("listing_not_found", "No such listing.")
-        listing, consented, seller_organisation_id = (
+        listing, consented_mask, seller_organisation_id = (
             found.listing,
-            found.consented,
+            found.consented_mask,
             found.seller_organisation_id,
         )
         if listing.status != Listing.Status.ACTIVE:
@@ -94,7 +95,7 @@ def bid_place(
                 f"This listing is offered for: {', '.join(listing.purposes)}.",
                 field="purpose",
             )
-        _check_seller_side(listing, organisation, consented, seller_organisation_id)
+        _check_seller_side(listing, organisation, consented_mask, seller_organisation_id)
         common = {
             "organisation": organisation,
             "listing": listing,
@@ -149,18 +150,19 @@ def _bid_insert(bid: Bid) -> Bid:
 def _check_seller_side(
     listing: Listing,
     organisation: BuyerOrganisation,
-    consented: set[tuple[str, str]],
+    consented_mask: int,
     seller_organisation_id: int | None,
 ) -> None:
     """Refuse a bid on a listing whose consent no longer holds now (listing_missing_consent's
     rule: every category x every purpose), or whose seller is a member of the organisation.
 
-    `consented`: the seller's (category, purpose) pairs valid now, read with the listing's lock
+    `consented_mask`: the seller's (category, purpose) pairs valid now, read with the listing's lock
     (lock_objects.listing_for_bid). A listing stays active up to a sweep interval after its
     consent expires; this closes that window. (Sellers have no organisation, a database
     constraint: the second rule is a guard should members ever sell.)
     """
-    if any((c, p) not in consented for c in listing.categories for p in listing.purposes):
+    required = taxonomy.pairs_mask(listing.categories, listing.purposes)
+    if consented_mask & required != required:
         raise Conflict("listing_not_open", "This listing is not open for bids.")
     if seller_organisation_id == organisation.pk:
         raise Forbidden("own_data", "An organisation cannot buy its own members' data.")

@@ -682,9 +682,10 @@ def test_old_idempotency_keys_are_purged(buyer):
 
 def test_a_sealed_bid_reads_only_what_it_checks(client):
     """Given a paying buyer whose API key was just used, when it places a sealed bid, then the
-    request runs at most seven statements (the key, the locked listing with the buyer's payment
-    method, the seller's consents, the bid, its event, and the transaction's begin and commit):
-    no separate payment-method query and no lookup of a trade the open bid cannot have."""
+    request runs at most six statements (the key, the locked listing with the buyer's payment
+    method and the seller's valid consents, the bid, its event, and the transaction's begin and
+    commit): no separate payment-method or consent query and no lookup of a trade the open bid
+    cannot have."""
     warm, listing = active_listing(floor=1000), active_listing(floor=1000)
     client.post(BIDS, {"listing": str(warm.public_id), "amount_cents": 1200}, format="json")
 
@@ -693,7 +694,8 @@ def test_a_sealed_bid_reads_only_what_it_checks(client):
 
     assert response.status_code == 201 and response.json()["trade"] is None
     statements = [q["sql"] for q in captured.captured_queries]
-    assert len(statements) <= 7, statements
+    assert len(statements) <= 6, statements
+    assert not [s for s in statements if s.lstrip().startswith('SELECT "accounts_consentgrant"')]
     assert not [s for s in statements if "marketplace_trade" in s], statements
     assert not [
         s for s in statements if s.lstrip().startswith('SELECT 1 AS "a" FROM "payments_stripecustomer"')
