@@ -324,6 +324,28 @@ class ConsentGrant(models.Model):
     expires_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    # taxonomy.pair_bit(category, purpose), computed by the database: a category's bit times a
+    # purpose's. A seller's valid pairs are then SUM(DISTINCT pair_bit) in any query.
+    pair_bit = models.GeneratedField(
+        expression=models.Case(
+            *(
+                models.When(
+                    category=code, then=models.Value(taxonomy.pair_bit(code, taxonomy.PURPOSE_CODES[0]))
+                )
+                for code in taxonomy.CATEGORY_CODES
+            ),
+            output_field=models.BigIntegerField(),
+        )
+        * models.Case(
+            *(
+                models.When(purpose=code, then=models.Value(1 << i))
+                for i, code in enumerate(taxonomy.PURPOSE_CODES)
+            ),
+            output_field=models.BigIntegerField(),
+        ),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
     renewed_from = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewed_by"
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import BigIntegerField, Case, OuterRef, Q, QuerySet, Subquery, Sum, Value, When
+from django.db.models import BigIntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,23 +24,10 @@ def consent_valid_q(at: datetime, prefix: str = "") -> Q:
 def consented_pairs_mask_expression(*, seller_ref: str, at: datetime) -> Subquery:
     """The (category, purpose) pairs (taxonomy.pair_bit) of the consents of the seller that
     `seller_ref` names in the outer query, valid at `at`: one subquery, so a row lock can read
-    them in its own statement. Portable SQL: a pair's bit is its category's bit times its
-    purpose's, and SUM(DISTINCT …) of distinct powers of two is their OR."""
-    category_bit = Case(
-        *(
-            When(category=code, then=Value(taxonomy.pair_bit(code, taxonomy.PURPOSE_CODES[0])))
-            for code in taxonomy.CATEGORY_CODES
-        ),
-        output_field=BigIntegerField(),
-    )
-    purpose_factor = Case(
-        *(When(purpose=code, then=Value(1 << i)) for i, code in enumerate(taxonomy.PURPOSE_CODES)),
-        output_field=BigIntegerField(),
-    )
+    them in its own statement. SUM(DISTINCT …) of distinct powers of two is their OR."""
     bits = (
         ConsentGrant.objects.filter(seller_id=OuterRef(seller_ref))
         .filter(consent_valid_q(at))
-        .alias(pair_bit=category_bit * purpose_factor)
         .order_by()
         .values("seller_id")
         .annotate(mask=Sum("pair_bit", distinct=True))
