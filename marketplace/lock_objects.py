@@ -29,11 +29,15 @@ class ListingForBid:
     consented: set[tuple[str, str]]  # the seller's (category, purpose) pairs valid at `at`
     seller_organisation_id: int | None
     buyer_has_payment_method: bool  # payments_port.has_payment_method, read in the same statement
+    buyer_overdue_notices: int  # selectors.deletion_notices_blocking_bids count, likewise
 
 
-def listing_for_bid(public_id, at, *, buyer_organisation_id: int) -> ListingForBid | None:
+def listing_for_bid(
+    public_id, at, *, buyer_organisation_id: int, buyer_overdue_notices
+) -> ListingForBid | None:
     """The listing locked, with what placing a bid on it checks, or None when there is no such
-    listing. Only the listing row is locked."""
+    listing. Only the listing row is locked. `buyer_overdue_notices`: the expression counting the
+    buyer's deletion notices that block bidding (selectors.deletion_notices_blocking_bids_count)."""
     try:
         public_id = uuid.UUID(str(public_id))
     except ValueError:
@@ -46,6 +50,7 @@ def listing_for_bid(public_id, at, *, buyer_organisation_id: int) -> ListingForB
                 buyer_has_payment_method=payments_port.has_payment_method_expression(
                     organisation_id=buyer_organisation_id
                 ),
+                buyer_overdue_notices=buyer_overdue_notices,
             )
             .get(public_id=public_id)
         )
@@ -61,6 +66,7 @@ def listing_for_bid(public_id, at, *, buyer_organisation_id: int) -> ListingForB
         consented=pairs,
         seller_organisation_id=listing.seller_organisation_id,
         buyer_has_payment_method=listing.buyer_has_payment_method,
+        buyer_overdue_notices=listing.buyer_overdue_notices,
     )
 
 
