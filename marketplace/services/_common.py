@@ -40,6 +40,12 @@ def _check_deletion_duty(overdue_notices: int) -> None:
         )
 
 
+def _deletion_duty_blocks(organisation: BuyerOrganisation) -> bool:
+    """For the audience clearing of bids placed before the notices fell overdue."""
+    overdue = selectors.deletion_notices_blocking_bids(organisation).count()
+    return overdue > settings.DELETION_OVERDUE_BID_LIMIT
+
+
 def _check_payment_method(has_payment_method: bool) -> None:
     """`has_payment_method`: payments_port.has_payment_method of the bidding organisation."""
     if not has_payment_method:

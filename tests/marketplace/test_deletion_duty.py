@@ -196,3 +196,24 @@ def test_the_check_costs_the_sealed_bid_no_statement(client, buyer):
     statements = [q["sql"] for q in captured.captured_queries]
     assert len([s for s in statements if "marketplace_deletionnotice" in s]) == 1, statements
     assert any("FOR UPDATE" in s and "marketplace_deletionnotice" in s for s in statements), statements
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_open_audience_bid_buys_nothing_while_notices_are_overdue(settings, buyer, queued):  # noqa: F811
+    """An audience bid placed before a notice fell overdue is not cleared by the worker or the
+    sweep until the block lifts; then it clears as usual."""
+    from tests.marketplace.test_audience import listed_seller, place
+
+    settings.SEGMENT_MIN_SIZE = 2
+    for floor in (100, 200):
+        listed_seller(floor)
+    bid = place(buyer, max_price=450, max_records=2)
+    overdue = notice(buyer)
+
+    assert services.audience_bid_clear(bid_id=bid.pk) is None
+    services.audience_bids_sweep()
+    bid.refresh_from_db()
+    assert bid.status == "open"
+
+    services.deletion_notice_acknowledge(organisation=buyer, notice_public_id=overdue.public_id)
+    assert services.audience_bid_clear(bid_id=bid.pk) is not None
