@@ -105,6 +105,9 @@ class BuyerOrganisation(models.Model):
     )
     verification_decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # A moderator lifted the bidding block of overdue deletion notices at this time: notices whose
+    # deadline had passed by then no longer block (DELETION_OVERDUE_BID_LIMIT; later ones do).
+    deletion_duty_cleared_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -140,16 +143,53 @@ class OrganisationVerificationEvent(models.Model):
         return f"{self.organisation_id}: {self.from_status} → {self.to_status}"
 
 
+class DeletionDutyClearance(models.Model):
+    """Audit of a moderator lifting an organisation's bidding block for overdue deletion notices."""
+
+    organisation = models.ForeignKey(
+        BuyerOrganisation, on_delete=models.PROTECT, related_name="deletion_duty_clearances"
+    )
+    overdue_notices = models.PositiveIntegerField(help_text=_("overdue notices that blocked bidding then"))
+    reason = models.TextField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    cleared_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-cleared_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}: bidding cleared at {self.cleared_at:%Y-%m-%d %H:%M}"
+
+
+class ApiUsageDay(models.Model):
+    """API requests and 429s of one organisation on one day (UTC), flushed from Redis's counters
+    by `accounts.services.api_usage_flush`; `accounts.selectors.api_usage` adds what is unflushed."""
+
+    organisation = models.ForeignKey(BuyerOrganisation, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    requests = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "day"], name="api_usage_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.day}: {self.requests} requests, {self.throttled} throttled"
+
+
 class ApiScope(models.TextChoices):
     """What an API key may do; each API operation names the one scope it needs."""
 
     SEGMENTS_READ = "segments:read", _("Size audience segments")
     LISTINGS_READ = "listings:read", _("Browse listings")
-    BIDS_WRITE = "bids:write", _("Place and withdraw bids; read bids, trades and payments")
+    BIDS_WRITE = (
+        "bids:write",
+        _("Place, raise and cancel bids, save the card they are paid with; read bids and trades"),
+    )
     DATA_READ = "data:read", _("Read purchased records and access grants")
     NOTICES_WRITE = "notices:write", _("Read and acknowledge deletion notices")
     WEBHOOKS_MANAGE = "webhooks:manage", _("Manage webhook endpoints and deliveries")
-    BILLING_READ = "billing:read", _("Read payment methods, payments and invoices")
+    BILLING_READ = "billing:read", _("Read the saved card, payments and invoices")
 
 
 def all_api_scopes() -> list[str]:

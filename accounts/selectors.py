@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
 from django.db.models import BigIntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import crypto, hooks, taxonomy
-from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from accounts.models import (
+    ApiUsageDay,
+    BuyerOrganisation,
+    ConsentEvent,
+    ConsentGrant,
+    LifeEvent,
+    SellerDataKey,
+    SellerProfile,
+    User,
+)
 from core.errors import ServiceError
 
 
@@ -264,3 +273,45 @@ def sellers_data(*, categories_by_seller: dict[int, list[str]]) -> dict[int, dic
                     values[field] = getattr(profile, field, None)
         result[seller_id] = values
     return result
+
+
+class ApiUsageRow(NamedTuple):
+    day: date
+    requests: int
+    throttled: int  # answered 429
+
+
+def api_usage(organisation: BuyerOrganisation, days: int = 30) -> list[ApiUsageRow]:
+    """The organisation's API requests and 429s per day (UTC), oldest first, one row per day of
+    the last `days` (today included, zeros included): ApiUsageDay plus what the rate limiter
+    counted in Redis since the last flush (one pipelined round trip), or, without Redis
+    (`make run`), this process's own counts."""
+    from accounts import rate_limits
+    from core import ratelimit
+
+    today = timezone.now().date()
+    span = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    totals = {day: [0, 0] for day in span}
+    for day, requests, throttled in ApiUsageDay.objects.filter(
+        organisation=organisation, day__gte=span[0]
+    ).values_list("day", "requests", "throttled"):
+        totals[day][0] += requests
+        totals[day][1] += throttled
+    members = {rate_limits.usage_member(organisation.pk, day): day for day in span}
+    redis = rate_limits.client()
+    if redis is None:
+        found = [
+            (members[m], ratelimit.local_limiter.usage.get(rate_limits.usage_key(m), {})) for m in members
+        ]
+    else:
+        pipe = redis.pipeline(transaction=False)
+        for member in members:
+            pipe.hgetall(rate_limits.usage_key(member))
+            pipe.hgetall(rate_limits.usage_key(member, flushing=True))
+        answers = pipe.execute()
+        found = [(members[m], answers[i]) for i, m in enumerate(m for m in members for _twice in (0, 1))]
+    for day, fields in found:
+        for name, value in fields.items():
+            name = name.decode() if isinstance(name, bytes) else name
+            totals[day][0 if name == "requests" else 1] += int(value)
+    return [ApiUsageRow(day, requests, throttled) for day, (requests, throttled) in totals.items()]

@@ -371,3 +371,13 @@ class BuyerFailingPayments(BuyerOrganisation):
         proxy = True
         verbose_name = _("buyer with failing payments")
         verbose_name_plural = _("buyers with failing payments")
+
+
+class BuyerDeletionOverdue(BuyerOrganisation):
+    """Moderators' view of the buyer organisations with overdue deletion notices (and whether
+    they may bid: marketplace.services.deletion_duty_clear); no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("buyer with overdue deletions")
+        verbose_name_plural = _("buyers with overdue deletions")

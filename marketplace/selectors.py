@@ -8,7 +8,8 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -239,3 +240,27 @@ seller_export_deletion_notices.choices["reason"] = {  # type: ignore[attr-define
     "expired": _("Consent expired"),
     "erasure": _("Account erased"),
 }
+
+
+def deletion_notices_blocking_bids(organisation: BuyerOrganisation) -> QuerySet[DeletionNotice]:
+    """The organisation's overdue deletion notices that count against bidding: all of them, or,
+    after a moderator cleared the block, those whose deadline passed since (index: buyer, status)."""
+    notices = DeletionNotice.objects.filter(
+        organisation_id=organisation.pk, status=DeletionNotice.Status.OVERDUE
+    )
+    if organisation.deletion_duty_cleared_at is not None:
+        notices = notices.filter(deadline__gt=organisation.deletion_duty_cleared_at)
+    return notices
+
+
+def deletion_notices_blocking_bids_count(organisation: BuyerOrganisation) -> Coalesce:
+    """`deletion_notices_blocking_bids(...).count()` as an expression, read within another query
+    (the bid's listing lock), so the bid path pays no statement for it."""
+    counted = (
+        deletion_notices_blocking_bids(organisation)
+        .order_by()
+        .values("organisation_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)

@@ -7,6 +7,7 @@ re-exported for callers.
 """
 
 from accounts.selectors import life_event_details, seller_precise_values
+from accounts.services.api_usage import api_usage_flush
 from accounts.services.consent import (
     consent_expire_due,
     consent_grant,
@@ -79,4 +80,6 @@ __all__ = [
     "consent_revoke",
     # erasure
     "seller_erase",
+    # API usage (the rate limiter's counters)
+    "api_usage_flush",
 ]

@@ -17,6 +17,14 @@ STORAGES = {
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]
 CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/14")}
+# The rate limiter on a Redis database that no test clears (some clear the default cache), its
+# keys named per test database so that suites running side by side do not share windows. Limits
+# high enough for whole-schema runs; tests/accounts/test_api_rate_limits.py sets its own.
+CACHES["ratelimit"] = env.cache("RATELIMIT_CACHE_URL", default="redis://127.0.0.1:6379/13")
+API_RATE_LIMIT_CACHE = "ratelimit"
+API_RATE_LIMIT_KEY_PREFIX = f"ratelimit:{DATABASES['default']['TEST']['NAME']}"
+API_RATE_LIMIT_PER_KEY = env("API_RATE_LIMIT_PER_KEY", default="100000/min")
+API_RATE_LIMIT_PER_ORGANISATION = env("API_RATE_LIMIT_PER_ORGANISATION", default="100000/min")
 
 # --- Payments -----------------------------------------------------------------------------
 # tests/payments/conftest.py starts localstripe and the Connect sandbox on free loopback ports

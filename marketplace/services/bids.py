@@ -14,11 +14,12 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
-from marketplace import lock_objects, payments_port
+from marketplace import lock_objects, payments_port, selectors
 from marketplace.models import Bid, BidEvent, Trade, TradeEvent
 from marketplace.services._common import (
     _bid_transition,
     _check_amount,
+    _check_deletion_duty,
     _check_payment_method,
     _check_verified,
     _trade_create,
@@ -71,12 +72,20 @@ def bid_place(
     _check_verified(organisation)
     with transaction.atomic(durable=True):
         now = timezone.now()
-        # the buyer's payment method is read with the listing's lock, in the same statement;
-        # the checks still run in _check_buyer's order (payment method, amount, then the listing)
-        found = lock_objects.listing_for_bid(listing_public_id, now, buyer_organisation_id=organisation.pk)
+        # the buyer's deletion duty and payment method are read with the listing's lock, in the
+        # same statement; the checks still run in _check_buyer's order (deletion duty, payment
+        # method, amount, then the listing)
+        found = lock_objects.listing_for_bid(
+            listing_public_id,
+            now,
+            buyer_organisation_id=organisation.pk,
+            buyer_overdue_notices=selectors.deletion_notices_blocking_bids_count(organisation),
+        )
         if found is None:
+            _check_deletion_duty(selectors.deletion_notices_blocking_bids(organisation).count())
             _check_payment_method(payments_port.has_payment_method(organisation_id=organisation.pk))
         else:
+            _check_deletion_duty(found.buyer_overdue_notices)
             _check_payment_method(found.buyer_has_payment_method)
         if amount_cents is not None:
             _check_amount(amount_cents)
@@ -197,7 +206,9 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
 
 
 def bid_raise(*, organisation: BuyerOrganisation, bid_public_id, amount_cents: int) -> Bid:
+    """Raising is bidding: refused, like a new bid, while deletion notices are overdue."""
     _check_amount(amount_cents)
+    _check_deletion_duty(selectors.deletion_notices_blocking_bids(organisation).count())
     with transaction.atomic(durable=True):
         _listing, bid = _locked_own_open_bid(organisation, bid_public_id)
         if bid.kind != Bid.Kind.AUCTION:
