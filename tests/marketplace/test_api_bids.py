@@ -632,8 +632,9 @@ def test_a_server_error_releases_the_key(client, monkeypatch):
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(services, "bid_place", broken)
-    with pytest.raises(RuntimeError):
-        client.post(BIDS, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
+    failed = client.post(BIDS, body, format="json", HTTP_IDEMPOTENCY_KEY="retry-me")
+    assert (failed.status_code, failed.json()["code"]) == (500, "server_error")  # logged, not leaked
+    assert "database went away" not in failed.content.decode()
     assert not IdempotencyRecord.objects.exists()
     monkeypatch.undo()
 
