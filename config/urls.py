@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from core import views as core_views
@@ -29,6 +29,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/problems/", core_views.problem_index, name="api-problems"),
     path("api/problems/<slug:code>/", core_views.problem_detail, name="api-problem"),
+    re_path(r"^api/", core_views.api_unrouted),  # after every API route: a 404 problem
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health, name="health"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),

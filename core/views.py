@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import logging
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
+from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from core.api_errors import SERVER_ERROR_DETAIL
@@ -39,8 +42,22 @@ def _problem(request: HttpRequest, status: int, code: str, detail: str) -> JsonR
     return JsonResponse(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
+@csrf_exempt
+def api_unrouted(request: HttpRequest) -> HttpResponse:
+    """The last route under /api/: a 404 problem even with DEBUG (whose 404 page ignores
+    handler404). Keeps CommonMiddleware's APPEND_SLASH redirect, which a matching route disables."""
+    if settings.APPEND_SLASH and not request.path_info.endswith("/"):
+        try:
+            match = resolve(request.path_info + "/", getattr(request, "urlconf", None))
+        except Resolver404:
+            match = None
+        if match is not None and match.func is not api_unrouted:
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+    return _problem(request, 404, "not_found", "No such path in this API.")
+
+
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """handler404: problem details under /api/ (no route, or an id that is not a UUID)."""
+    """handler404: problem details under /api/ (an Http404 outside DRF, e.g. an unknown problem page)."""
     if request.path.startswith(API_PREFIX):
         return _problem(request, 404, "not_found", "No such path in this API.")
     return defaults.page_not_found(request, exception)

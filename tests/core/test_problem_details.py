@@ -123,6 +123,18 @@ def test_unrouted_paths_and_malformed_ids_are_404_problems(buyer_api, path):
     assert_problem(buyer_api.get(path), 404, "not_found", path=path)
 
 
+def test_unrouted_paths_are_problems_in_debug_too_and_writes_need_no_csrf(buyer_api, settings):
+    settings.DEBUG = True
+    csrf_checked = Client(enforce_csrf_checks=True)
+    assert_problem(csrf_checked.post("/api/v1/nope/", {}), 404, "not_found")
+
+
+def test_a_missing_slash_still_redirects(buyer_api):
+    response = buyer_api.get("/api/v1/listings?ordering=price")
+    assert response.status_code == 301 and response["Location"] == "/api/v1/listings/?ordering=price"
+    assert_problem(buyer_api.get("/api/v1/nope"), 404, "not_found")
+
+
 def test_pages_outside_the_api_keep_their_html_404(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
