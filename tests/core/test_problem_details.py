@@ -342,3 +342,14 @@ def test_schema_documents_problems_as_problem_json(client):
     ]
     assert error_contents and all("application/json" not in c for c in error_contents if c)
     assert any("application/problem+json" in c for c in error_contents)
+
+
+def test_the_seller_ui_still_translates_a_missing_object():
+    from django.utils import translation
+
+    from accounts.forms import service_error_message
+    from core.errors import NotFound
+
+    with translation.override("fr"):
+        message = service_error_message(NotFound("not_found", "No such consent."))
+    assert message != "No such consent." and message
