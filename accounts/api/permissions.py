@@ -27,6 +27,7 @@ class IsVerifiedBuyer(IsBuyerMember):
     """Only verified organisations may bid or receive data."""
 
     message = "Your organisation is not verified yet."
+    code = "organisation_not_verified"  # core.problems
 
     def has_permission(self, request, view) -> bool:
         return super().has_permission(request, view) and request.user.organisation.is_verified

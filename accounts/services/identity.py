@@ -135,7 +135,7 @@ def api_key_revoke(*, key_id: int, organisation: BuyerOrganisation | None = None
     updated = keys.filter(revoked_at=None).update(revoked_at=timezone.now())
     key = keys.first()
     if key is None:
-        raise NotFound("api_key_not_found", "No such API key.")
+        raise NotFound("not_found", "No such API key.")
     if not updated:
         raise Conflict("api_key_already_revoked", "This API key is already revoked.")
     return key

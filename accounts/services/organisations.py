@@ -57,7 +57,7 @@ def organisation_set_verification(
     with transaction.atomic():
         organisation = lock_objects.buyer_organisation(organisation_id)
         if organisation is None:
-            raise NotFound("organisation_not_found", "No such organisation.")
+            raise NotFound("not_found", "No such organisation.")
         from_status = organisation.verification_status
         if to_status not in BuyerOrganisation.TRANSITIONS[from_status]:
             raise Conflict(

@@ -152,6 +152,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the CSP allows 'self' only.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # error answers (core.api_errors.ProblemSerializer) are application/problem+json
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api_errors.problem_media_type_hook",
+    ],
 }
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Rate limits (fixed windows in Redis, accounts.rate_limits): "<n>/<s|min|hour|day>".

@@ -51,6 +51,7 @@ class VerifiedToWrite(IsBuyerMember):
     """Reads (and the methods in `member_methods`) for any buyer member; the rest verified only."""
 
     message = IsVerifiedBuyer.message
+    code = IsVerifiedBuyer.code
     member_methods = frozenset({"GET", "HEAD", "OPTIONS"})
 
     def has_permission(self, request, view) -> bool:

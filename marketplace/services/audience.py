@@ -41,9 +41,7 @@ def _check_criteria(criteria: SegmentCriteria) -> None:
     if criteria.purpose not in taxonomy.PURPOSE_CODES:
         raise InvalidInput("purpose_unknown", f"{criteria.purpose!r} is not a purpose.", field="criteria")
     if criteria.licence_days not in taxonomy.LICENCE_DAYS:
-        raise InvalidInput(
-            "licence_days_invalid", "Choose a licence of 30, 90 or 365 days.", field="criteria"
-        )
+        raise InvalidInput("licence_invalid", "Choose a licence of 30, 90 or 365 days.", field="criteria")
 
 
 def audience_bid_place(

@@ -37,9 +37,7 @@ def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> 
     INSERT of their events (settlement moves whole batches)."""
     for trade in trades:
         if to_status not in Trade.TRANSITIONS[trade.status]:
-            raise Conflict(
-                "trade_transition_not_allowed", f"A {trade.status} trade cannot become {to_status}."
-            )
+            raise Conflict("transition_not_allowed", f"A {trade.status} trade cannot become {to_status}.")
     if not trades:
         return
     now = timezone.now()
@@ -90,7 +88,7 @@ def bid_place(
         if amount_cents is not None:
             _check_amount(amount_cents)
         if found is None:
-            raise NotFound("listing_not_found", "No such listing.")
+            raise NotFound("not_found", "No such listing.")
         listing, consented_mask, seller_organisation_id = (
             found.listing,
             found.consented_mask,
@@ -189,7 +187,7 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
         .first()
     )
     if row is None:
-        raise NotFound("bid_not_found", "No such bid.")
+        raise NotFound("not_found", "No such bid.")
     bid_id, listing_id = row
     listing = None
     if listing_id is not None:

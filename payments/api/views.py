@@ -78,7 +78,7 @@ class PaymentMethodView(APIView):
     def get(self, request: Request) -> Response:
         customer = selectors.customer_of_organisation(organisation_id=_organisation_id(request))
         if customer is None or not customer.default_payment_method_id:
-            raise NotFound("payment_method_missing", "No card saved yet.")
+            raise NotFound("not_found", "No card saved yet.")
         return Response(CardOutputSerializer(customer).data)
 
     @extend_schema(
@@ -153,5 +153,5 @@ class PaymentDetailView(APIView):
             .first()
         )
         if payment is None:
-            raise NotFound("payment_unknown", "No such payment.")
+            raise NotFound("not_found", "No such payment.")
         return Response(PaymentOutputSerializer(payment).data)
