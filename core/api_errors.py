@@ -90,6 +90,8 @@ def _server_error(exc: Exception, instance: str) -> Response:
 
 def _code_of(exc: exceptions.APIException) -> str:
     detail = exc.detail
+    if isinstance(exc, exceptions.Throttled):
+        return "rate_limited"  # one code for every 429, whichever throttle refused
     code = getattr(detail, "code", None) if isinstance(detail, exceptions.ErrorDetail) else None
     return str(code or exc.default_code)
 

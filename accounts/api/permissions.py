@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.permissions import BasePermission
@@ -43,8 +43,8 @@ class InsufficientScope(Forbidden):
         )
         self.scope = scope
 
-    def as_dict(self) -> dict[str, object]:
-        return {**super().as_dict(), "scope": self.scope}
+    def as_problem(self, instance: str, *, in_query: bool = False) -> dict[str, Any]:
+        return {**super().as_problem(instance, in_query=in_query), "scope": self.scope}
 
 
 def required_scope(view, method: str) -> str:

@@ -22,7 +22,7 @@ def deletion_duty_clear(*, organisation_id: int, actor: User | None, reason: str
     with transaction.atomic(durable=True):
         organisation = account_locks.buyer_organisation(organisation_id)
         if organisation is None:
-            raise NotFound("organisation_not_found", "No such organisation.")
+            raise NotFound("not_found", "No such organisation.")
         overdue = selectors.deletion_notices_blocking_bids(organisation).count()
         now = timezone.now()
         organisation.deletion_duty_cleared_at = now
