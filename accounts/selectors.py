@@ -10,7 +10,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import crypto, hooks, taxonomy
-from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from accounts.models import (
+    ApiKey,
+    BuyerOrganisation,
+    ConsentEvent,
+    ConsentGrant,
+    LifeEvent,
+    SellerDataKey,
+    SellerProfile,
+    User,
+)
 from core.errors import ServiceError
 
 
@@ -249,3 +258,37 @@ def sellers_data(*, categories_by_seller: dict[int, list[str]]) -> dict[int, dic
                     values[field] = getattr(profile, field, None)
         result[seller_id] = values
     return result
+
+
+# --- Buyer organisations (the advertiser console, the moderators' admin) -------------------------
+
+# What a moderator needs before verifying an organisation, in the order the console lists it.
+ORGANISATION_REQUIRED_DETAILS = (
+    "legal_name",
+    "registration_number",
+    "country",
+    "website",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+)
+
+
+def organisation_verification_missing(organisation: BuyerOrganisation) -> list[str]:
+    """Codes of what is missing before verification can be requested: empty details, then
+    `contact_email_unverified` / `contact_phone_unverified`. Empty when complete."""
+    missing = [field for field in ORGANISATION_REQUIRED_DETAILS if not str(getattr(organisation, field)).strip()]
+    if organisation.contact_email and organisation.contact_email_verified_at is None:
+        missing.append("contact_email_unverified")
+    if organisation.contact_phone and organisation.contact_phone_verified_at is None:
+        missing.append("contact_phone_unverified")
+    return missing
+
+
+def organisation_members(*, organisation: BuyerOrganisation) -> QuerySet[User]:
+    return User.objects.filter(organisation=organisation, is_active=True).order_by("date_joined", "pk")
+
+
+def api_keys_of(*, organisation: BuyerOrganisation) -> QuerySet[ApiKey]:
+    """Every key of the organisation, newest first (revoked and expired ones too: the history)."""
+    return ApiKey.objects.filter(organisation=organisation).order_by("-created_at", "-pk")
