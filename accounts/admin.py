@@ -30,7 +30,20 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["email", "full_name", "pseudonym"]
     readonly_fields = ["pseudonym", "date_joined", "last_login", "erased_at"]
     fieldsets = (
-        (None, {"fields": ("email", "password", "full_name", "role", "organisation", "organisation_role", "pseudonym")}),
+        (
+            None,
+            {
+                "fields": (
+                    "email",
+                    "password",
+                    "full_name",
+                    "role",
+                    "organisation",
+                    "organisation_role",
+                    "pseudonym",
+                )
+            },
+        ),
         (_("Verification"), {"fields": ("email_verified_at", "phone_verified_at")}),
         (_("Status"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "erased_at")}),
         (_("Dates"), {"fields": ("date_joined", "last_login")}),

@@ -39,6 +39,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(_("full name"), max_length=200, blank=True)
+
     class OrganisationRole(models.TextChoices):
         OWNER = "owner", _("Owner")
         DEVELOPER = "developer", _("Developer")

@@ -277,7 +277,9 @@ ORGANISATION_REQUIRED_DETAILS = (
 def organisation_verification_missing(organisation: BuyerOrganisation) -> list[str]:
     """Codes of what is missing before verification can be requested: empty details, then
     `contact_email_unverified` / `contact_phone_unverified`. Empty when complete."""
-    missing = [field for field in ORGANISATION_REQUIRED_DETAILS if not str(getattr(organisation, field)).strip()]
+    missing = [
+        field for field in ORGANISATION_REQUIRED_DETAILS if not str(getattr(organisation, field)).strip()
+    ]
     if organisation.contact_email and organisation.contact_email_verified_at is None:
         missing.append("contact_email_unverified")
     if organisation.contact_phone and organisation.contact_phone_verified_at is None:

@@ -56,12 +56,15 @@ def trades_of_payment_reference(organisation: BuyerOrganisation, reference: str)
     return trades_of(organisation).filter(batch_id=int(batch_id))
 
 
-def trades_by_payment_reference(organisation: BuyerOrganisation, references: list[str]) -> dict[str, list[Trade]]:
+def trades_by_payment_reference(
+    organisation: BuyerOrganisation, references: list[str]
+) -> dict[str, list[Trade]]:
     """{reference: its trades} for a page of payments, in one query."""
     batch_ids = {
         int(ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX)): ref
         for ref in references
-        if ref.startswith(SETTLEMENT_REFERENCE_PREFIX) and ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX).isdigit()
+        if ref.startswith(SETTLEMENT_REFERENCE_PREFIX)
+        and ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX).isdigit()
     }
     found: dict[str, list[Trade]] = {ref: [] for ref in references}
     for trade in trades_of(organisation).filter(batch_id__in=list(batch_ids)):

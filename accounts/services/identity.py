@@ -84,7 +84,9 @@ PHONE_CODE_STEP = 600  # seconds a phone code stays valid (the current and previ
 def phone_code(subject: str, phone: str, step: int) -> str:
     """A six-digit code for (subject, phone) in one time step; derived, so nothing is stored.
     `subject` names who is verified (a user's pk, "organisation:<pk>" for a buyer's contact)."""
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"{subject}:{phone}:{step}".encode(), hashlib.sha256).digest()
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{subject}:{phone}:{step}".encode(), hashlib.sha256
+    ).digest()
     return f"{int.from_bytes(digest[:4], 'big') % 1_000_000:06d}"
 
 
@@ -181,7 +183,11 @@ def api_key_rotate(
     work while clients switch. Returns (old, new, the new plaintext shown once)."""
     now = timezone.now()
     with transaction.atomic(durable=True):
-        old = ApiKey.objects.select_for_update(of=("self",)).filter(pk=key_id, organisation=organisation).first()
+        old = (
+            ApiKey.objects.select_for_update(of=("self",))
+            .filter(pk=key_id, organisation=organisation)
+            .first()
+        )
         if old is None:
             raise NotFound("api_key_not_found", "No such API key.")
         if not old.is_usable(now):

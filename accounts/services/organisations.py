@@ -146,7 +146,9 @@ def normalise_phone(phone: str) -> str:
     if re.fullmatch(r"0[1-9]\d{8}", compact):
         compact = "+33" + compact[1:]
     if not PHONE_RE.fullmatch(compact):
-        raise InvalidInput("phone_invalid", "Use an international number such as +33612345678.", field="contact_phone")
+        raise InvalidInput(
+            "phone_invalid", "Use an international number such as +33612345678.", field="contact_phone"
+        )
     return compact
 
 
@@ -221,7 +223,10 @@ def organisation_invitation_token(
     *, organisation: BuyerOrganisation, email: str, organisation_role: str, invited_by: User
 ) -> str:
     """A signed invitation (nothing stored): accepting it creates the member with this role."""
-    if invited_by.organisation_id != organisation.pk or invited_by.organisation_role != User.OrganisationRole.OWNER:
+    if (
+        invited_by.organisation_id != organisation.pk
+        or invited_by.organisation_role != User.OrganisationRole.OWNER
+    ):
         raise Forbidden("owner_required", "Only an owner can invite members.")
     if organisation_role not in User.OrganisationRole.values:
         raise InvalidInput("role_unknown", "Choose owner, developer or finance.", field="role")
@@ -243,7 +248,9 @@ def organisation_invitation_read(*, token: str) -> dict:
     return {"organisation": organisation, "email": data["e"], "role": data["r"]}
 
 
-def organisation_invitation_accept(*, token: str, password: str, full_name: str, language: str = "en") -> User:
+def organisation_invitation_accept(
+    *, token: str, password: str, full_name: str, language: str = "en"
+) -> User:
     invitation = organisation_invitation_read(token=token)
     return buyer_member_create(
         organisation=invitation["organisation"],
