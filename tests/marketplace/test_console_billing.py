@@ -73,7 +73,7 @@ def test_usage_shows_spend_per_month_and_keys(client, finance, django_assert_max
     assert "prod" in body
 
 
-def test_a_card_is_saved_from_a_confirmed_setup_intent(client, stripe_api, settings, stripe_sandbox):
+def test_a_card_is_saved_from_a_confirmed_setup_intent(client, stripe_api, settings, stripe_sandbox):  # noqa: F811
     settings.STRIPE_JS_URL = f"{stripe_sandbox.api_base}/js.stripe.com/v3/"
     owner = member(OrganisationFactory(), "owner")
     client.force_login(owner)
@@ -99,7 +99,7 @@ def test_a_card_is_saved_from_a_confirmed_setup_intent(client, stripe_api, setti
     assert "4242" in response.content.decode()
 
 
-def test_a_foreign_setup_intent_saves_nothing(client, stripe_api):
+def test_a_foreign_setup_intent_saves_nothing(client, stripe_api):  # noqa: F811
     from payments import services as payment_services
 
     theirs = payment_services.payment_method_setup_intent_create(organisation_id=OrganisationFactory().pk)
@@ -109,7 +109,11 @@ def test_a_foreign_setup_intent_saves_nothing(client, stripe_api):
     response = client.post(reverse("console-card"), {"setup_intent": theirs["setup_intent_id"]}, follow=True)
 
     assert "The card could not be saved" in response.content.decode()
-    assert not StripeCustomer.objects.filter(organisation=owner.organisation).exclude(default_payment_method_id="").exists()
+    assert (
+        not StripeCustomer.objects.filter(organisation=owner.organisation)
+        .exclude(default_payment_method_id="")
+        .exists()
+    )
 
 
 def test_pages_other_than_the_card_page_keep_the_strict_csp(client, finance):
