@@ -15,6 +15,7 @@ from accounts import services as account_services
 from accounts.models import ApiKey, BuyerOrganisation
 from listings import services as listing_services
 from payments.models import StripeCustomer
+from tests.browser.test_csp import RECORD_VIOLATIONS
 from tests.factories import ModeratorFactory
 from tests.listings.conftest import make_seller
 from tests.payments.conftest import (  # noqa: F401  (fixtures)
@@ -60,6 +61,7 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
     seller = make_seller()
     listing_services.audience_optin_update(seller=seller, categories=["demographics", "location"])
     url = live_server.url
+    page.add_init_script(RECORD_VIOLATIONS)
 
     organisation = sign_up(page, url)
 
@@ -77,7 +79,9 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
 
     # The contact phone: the code sent by SMS
     page.get_by_role("button", name="Send me a code").click()
-    page.get_by_label(re.compile("Code")).fill(account_services.organisation_contact_phone_code(organisation=organisation))
+    page.get_by_label(re.compile("Code")).fill(
+        account_services.organisation_contact_phone_code(organisation=organisation)
+    )
     page.get_by_role("button", name="Verify the phone").click()
     expect(page.get_by_role("status")).to_contain_text("The contact phone is verified.")
 
@@ -108,6 +112,8 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
     page.get_by_role("navigation").get_by_role("link", name="Card").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Card")
     card = page.locator("#card-element")
+    expect(card.get_by_placeholder("number")).to_be_visible()
+    assert page.evaluate("window.__cspViolations") == []  # Stripe.js allowed, nothing inline
     card.get_by_placeholder("number").fill("4242424242424242")
     card.get_by_placeholder("exp_month").fill("12")
     card.get_by_placeholder("exp_year").fill("34")

@@ -166,3 +166,11 @@ def test_console_login_lands_on_the_dashboard(client):
     )
 
     assert response.status_code == 302 and response.url == reverse("console-dashboard")
+
+
+def test_the_console_speaks_french(client):
+    client.cookies["django_language"] = "fr"
+
+    body = client.get(reverse("console-signup")).content.decode()
+
+    assert "Créer un compte annonceur" in body and "Téléphone de contact" in body
