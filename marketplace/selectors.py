@@ -68,7 +68,8 @@ def trades_by_payment_reference(
     }
     found: dict[str, list[Trade]] = {ref: [] for ref in references}
     for trade in trades_of(organisation).filter(batch_id__in=list(batch_ids)):
-        found[batch_ids[trade.batch_id]].append(trade)
+        if trade.batch_id is not None:
+            found[batch_ids[trade.batch_id]].append(trade)
     return found
 
 
