@@ -31,8 +31,10 @@ def organisation_create(
     website: str,
     contact_name: str,
     contact_email: str,
+    contact_phone: str = "",
 ) -> BuyerOrganisation:
     country = country.upper()
+    phone = normalise_phone(contact_phone) if contact_phone else ""
     if not re.fullmatch(r"[A-Z]{2}", country):
         raise InvalidInput("country_invalid", "Use an ISO 3166-1 alpha-2 country code.", field="country")
     try:
@@ -44,6 +46,7 @@ def organisation_create(
                 website=website,
                 contact_name=contact_name,
                 contact_email=contact_email,
+                contact_phone=phone,
             )
     except IntegrityError:
         raise Conflict(
@@ -119,7 +122,7 @@ def organisation_signup(
 ) -> User:
     """A new advertiser: the organisation with its verification details and its first member, an
     owner. Both or neither are stored. The contact email and phone start unverified."""
-    phone = normalise_phone(contact_phone)
+    normalise_phone(contact_phone)  # a bad number is refused before anything is written
     with transaction.atomic(durable=True):
         organisation = organisation_create(
             legal_name=legal_name,
@@ -128,8 +131,8 @@ def organisation_signup(
             website=website,
             contact_name=contact_name,
             contact_email=contact_email,
+            contact_phone=contact_phone,
         )
-        BuyerOrganisation.objects.filter(pk=organisation.pk).update(contact_phone=phone)
         return buyer_member_create(
             organisation=organisation,
             email=email,
