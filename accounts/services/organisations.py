@@ -271,13 +271,16 @@ def _member_change(*, organisation: BuyerOrganisation, member_id: int, actor: Us
         raise Forbidden("owner_required", "Only an owner can manage members.")
     with transaction.atomic(durable=True):
         lock_objects.buyer_organisation(organisation.pk)
+        # re-read under the lock: another owner may have demoted or removed the actor meanwhile
+        owners = User.objects.filter(
+            organisation=organisation, is_active=True, organisation_role=User.OrganisationRole.OWNER
+        )
+        if not owners.filter(pk=actor.pk).exists():
+            raise Forbidden("owner_required", "Only an owner can manage members.")
         member = User.objects.filter(pk=member_id, organisation=organisation, is_active=True).first()
         if member is None:
             raise NotFound("member_not_found", "No such member.")
         change(member)
-        owners = User.objects.filter(
-            organisation=organisation, is_active=True, organisation_role=User.OrganisationRole.OWNER
-        )
         if not owners.exists():
             raise Conflict("last_owner", "An organisation keeps at least one owner.")
     return member
