@@ -27,6 +27,8 @@ from tests.payments.conftest import (  # noqa: F401  (fixtures)
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOT = "/tmp/courtier-console-keys.png"
+SCREENSHOT_DASHBOARD = "/tmp/courtier-console-dashboard.png"
+SCREENSHOT_CARD = "/tmp/courtier-console-card.png"
 PASSWORD = "un mot de passe solide"
 
 
@@ -69,6 +71,7 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
     page.get_by_role("button", name="Request verification").click()
     expect(page.get_by_role("alert")).to_have_text("Complete the missing details and checks first.")
     expect(page.locator("ul.missing")).to_contain_text("Contact phone not verified")
+    page.screenshot(path=SCREENSHOT_DASHBOARD, full_page=True)
 
     # The contact email: the link we sent
     (message,) = [m for m in mail.outbox if m.to == ["contact@annonceur.example"]]
@@ -114,6 +117,7 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
     card = page.locator("#card-element")
     expect(card.get_by_placeholder("number")).to_be_visible()
     assert page.evaluate("window.__cspViolations") == []  # Stripe.js allowed, nothing inline
+    page.screenshot(path=SCREENSHOT_CARD, full_page=True)
     card.get_by_placeholder("number").fill("4242424242424242")
     card.get_by_placeholder("exp_month").fill("12")
     card.get_by_placeholder("exp_year").fill("34")
