@@ -174,3 +174,12 @@ def test_the_console_speaks_french(client):
     body = client.get(reverse("console-signup")).content.decode()
 
     assert "Créer un compte annonceur" in body and "Téléphone de contact" in body
+
+
+def test_a_buyer_logging_in_on_the_seller_login_lands_in_the_console(client):
+    client.post(reverse("console-signup"), SIGNUP)
+    client.logout()
+
+    response = client.post(reverse("login"), {"username": "claire@annonceur.example", "password": PASSWORD})
+
+    assert response.status_code == 302 and response.url == reverse("console-dashboard")
