@@ -12,12 +12,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from accounts import services
-from accounts.models import User
 from accounts.forms import (
     EmailAuthenticationForm,
     SignupForm,
     add_service_error,
 )
+from accounts.models import User
 from core.errors import ServiceError
 
 
