@@ -39,7 +39,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(_("full name"), max_length=200, blank=True)
+
+    class OrganisationRole(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        DEVELOPER = "developer", _("Developer")
+        FINANCE = "finance", _("Finance")
+
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.SELLER)
+    # A buyer member's role in their organisation (the console enforces it); blank for others.
+    organisation_role = models.CharField(
+        _("role in the organisation"), max_length=16, choices=OrganisationRole.choices, blank=True
+    )
     organisation = models.ForeignKey(
         "accounts.BuyerOrganisation",
         null=True,
@@ -96,6 +106,10 @@ class BuyerOrganisation(models.Model):
     website = models.URLField()
     contact_name = models.CharField(max_length=200)
     contact_email = models.EmailField()
+    contact_phone = models.CharField(max_length=32, blank=True, help_text=_("E.164, e.g. +33612345678"))
+    # Set by the console's email link and SMS code; a change of the address or number clears them.
+    contact_email_verified_at = models.DateTimeField(null=True, blank=True)
+    contact_phone_verified_at = models.DateTimeField(null=True, blank=True)
     verification_status = models.CharField(
         max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED, db_index=True
     )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from accounts import crypto, hooks, taxonomy
 from accounts.models import (
     ApiUsageDay,
+    ApiKey,
     BuyerOrganisation,
     ConsentEvent,
     ConsentGrant,
@@ -315,3 +316,39 @@ def api_usage(organisation: BuyerOrganisation, days: int = 30) -> list[ApiUsageR
             name = name.decode() if isinstance(name, bytes) else name
             totals[day][0 if name == "requests" else 1] += int(value)
     return [ApiUsageRow(day, requests, throttled) for day, (requests, throttled) in totals.items()]
+
+
+# --- Buyer organisations (the advertiser console, the moderators' admin) -------------------------
+
+# What a moderator needs before verifying an organisation, in the order the console lists it.
+ORGANISATION_REQUIRED_DETAILS = (
+    "legal_name",
+    "registration_number",
+    "country",
+    "website",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+)
+
+
+def organisation_verification_missing(organisation: BuyerOrganisation) -> list[str]:
+    """Codes of what is missing before verification can be requested: empty details, then
+    `contact_email_unverified` / `contact_phone_unverified`. Empty when complete."""
+    missing = [
+        field for field in ORGANISATION_REQUIRED_DETAILS if not str(getattr(organisation, field)).strip()
+    ]
+    if organisation.contact_email and organisation.contact_email_verified_at is None:
+        missing.append("contact_email_unverified")
+    if organisation.contact_phone and organisation.contact_phone_verified_at is None:
+        missing.append("contact_phone_unverified")
+    return missing
+
+
+def organisation_members(*, organisation: BuyerOrganisation) -> QuerySet[User]:
+    return User.objects.filter(organisation=organisation, is_active=True).order_by("date_joined", "pk")
+
+
+def api_keys_of(*, organisation: BuyerOrganisation) -> QuerySet[ApiKey]:
+    """Every key of the organisation, newest first (revoked and expired ones too: the history)."""
+    return ApiKey.objects.filter(organisation=organisation).order_by("-created_at", "-pk")

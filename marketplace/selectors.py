@@ -45,6 +45,35 @@ def trades_of(organisation: BuyerOrganisation) -> QuerySet[Trade]:
     )
 
 
+SETTLEMENT_REFERENCE_PREFIX = "settlement-batch:"
+
+
+def trades_of_payment_reference(organisation: BuyerOrganisation, reference: str) -> QuerySet[Trade]:
+    """The trades one payment paid for: a payment's reference names its settlement batch
+    (SettlementBatch.payment_reference). Other references pay for no trade."""
+    batch_id = reference.removeprefix(SETTLEMENT_REFERENCE_PREFIX)
+    if not reference.startswith(SETTLEMENT_REFERENCE_PREFIX) or not batch_id.isdigit():
+        return trades_of(organisation).none()
+    return trades_of(organisation).filter(batch_id=int(batch_id))
+
+
+def trades_by_payment_reference(
+    organisation: BuyerOrganisation, references: list[str]
+) -> dict[str, list[Trade]]:
+    """{reference: its trades} for a page of payments, in one query."""
+    batch_ids = {
+        int(ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX)): ref
+        for ref in references
+        if ref.startswith(SETTLEMENT_REFERENCE_PREFIX)
+        and ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX).isdigit()
+    }
+    found: dict[str, list[Trade]] = {ref: [] for ref in references}
+    for trade in trades_of(organisation).filter(batch_id__in=list(batch_ids)):
+        if trade.batch_id is not None:
+            found[batch_ids[trade.batch_id]].append(trade)
+    return found
+
+
 def access_grants_of(organisation: BuyerOrganisation) -> QuerySet[AccessGrant]:
     return (
         AccessGrant.objects.filter(organisation=organisation)

@@ -164,6 +164,8 @@ API_RATE_LIMIT_PER_KEY = env("API_RATE_LIMIT_PER_KEY", default="600/min")
 API_RATE_LIMIT_PER_ORGANISATION = env("API_RATE_LIMIT_PER_ORGANISATION", default="1200/min")
 API_RATE_LIMIT_CACHE = "default"  # a cache alias on Redis (production.py requires one)
 API_RATE_LIMIT_KEY_PREFIX = env("API_RATE_LIMIT_KEY_PREFIX", default="ratelimit")
+# A rotated key keeps working this long next to its successor (accounts.services.api_key_rotate).
+API_KEY_ROTATION_GRACE = timedelta(hours=env.int("API_KEY_ROTATION_GRACE_HOURS", default=24))
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -302,5 +304,10 @@ RECONCILIATION_GRACE_SECONDS = env.int("RECONCILIATION_GRACE_SECONDS", default=9
 RECONCILIATION_AUTHORISATION_MAX_HOURS = env.int("RECONCILIATION_AUTHORISATION_MAX_HOURS", default=72)
 # Connect webhook endpoints (account.updated, payouts of connected accounts) have their own secret.
 STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+# The advertiser console's card page: Stripe.js and the publishable key it runs with. Dev and
+# tests point STRIPE_JS_URL at localstripe's stand-in (<sandbox>/js.stripe.com/v3/); the page
+# adds the script's origin to its own CSP (marketplace.console.billing), nothing else does.
+STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 # The SDK logs every request at INFO: keep requests out of the logs, keep its warnings.
 LOGGING.setdefault("loggers", {})["stripe"] = {"level": env("STRIPE_LOG_LEVEL", default="WARNING")}
