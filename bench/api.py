@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-os.environ["CELERY_BROKER_URL"] = "memory://"  # buy-now bids in the seed queue settlement: nowhere
+os.environ["CELERY_BROKER_URL"] = "memory://localhost/"  # buy-now bids in the seed queue settlement: nowhere
 
 import psycopg2  # noqa: E402
 
@@ -647,7 +647,7 @@ def main(argv: list[str] | None = None) -> None:
             "BENCH_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
             "BENCH_DB_NAME": name,
             "BENCH_CACHE_URL": CACHE_URL,
-            "CELERY_BROKER_URL": "memory://",
+            "CELERY_BROKER_URL": "memory://localhost/",
         },
         port,
         args.workers,

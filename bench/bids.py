@@ -204,7 +204,10 @@ def prepare_clone(cfg: dict, admin, name: str, seed: str) -> None:
     pg.create_database(admin, name, template=seed)
     conn = pg.connect(cfg, name)
     try:
-        pg.query(conn, "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day'")
+        pg.query(
+            conn,
+            "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day' WHERE pricing_mode = 'auction'",
+        )
         pg.query(conn, "VACUUM ANALYZE listings_listing")
         pg.query(conn, "CHECKPOINT")
     finally:
