@@ -52,7 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.test"  # its master key wraps the seed's data keys
 os.environ["CELERY_BROKER_URL"] = "memory://localhost/"  # buy-now bids in the seed queue settlement: nowhere
 
 import psycopg2  # noqa: E402
