@@ -1,4 +1,5 @@
-"""URLs for `make bench-bids`: the whole site plus one bench-only endpoint, /bench/bare-bids/.
+"""URLs for `make bench-bids` and `make bench-api`: the whole site plus two bench-only endpoints,
+/bench/bare-bids/ (bench/bids.py) and /bench/bare/ (bench/api.py).
 
 The bare endpoint is what the bid endpoint is measured against: DRF with the same API-key
 authentication and verified-buyer permission, then one INSERT into `bench_bare_bid` (a table
@@ -45,7 +46,21 @@ class BareBidView(APIView):
         return Response({"id": str(public_id)}, status=201)
 
 
+class BareView(APIView):
+    """What every API operation is measured against in bench/api.py: DRF with the API's default
+    authentication, permission and throttles (REST_FRAMEWORK's defaults, as the operations get
+    them), the body parsed when there is one, and a small JSON answer. No query beyond what
+    authentication runs."""
+
+    def get(self, request):
+        return Response({"organisation": request.user.organisation.pk})
+
+    def post(self, request):
+        return Response({"organisation": request.user.organisation.pk, "fields": len(request.data)})
+
+
 urlpatterns = [
     path("bench/bare-bids/", BareBidView.as_view()),
+    path("bench/bare/", BareView.as_view()),
     path("", include("config.urls")),
 ]
