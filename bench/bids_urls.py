@@ -2,7 +2,7 @@
 /bench/bare-bids/ (bench/bids.py) and /bench/bare/ (bench/api.py).
 
 The bare endpoint is what the bid endpoint is measured against: DRF with the same API-key
-authentication and verified-buyer permission, then one INSERT into `bench_bare_bid` (a table
+authentication, scope check, verified-buyer permission and rate limiter, then one INSERT into `bench_bare_bid` (a table
 shaped like marketplace_bid, created by bench/bids.py with raw SQL) through a raw cursor. No
 validation beyond parsing, no lock, no lookup, no transaction block: the floor for a bid.
 """
@@ -16,7 +16,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api.authentication import ApiKeyAuthentication
-from accounts.api.permissions import IsVerifiedBuyer
+from accounts.api.permissions import HasRequiredScope, IsVerifiedBuyer
+from accounts.models import ApiScope
 
 INSERT = (
     "INSERT INTO bench_bare_bid (public_id, organisation_id, kind, listing, amount_cents, currency, "
@@ -27,7 +28,8 @@ INSERT = (
 
 class BareBidView(APIView):
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [IsVerifiedBuyer]
+    permission_classes = [HasRequiredScope, IsVerifiedBuyer]  # as the bid endpoint
+    required_scope = ApiScope.BIDS_WRITE
 
     def post(self, request):
         public_id, now = uuid.uuid4(), timezone.now()
@@ -50,7 +52,9 @@ class BareView(APIView):
     """What every API operation is measured against in bench/api.py: DRF with the API's default
     authentication, permission and throttles (REST_FRAMEWORK's defaults, as the operations get
     them), the body parsed when there is one, and a small JSON answer. No query beyond what
-    authentication runs."""
+    authentication runs. It asks for a scope, as every operation does."""
+
+    required_scope = ApiScope.LISTINGS_READ
 
     def get(self, request):
         return Response({"organisation": request.user.organisation.pk})
