@@ -44,6 +44,9 @@ NOT_FOUND_MESSAGES = {
     "No such life event.": _("No such life event."),
     "No such consent.": _("No such consent."),
     "No such listing.": _("No such listing."),
+    "No such member.": _("No such member."),
+    "No such API key.": _("No such API key."),
+    "No such organisation.": _("No such organisation."),
 }
 
 

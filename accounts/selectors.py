@@ -11,8 +11,8 @@ from django.utils.translation import gettext as _
 
 from accounts import crypto, hooks, taxonomy
 from accounts.models import (
-    ApiUsageDay,
     ApiKey,
+    ApiUsageDay,
     BuyerOrganisation,
     ConsentEvent,
     ConsentGrant,

@@ -40,6 +40,13 @@ _TYPES: tuple[tuple[str, int, str, str], ...] = (
     ("method_not_allowed", 405, "Method not allowed", "This path does not accept this HTTP method; the `Allow` header lists those it does."),
     ("not_acceptable", 406, "Not acceptable", "The API answers `application/json` (errors `application/problem+json`): adjust the `Accept` header."),
     ("gone", 410, "Gone", "The licence has ended or the seller withdrew consent: delete this data."),
+    # --- Organisations, members and API keys (the advertiser console) -----------------------------
+    ("verification_incomplete", 422, "Verification details incomplete", "Complete the organisation's details and verify its contact email and phone before asking for verification."),
+    ("owner_required", 403, "Owner required", "Only an owner of the organisation can do this."),
+    ("last_owner", 409, "Last owner", "An organisation keeps at least one owner."),
+    ("role_unknown", 422, "Unknown role", "A member's role is owner, developer or finance."),
+    ("invitation_invalid", 422, "Invitation invalid", "The invitation link is invalid, already used or expired."),
+    ("api_key_not_usable", 409, "API key not usable", "The API key is revoked or expired: create a new one."),
     ("unsupported_media_type", 415, "Unsupported media type", "Send request bodies as `application/json`."),
     ("rate_limited", 429, "Too many requests", "Slow down: retry after the number of seconds in the `Retry-After` header."),
     ("server_error", 500, "Internal server error", "Something failed on our side; it was logged. Retrying later is safe with an `Idempotency-Key`."),

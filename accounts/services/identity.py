@@ -189,7 +189,7 @@ def api_key_rotate(
             .first()
         )
         if old is None:
-            raise NotFound("api_key_not_found", "No such API key.")
+            raise NotFound("not_found", "No such API key.")
         if not old.is_usable(now):
             raise Conflict("api_key_not_usable", "This API key is revoked or expired: create a new one.")
         grace_end = now + settings.API_KEY_ROTATION_GRACE

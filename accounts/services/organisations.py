@@ -204,7 +204,7 @@ def organisation_request_verification(*, organisation_id: int, actor: User | Non
     """Ask a moderator to verify the organisation: refused while a detail or a check is missing."""
     organisation = BuyerOrganisation.objects.filter(pk=organisation_id).first()
     if organisation is None:
-        raise NotFound("organisation_not_found", "No such organisation.")
+        raise NotFound("not_found", "No such organisation.")
     missing = organisation_verification_missing(organisation)
     if missing:
         raise InvalidInput(
@@ -279,7 +279,7 @@ def _member_change(*, organisation: BuyerOrganisation, member_id: int, actor: Us
             raise Forbidden("owner_required", "Only an owner can manage members.")
         member = User.objects.filter(pk=member_id, organisation=organisation, is_active=True).first()
         if member is None:
-            raise NotFound("member_not_found", "No such member.")
+            raise NotFound("not_found", "No such member.")
         change(member)
         if not owners.exists():
             raise Conflict("last_owner", "An organisation keeps at least one owner.")
