@@ -371,3 +371,34 @@ class BuyerFailingPayments(BuyerOrganisation):
         proxy = True
         verbose_name = _("buyer with failing payments")
         verbose_name_plural = _("buyers with failing payments")
+
+
+# Outbound webhooks live in their own module; imported here so Django registers them.
+from marketplace.models_webhooks import (  # noqa: E402
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
+
+__all__ = [
+    "AccessGrant",
+    "AccessGrantEvent",
+    "AccessLog",
+    "Bid",
+    "BidEvent",
+    "BuyerFailingPayments",
+    "DeletionNotice",
+    "DeletionNoticeEvent",
+    "SettlementBatch",
+    "Trade",
+    "TradeEvent",
+    "TradeLine",
+    "TradeLineEvent",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
+]

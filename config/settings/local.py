@@ -45,3 +45,6 @@ STRIPE_CONNECT_API_BASE = env(
 )
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_local")
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=0 if _stripe_sandbox else 2)
+
+# Webhook receivers on loopback (tests' http.server, the example client's): allowed here only.
+WEBHOOKS_ALLOW_LOOPBACK = True

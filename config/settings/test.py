@@ -28,3 +28,6 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_tes
 STRIPE_MAX_NETWORK_RETRIES = 0
 STRIPE_RATE_LIMIT_BACKOFF_SECONDS = 0.01
 STRIPE_TIMEOUT_SECONDS = 10
+
+# Webhook receivers on loopback (tests' http.server, the example client's): allowed here only.
+WEBHOOKS_ALLOW_LOOPBACK = True

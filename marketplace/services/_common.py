@@ -7,8 +7,9 @@ from django.conf import settings
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, Forbidden, InvalidInput
 from listings.models import Listing
-from marketplace import payments_port
-from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine
+from marketplace import payments_port, webhook_payloads
+from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine, WebhookEventType
+from marketplace.services.webhooks import webhook_events_emit
 
 MAX_BID_CENTS = 100_000_00
 
@@ -79,4 +80,6 @@ def _trade_create(
         trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
     )
     trades_settle.delay_on_commit()  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
+    # every transition to won is followed by this, so bid.won carries the trade's id
+    webhook_events_emit(WebhookEventType.BID_WON, webhook_payloads.bids([bid.pk]))
     return trade

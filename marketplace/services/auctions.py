@@ -14,9 +14,10 @@ from core.locks import claim_rows
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
-from marketplace import lock_objects, payments_port
-from marketplace.models import Bid, Trade
+from marketplace import lock_objects, payments_port, webhook_payloads
+from marketplace.models import Bid, Trade, WebhookEventType
 from marketplace.services._common import _bid_transition, _trade_create
+from marketplace.services.webhooks import webhook_events_emit
 
 
 def auctions_close_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
@@ -56,12 +57,14 @@ def _auction_close(listing_id: int, now: datetime) -> int:
             for bid in bids:
                 _bid_transition(bid, Bid.Status.LOST, "auction ended without a sale")
             listing_services.listing_expire_locked(listing, reason="auction ended without a winning bid")
+            webhook_events_emit(WebhookEventType.BID_LOST, webhook_payloads.bids([b.pk for b in bids]))
             return 1
         winner = eligible[0]
         price = max(eligible[1].amount_cents if len(eligible) > 1 else 0, listing.floor_price_cents)
         _bid_transition(winner, Bid.Status.WON, f"won at {price} cents")
         for bid in ranked[1:]:
             _bid_transition(bid, Bid.Status.LOST, "outbid")
+        webhook_events_emit(WebhookEventType.BID_LOST, webhook_payloads.bids([b.pk for b in ranked[1:]]))
         listing_services.listing_hold_locked(listing, reason="auction won: payment in progress")
         _trade_create(
             winner,
