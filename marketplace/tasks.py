@@ -47,13 +47,13 @@ def marketplace_housekeeping() -> dict[str, int]:
     }
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=90, queue="webhooks")
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=90)
 def webhook_deliver(delivery_id: int) -> str | None:
     """One attempt of a webhook delivery (a no-op unless it is pending and due)."""
     return webhook_delivery.webhook_delivery_attempt(delivery_id=delivery_id)
 
 
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=90, queue="webhooks")
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=90)
 def webhook_deliveries_due() -> int:
     """The beat sweep: queue the due deliveries (retries, and messages lost with a worker)."""
     return webhook_delivery.webhook_deliveries_queue_due()
