@@ -108,7 +108,7 @@ def deletion_notices_flag_overdue(*, now: datetime | None = None, batch_size: in
 
     def emit(claimed: list[DeletionNotice]) -> None:
         ids = [notice.pk for notice in claimed]
-        webhook_events_emit(WebhookEventType.NOTICE_OVERDUE, webhook_payloads.deletion_notices(ids), at=now)
+        webhook_events_emit(WebhookEventType.NOTICE_OVERDUE, webhook_payloads.deletion_notices(ids))
 
     return _sweep(
         due, DeletionNotice.Status.OVERDUE, DeletionNoticeEvent, "deadline passed", now, batch_size, emit
