@@ -118,17 +118,19 @@ def _host_header(target: Target) -> str:
 
 
 def _pool(target: Target, timeout: float) -> urllib3.HTTPConnectionPool:
-    options = {"timeout": urllib3.Timeout(connect=timeout, read=timeout), "retries": False, "maxsize": 1}
+    limits = urllib3.Timeout(connect=timeout, read=timeout)
     if target.scheme == "https":
         return urllib3.HTTPSConnectionPool(
             target.address,
             target.port,
+            timeout=limits,
+            retries=False,
+            maxsize=1,
             ssl_context=_tls_context(),
             server_hostname=target.host,
             assert_hostname=target.host,
-            **options,
         )
-    return urllib3.HTTPConnectionPool(target.address, target.port, **options)
+    return urllib3.HTTPConnectionPool(target.address, target.port, timeout=limits, retries=False, maxsize=1)
 
 
 def post(url: str, body: bytes, headers: dict[str, str]) -> PostResult:

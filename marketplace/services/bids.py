@@ -25,7 +25,7 @@ from marketplace.services._common import (
 from marketplace.services.auctions import listings_release
 from marketplace.services.webhooks import webhook_events_emit
 
-WEBHOOK_OF_TRADE_STATUS = {
+WEBHOOK_OF_TRADE_STATUS: dict[str, str] = {
     Trade.Status.SETTLED: WebhookEventType.TRADE_SETTLED,
     Trade.Status.PAYMENT_FAILED: WebhookEventType.PAYMENT_FAILED,
 }
