@@ -26,6 +26,7 @@ class WebhookEventType(models.TextChoices):
 
 
 ALL_EVENT_TYPES = "*"  # an endpoint subscribed to every type, present and future
+EVENT_TYPE_CHOICES = [*WebhookEventType.values, ALL_EVENT_TYPES]  # what an endpoint subscribes to
 
 
 class WebhookEndpoint(models.Model):

@@ -145,6 +145,12 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the CSP allows 'self' only.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEndpointStatusEnum": "marketplace.models_webhooks.WebhookEndpoint.Status",
+        "WebhookDeliveryStatusEnum": "marketplace.models_webhooks.WebhookDelivery.Status",
+        "WebhookEventTypeEnum": "marketplace.models_webhooks.WebhookEventType",
+        "WebhookEventTypeOrAllEnum": "marketplace.models_webhooks.EVENT_TYPE_CHOICES",
+    },
 }
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 

@@ -23,9 +23,14 @@ from core.idempotency import idempotent
 from marketplace import selectors_webhooks as selectors
 from marketplace import services
 from marketplace.api.views import NewestFirst
-from marketplace.models_webhooks import ALL_EVENT_TYPES, WebhookDelivery, WebhookEndpoint, WebhookEventType
+from marketplace.models_webhooks import (
+    ALL_EVENT_TYPES,
+    EVENT_TYPE_CHOICES,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEventType,
+)
 
-EVENT_TYPE_CHOICES = [*WebhookEventType.values, ALL_EVENT_TYPES]
 URL_ERRORS = {
     422: error_response(
         "`webhook_url_forbidden`: the URL is not https or its host resolves to a private, loopback, "
