@@ -36,6 +36,7 @@ from marketplace.services.webhooks import (
     webhook_endpoint_roll_secret,
     webhook_endpoint_update,
     webhook_events_emit,
+    webhook_events_emit_for,
 )
 
 __all__ = [
@@ -74,4 +75,5 @@ __all__ = [
     "webhook_endpoint_roll_secret",
     "webhook_endpoint_update",
     "webhook_events_emit",
+    "webhook_events_emit_for",
 ]

@@ -9,7 +9,7 @@ from core.errors import Conflict, Forbidden, InvalidInput
 from listings.models import Listing
 from marketplace import payments_port, webhook_payloads
 from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine, WebhookEventType
-from marketplace.services.webhooks import webhook_events_emit
+from marketplace.services.webhooks import webhook_events_emit_for
 
 MAX_BID_CENTS = 100_000_00
 
@@ -81,5 +81,7 @@ def _trade_create(
     )
     trades_settle.delay_on_commit()  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
     # every transition to won is followed by this, so bid.won carries the trade's id
-    webhook_events_emit(WebhookEventType.BID_WON, webhook_payloads.bids([bid.pk]))
+    webhook_events_emit_for(
+        WebhookEventType.BID_WON, [bid.organisation_id], lambda: webhook_payloads.bids([bid.pk])
+    )
     return trade

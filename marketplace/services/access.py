@@ -27,7 +27,7 @@ from marketplace.models import (
     TradeLineEvent,
     WebhookEventType,
 )
-from marketplace.services.webhooks import webhook_events_emit
+from marketplace.services.webhooks import webhook_events_emit, webhook_events_emit_for
 
 SWEEP_BATCH_SIZE = 1000
 
@@ -72,8 +72,11 @@ def access_revoke(grants: Sequence[AccessGrant], *, reason: str, notice_reason: 
         )
         for (organisation_id, seller_id), mask in sorted(categories.items())
     )
-    webhook_events_emit(
-        WebhookEventType.ACCESS_REVOKED, webhook_payloads.access_grants(grants, notices), at=now
+    webhook_events_emit_for(
+        WebhookEventType.ACCESS_REVOKED,
+        {organisation_id for organisation_id, _seller in categories},
+        lambda: webhook_payloads.access_grants(grants, notices),
+        at=now,
     )
     return notices
 

@@ -23,7 +23,7 @@ from marketplace.services._common import (
     _trade_create,
 )
 from marketplace.services.auctions import listings_release
-from marketplace.services.webhooks import webhook_events_emit
+from marketplace.services.webhooks import webhook_events_emit_for
 
 WEBHOOK_OF_TRADE_STATUS: dict[str, str] = {
     Trade.Status.SETTLED: WebhookEventType.TRADE_SETTLED,
@@ -57,8 +57,11 @@ def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> 
     for trade in trades:
         trade.status, trade.status_reason, trade.updated_at = to_status, reason, now
     if to_status in WEBHOOK_OF_TRADE_STATUS:
-        webhook_events_emit(
-            WEBHOOK_OF_TRADE_STATUS[to_status], webhook_payloads.trades([t.pk for t in trades])
+        trade_ids = [t.pk for t in trades]
+        webhook_events_emit_for(
+            WEBHOOK_OF_TRADE_STATUS[to_status],
+            [t.organisation_id for t in trades],
+            lambda: webhook_payloads.trades(trade_ids),
         )
     if to_status in Trade.FAILED:
         listing_ids = sorted({t.listing_id for t in trades if t.listing_id is not None})

@@ -21,6 +21,7 @@ from marketplace.services import (
     webhook_delivery_attempt,
     webhook_endpoint_create,
     webhook_events_emit,
+    webhook_events_emit_for,
 )
 from marketplace.webhook_signing import (
     SignatureVerificationError,
@@ -169,6 +170,16 @@ def test_only_subscribed_enabled_endpoints_get_deliveries_and_no_endpoint_means_
     (event,) = WebhookEvent.objects.all()
     assert event.organisation == organisation
     assert list(WebhookDelivery.objects.values_list("endpoint", flat=True)) == [both.pk]
+
+
+def test_an_organisation_without_endpoints_costs_one_query_and_builds_no_payload(django_assert_num_queries):
+    organisation = OrganisationFactory()
+
+    def build():
+        raise AssertionError("no payload is built for an organisation without endpoints")
+
+    with transaction.atomic(), django_assert_num_queries(1):
+        assert webhook_events_emit_for("bid.won", [organisation.pk], build) == []
 
 
 def test_an_event_whose_cause_rolls_back_is_never_sent(receiver, queued):
