@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts import services
+from accounts import selectors, services
 from accounts.models import (
     ApiKey,
     BuyerOrganisation,
@@ -30,7 +30,20 @@ class UserAdmin(DjangoUserAdmin):
     search_fields = ["email", "full_name", "pseudonym"]
     readonly_fields = ["pseudonym", "date_joined", "last_login", "erased_at"]
     fieldsets = (
-        (None, {"fields": ("email", "password", "full_name", "role", "organisation", "pseudonym")}),
+        (
+            None,
+            {
+                "fields": (
+                    "email",
+                    "password",
+                    "full_name",
+                    "role",
+                    "organisation",
+                    "organisation_role",
+                    "pseudonym",
+                )
+            },
+        ),
         (_("Verification"), {"fields": ("email_verified_at", "phone_verified_at")}),
         (_("Status"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "erased_at")}),
         (_("Dates"), {"fields": ("date_joined", "last_login")}),
@@ -59,6 +72,19 @@ class VerificationEventInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+MISSING_LABELS = {
+    "legal_name": _("legal name"),
+    "registration_number": _("registration number"),
+    "country": _("country"),
+    "website": _("website"),
+    "contact_name": _("contact name"),
+    "contact_email": _("contact email"),
+    "contact_phone": _("contact phone"),
+    "contact_email_unverified": _("contact email not verified"),
+    "contact_phone_unverified": _("contact phone not verified"),
+}
+
+
 @admin.register(BuyerOrganisation)
 class BuyerOrganisationAdmin(admin.ModelAdmin):
     list_display = [
@@ -66,11 +92,15 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
         "country",
         "registration_number",
         "verification_status",
+        "missing",
         "verification_decided_at",
     ]
     list_filter = ["verification_status", "country"]
     search_fields = ["legal_name", "registration_number", "contact_email"]
     readonly_fields = [
+        "missing",
+        "contact_email_verified_at",
+        "contact_phone_verified_at",
         "verification_status",
         "verification_reason",
         "verification_decided_by",
@@ -79,6 +109,12 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
     ]
     inlines = [ApiKeyInline, VerificationEventInline]
     actions = ["verify", "reject"]
+
+    @admin.display(description=_("missing before verification"))
+    def missing(self, organisation: BuyerOrganisation) -> str:
+        """What the organisation still lacks (empty details, unverified contact email or phone)."""
+        missing = selectors.organisation_verification_missing(organisation)
+        return ", ".join(str(MISSING_LABELS.get(code, code)) for code in missing) or "—"
 
     def _decide(self, request, queryset, to_status: str, title: str):
         return action_with_reason(

@@ -27,7 +27,6 @@ SERVICE_ERROR_MESSAGES = {
     "code_invalid": _("This code is wrong or expired."),
     "token_invalid": _("This verification link is invalid or expired."),
     "details_too_long": _("Keep details under 1,000 characters."),
-    "life_event_not_found": _("No such life event."),
     "category_unknown": _("This is not a data category."),
     "purpose_unknown": _("This is not a purpose."),
     "window_invalid": _("Choose a window of 30, 90, 180 or 365 days."),
@@ -35,15 +34,22 @@ SERVICE_ERROR_MESSAGES = {
     "consent_already_active": _(
         "Consent for this category and purpose is already active: renew or revoke it."
     ),
-    "consent_not_found": _("No such consent."),
     "consent_already_revoked": _("This consent was already revoked."),
     "consent_expired": _("This consent has expired: grant it again."),
     "not_a_seller": _("Only an active seller can do this."),
     "already_erased": _("This account was already erased."),
 }
+# One code, `not_found`, for every missing object (core.problems): the service's words name it.
+NOT_FOUND_MESSAGES = {
+    "No such life event.": _("No such life event."),
+    "No such consent.": _("No such consent."),
+    "No such listing.": _("No such listing."),
+}
 
 
 def service_error_message(exc: ServiceError) -> str:
+    if exc.code == "not_found":
+        return str(NOT_FOUND_MESSAGES.get(exc.message, exc.message))
     return str(SERVICE_ERROR_MESSAGES.get(exc.code, exc.message))
 
 

@@ -39,7 +39,17 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     email = models.EmailField(_("email"), unique=True)
     full_name = models.CharField(_("full name"), max_length=200, blank=True)
+
+    class OrganisationRole(models.TextChoices):
+        OWNER = "owner", _("Owner")
+        DEVELOPER = "developer", _("Developer")
+        FINANCE = "finance", _("Finance")
+
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.SELLER)
+    # A buyer member's role in their organisation (the console enforces it); blank for others.
+    organisation_role = models.CharField(
+        _("role in the organisation"), max_length=16, choices=OrganisationRole.choices, blank=True
+    )
     organisation = models.ForeignKey(
         "accounts.BuyerOrganisation",
         null=True,
@@ -96,6 +106,10 @@ class BuyerOrganisation(models.Model):
     website = models.URLField()
     contact_name = models.CharField(max_length=200)
     contact_email = models.EmailField()
+    contact_phone = models.CharField(max_length=32, blank=True, help_text=_("E.164, e.g. +33612345678"))
+    # Set by the console's email link and SMS code; a change of the address or number clears them.
+    contact_email_verified_at = models.DateTimeField(null=True, blank=True)
+    contact_phone_verified_at = models.DateTimeField(null=True, blank=True)
     verification_status = models.CharField(
         max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED, db_index=True
     )
@@ -105,6 +119,9 @@ class BuyerOrganisation(models.Model):
     )
     verification_decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # A moderator lifted the bidding block of overdue deletion notices at this time: notices whose
+    # deadline had passed by then no longer block (DELETION_OVERDUE_BID_LIMIT; later ones do).
+    deletion_duty_cleared_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -140,16 +157,53 @@ class OrganisationVerificationEvent(models.Model):
         return f"{self.organisation_id}: {self.from_status} → {self.to_status}"
 
 
+class DeletionDutyClearance(models.Model):
+    """Audit of a moderator lifting an organisation's bidding block for overdue deletion notices."""
+
+    organisation = models.ForeignKey(
+        BuyerOrganisation, on_delete=models.PROTECT, related_name="deletion_duty_clearances"
+    )
+    overdue_notices = models.PositiveIntegerField(help_text=_("overdue notices that blocked bidding then"))
+    reason = models.TextField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    cleared_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-cleared_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id}: bidding cleared at {self.cleared_at:%Y-%m-%d %H:%M}"
+
+
+class ApiUsageDay(models.Model):
+    """API requests and 429s of one organisation on one day (UTC), flushed from Redis's counters
+    by `accounts.services.api_usage_flush`; `accounts.selectors.api_usage` adds what is unflushed."""
+
+    organisation = models.ForeignKey(BuyerOrganisation, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    requests = models.BigIntegerField(default=0)
+    throttled = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "day"], name="api_usage_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.organisation_id} {self.day}: {self.requests} requests, {self.throttled} throttled"
+
+
 class ApiScope(models.TextChoices):
     """What an API key may do; each API operation names the one scope it needs."""
 
     SEGMENTS_READ = "segments:read", _("Size audience segments")
     LISTINGS_READ = "listings:read", _("Browse listings")
-    BIDS_WRITE = "bids:write", _("Place and withdraw bids; read bids, trades and payments")
+    BIDS_WRITE = (
+        "bids:write",
+        _("Place, raise and cancel bids, save the card they are paid with; read bids and trades"),
+    )
     DATA_READ = "data:read", _("Read purchased records and access grants")
     NOTICES_WRITE = "notices:write", _("Read and acknowledge deletion notices")
     WEBHOOKS_MANAGE = "webhooks:manage", _("Manage webhook endpoints and deliveries")
-    BILLING_READ = "billing:read", _("Read payment methods, payments and invoices")
+    BILLING_READ = "billing:read", _("Read the saved card, payments and invoices")
 
 
 def all_api_scopes() -> list[str]:
@@ -324,6 +378,28 @@ class ConsentGrant(models.Model):
     expires_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.ACTIVE)
+    # taxonomy.pair_bit(category, purpose), computed by the database: a category's bit times a
+    # purpose's. A seller's valid pairs are then SUM(DISTINCT pair_bit) in any query.
+    pair_bit = models.GeneratedField(
+        expression=models.Case(
+            *(
+                models.When(
+                    category=code, then=models.Value(taxonomy.pair_bit(code, taxonomy.PURPOSE_CODES[0]))
+                )
+                for code in taxonomy.CATEGORY_CODES
+            ),
+            output_field=models.BigIntegerField(),
+        )
+        * models.Case(
+            *(
+                models.When(purpose=code, then=models.Value(1 << i))
+                for i, code in enumerate(taxonomy.PURPOSE_CODES)
+            ),
+            output_field=models.BigIntegerField(),
+        ),
+        output_field=models.BigIntegerField(),
+        db_persist=True,
+    )
     renewed_from = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewed_by"
     )

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime, timedelta
+from typing import Any, NamedTuple
 
-from django.db.models import Q, QuerySet
+from django.db.models import BigIntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import crypto, hooks, taxonomy
-from accounts.models import ConsentEvent, ConsentGrant, LifeEvent, SellerDataKey, SellerProfile, User
+from accounts.models import (
+    ApiUsageDay,
+    ApiKey,
+    BuyerOrganisation,
+    ConsentEvent,
+    ConsentGrant,
+    LifeEvent,
+    SellerDataKey,
+    SellerProfile,
+    User,
+)
 from core.errors import ServiceError
 
 
@@ -19,6 +29,21 @@ def consent_valid_q(at: datetime, prefix: str = "") -> Q:
     return Q(**{f"{prefix}granted_at__lte": at, f"{prefix}expires_at__gt": at}) & (
         Q(**{f"{prefix}ended_at__isnull": True}) | Q(**{f"{prefix}ended_at__gt": at})
     )
+
+
+def consented_pairs_mask_expression(*, seller_ref: str, at: datetime) -> Subquery:
+    """The (category, purpose) pairs (taxonomy.pair_bit) of the consents of the seller that
+    `seller_ref` names in the outer query, valid at `at`: one subquery, so a row lock can read
+    them in its own statement. SUM(DISTINCT …) of distinct powers of two is their OR."""
+    bits = (
+        ConsentGrant.objects.filter(seller_id=OuterRef(seller_ref))
+        .filter(consent_valid_q(at))
+        .order_by()
+        .values("seller_id")
+        .annotate(mask=Sum("pair_bit", distinct=True))
+        .values("mask")
+    )
+    return Subquery(bits, output_field=BigIntegerField())
 
 
 def consent_is_valid(seller: User | int, category: str, purpose: str, at: datetime | None = None) -> bool:
@@ -249,3 +274,81 @@ def sellers_data(*, categories_by_seller: dict[int, list[str]]) -> dict[int, dic
                     values[field] = getattr(profile, field, None)
         result[seller_id] = values
     return result
+
+
+class ApiUsageRow(NamedTuple):
+    day: date
+    requests: int
+    throttled: int  # answered 429
+
+
+def api_usage(organisation: BuyerOrganisation, days: int = 30) -> list[ApiUsageRow]:
+    """The organisation's API requests and 429s per day (UTC), oldest first, one row per day of
+    the last `days` (today included, zeros included): ApiUsageDay plus what the rate limiter
+    counted in Redis since the last flush (one pipelined round trip), or, without Redis
+    (`make run`), this process's own counts."""
+    from accounts import rate_limits
+    from core import ratelimit
+
+    today = timezone.now().date()
+    span = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+    totals = {day: [0, 0] for day in span}
+    for day, requests, throttled in ApiUsageDay.objects.filter(
+        organisation=organisation, day__gte=span[0]
+    ).values_list("day", "requests", "throttled"):
+        totals[day][0] += requests
+        totals[day][1] += throttled
+    members = {rate_limits.usage_member(organisation.pk, day): day for day in span}
+    redis = rate_limits.client()
+    if redis is None:
+        found = [
+            (members[m], ratelimit.local_limiter.usage.get(rate_limits.usage_key(m), {})) for m in members
+        ]
+    else:
+        pipe = redis.pipeline(transaction=False)
+        for member in members:
+            pipe.hgetall(rate_limits.usage_key(member))
+            pipe.hgetall(rate_limits.usage_key(member, flushing=True))
+        answers = pipe.execute()
+        found = [(members[m], answers[i]) for i, m in enumerate(m for m in members for _twice in (0, 1))]
+    for day, fields in found:
+        for name, value in fields.items():
+            name = name.decode() if isinstance(name, bytes) else name
+            totals[day][0 if name == "requests" else 1] += int(value)
+    return [ApiUsageRow(day, requests, throttled) for day, (requests, throttled) in totals.items()]
+
+
+# --- Buyer organisations (the advertiser console, the moderators' admin) -------------------------
+
+# What a moderator needs before verifying an organisation, in the order the console lists it.
+ORGANISATION_REQUIRED_DETAILS = (
+    "legal_name",
+    "registration_number",
+    "country",
+    "website",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+)
+
+
+def organisation_verification_missing(organisation: BuyerOrganisation) -> list[str]:
+    """Codes of what is missing before verification can be requested: empty details, then
+    `contact_email_unverified` / `contact_phone_unverified`. Empty when complete."""
+    missing = [
+        field for field in ORGANISATION_REQUIRED_DETAILS if not str(getattr(organisation, field)).strip()
+    ]
+    if organisation.contact_email and organisation.contact_email_verified_at is None:
+        missing.append("contact_email_unverified")
+    if organisation.contact_phone and organisation.contact_phone_verified_at is None:
+        missing.append("contact_phone_unverified")
+    return missing
+
+
+def organisation_members(*, organisation: BuyerOrganisation) -> QuerySet[User]:
+    return User.objects.filter(organisation=organisation, is_active=True).order_by("date_joined", "pk")
+
+
+def api_keys_of(*, organisation: BuyerOrganisation) -> QuerySet[ApiKey]:
+    """Every key of the organisation, newest first (revoked and expired ones too: the history)."""
+    return ApiKey.objects.filter(organisation=organisation).order_by("-created_at", "-pk")

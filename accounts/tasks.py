@@ -24,3 +24,8 @@ def consent_reminder_send(seller_id: int, grant_ids: list[int]) -> bool:
 @shared_task(acks_late=True, max_retries=3, soft_time_limit=3300, time_limit=3600)
 def seller_age_bands_refresh() -> int:
     return services.seller_age_bands_refresh()
+
+
+@shared_task(acks_late=True, max_retries=3)
+def api_usage_flush() -> int:
+    return services.api_usage_flush()

@@ -1,9 +1,13 @@
 from django.contrib import admin
 from django.http import JsonResponse
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from core import views as core_views
 from payments.webhooks import stripe_webhook
+
+handler404 = core_views.not_found
+handler500 = core_views.server_error
 
 
 def health(request):
@@ -23,6 +27,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # the split view serves its init script as a file (?script): no inline script for the CSP
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/problems/", core_views.problem_index, name="api-problems"),
+    path("api/problems/<slug:code>/", core_views.problem_detail, name="api-problem"),
+    re_path(r"^api/", core_views.api_unrouted),  # after every API route: a 404 problem
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health, name="health"),
     path("webhooks/stripe/", stripe_webhook, name="stripe-webhook"),

@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.models import IdempotencyRecord
+from core.problems import PROBLEM_CONTENT_TYPE, problem_body
 
 MAX_KEY_LENGTH = 255
 
@@ -42,11 +43,12 @@ def _fingerprint(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{body}".encode()).hexdigest()
 
 
-def _error(code: str, detail: str, status: int) -> Response:
-    return Response({"code": code, "detail": detail}, status=status)
+def _error(code: str, detail: str, status: int, instance: str) -> Response:
+    body = problem_body(status=status, code=code, detail=detail, instance=instance)
+    return Response(body, status=status, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def _claim(organisation, key: str, method_path: str, fingerprint: str) -> int | Response:
+def _claim(organisation, key: str, method_path: str, fingerprint: str, instance: str) -> int | Response:
     """The id of our claim on the key, or the response to give instead (a replay, 409 or 422)."""
     for _attempt in range(3):
         try:
@@ -61,10 +63,13 @@ def _claim(organisation, key: str, method_path: str, fingerprint: str) -> int | 
         if record is None:
             continue  # the first request failed and released the key meanwhile: claim it again
         if record.request_hash != fingerprint:
-            return _error("idempotency_key_reused", "This key was used with another request.", 422)
+            return _error("idempotency_key_reused", "This key was used with another request.", 422, instance)
         if record.response_status is not None:
             return Response(
-                record.response_body, status=record.response_status, headers={"Idempotent-Replayed": "true"}
+                record.response_body,
+                status=record.response_status,
+                headers={"Idempotent-Replayed": "true"},
+                content_type=PROBLEM_CONTENT_TYPE if record.response_status >= 400 else None,
             )
         now = timezone.now()
         taken_over = IdempotencyRecord.objects.filter(
@@ -72,8 +77,12 @@ def _claim(organisation, key: str, method_path: str, fingerprint: str) -> int | 
         ).update(created_at=now)
         if taken_over:
             return record.pk
-        return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
-    return _error("idempotency_key_in_flight", "The first request with this key is still running.", 409)
+        return _error(
+            "idempotency_key_in_flight", "The first request with this key is still running.", 409, instance
+        )
+    return _error(
+        "idempotency_key_in_flight", "The first request with this key is still running.", 409, instance
+    )
 
 
 def idempotent(
@@ -89,9 +98,13 @@ def idempotent(
         if key is None:
             return view_method(self, request, *args, **kwargs)
         if not key or len(key) > MAX_KEY_LENGTH:
-            return _error("idempotency_key_invalid", "Use 1 to 255 characters.", 400)
+            return _error("idempotency_key_invalid", "Use 1 to 255 characters.", 400, request.path)
         claimed = _claim(
-            request.user.organisation, key, f"{request.method} {request.path}"[:300], _fingerprint(request)
+            request.user.organisation,
+            key,
+            f"{request.method} {request.path}"[:300],
+            _fingerprint(request),
+            request.path,
         )
         if isinstance(claimed, Response):
             return claimed

@@ -32,3 +32,22 @@ class NoStorePersonalDataMiddleware:
             response["Cache-Control"] = "no-store"
             del response["Expires"]
         return response
+
+
+class RateLimitHeadersMiddleware:
+    """Puts the rate limiter's headers (RateLimit-Policy, RateLimit and, on a 429, Retry-After;
+    left on the request by accounts.api.throttling.ApiRateThrottle) on the answer, whichever
+    view or error handler wrote it. A Retry-After already set is kept."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        found = getattr(request, "ratelimit_headers", None)
+        if found:
+            for name, value in found.items():
+                if name == "Retry-After" and (response.status_code != 429 or response.has_header(name)):
+                    continue
+                response[name] = value
+        return response

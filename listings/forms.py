@@ -31,7 +31,6 @@ SERVICE_ERROR_MESSAGES = {
     "auction_end_not_allowed": _("Only auctions have an end time."),
     "transition_not_allowed": _("This listing cannot make that change in its current status."),
     "listing_closed": _("This listing is closed and can no longer be changed."),
-    "listing_not_found": _("No such listing."),
     "action_not_allowed": _("Sellers can pause, resume, resubmit or withdraw a listing."),
     "explicit_consent_required": _(
         "Life events are sensitive: tick the box that confirms you offer them to audience bundles."

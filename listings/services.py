@@ -253,7 +253,7 @@ def listing_missing_consent(listing: Listing, at: datetime | None = None) -> lis
 def _locked_listing(listing_id: int, seller: User | None = None) -> Listing:
     listing = lock_objects.listing(listing_id, seller=seller)
     if listing is None:
-        raise NotFound("listing_not_found", "No such listing.")
+        raise NotFound("not_found", "No such listing.")
     return listing
 
 
@@ -288,7 +288,7 @@ def listing_seller_action(*, seller: User, listing_id: int, to_status: str) -> L
             Listing.objects.filter(pk=listing_id, seller=seller).values_list("status", flat=True).first()
         )
     if current is None:
-        raise NotFound("listing_not_found", "No such listing.")
+        raise NotFound("not_found", "No such listing.")
     if to_status == Listing.Status.ACTIVE and current != Listing.Status.PAUSED:
         raise Conflict("transition_not_allowed", "Only a paused listing can be resumed.")
     return listing_transition(listing_id=listing_id, to_status=to_status, actor=seller, seller=seller)

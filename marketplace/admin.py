@@ -5,13 +5,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin, ReadOnlyInline
-from marketplace import selectors
+from accounts.models import DeletionDutyClearance
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
+from marketplace import selectors, services
 from marketplace.models import (
     AccessGrant,
     AccessLog,
     Bid,
     BidEvent,
+    BuyerDeletionOverdue,
     BuyerFailingPayments,
     DeletionNotice,
     Trade,
@@ -137,4 +139,53 @@ class BuyerFailingPaymentsAdmin(ReadOnlyAdmin):
             url,
             obj.pk,
             _("failed trades"),
+        )
+
+
+class DeletionDutyClearanceInline(ReadOnlyInline):
+    model = DeletionDutyClearance
+    fields = ["cleared_at", "actor", "overdue_notices", "reason"]
+    readonly_fields = fields
+
+
+@admin.register(BuyerDeletionOverdue)
+class BuyerDeletionOverdueAdmin(ReadOnlyAdmin):
+    """Organisations with overdue deletion notices. Above DELETION_OVERDUE_BID_LIMIT they cannot
+    bid; "Allow bidding again" (with a reason, kept below) forgives the notices overdue now."""
+
+    list_display = [
+        "legal_name",
+        "verification_status",
+        "overdue_notices",
+        "blocking",
+        "deletion_duty_cleared_at",
+    ]
+    search_fields = ["legal_name"]
+    readonly_fields = ["legal_name", "deletion_duty_cleared_at"]
+    fields = readonly_fields
+    inlines = [DeletionDutyClearanceInline]
+    actions = ["allow_bidding"]
+
+    def get_queryset(self, request):
+        overdue = DeletionNotice.objects.filter(status=DeletionNotice.Status.OVERDUE)
+        return super().get_queryset(request).filter(pk__in=overdue.values("organisation_id"))
+
+    @admin.display(description=_("overdue notices"))
+    def overdue_notices(self, obj) -> int:
+        return DeletionNotice.objects.filter(organisation=obj, status=DeletionNotice.Status.OVERDUE).count()
+
+    @admin.display(description=_("blocking bids"))
+    def blocking(self, obj) -> int:
+        return selectors.deletion_notices_blocking_bids(obj).count()
+
+    @admin.action(description=_("Allow bidding again (forgives the notices overdue now)"))
+    def allow_bidding(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Allow bidding again"),
+            lambda organisation, reason: services.deletion_duty_clear(
+                organisation_id=organisation.pk, actor=request.user, reason=reason
+            ),
         )

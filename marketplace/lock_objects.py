@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 from django.db.models import F, QuerySet
 
-from accounts.models import ConsentGrant
-from accounts.selectors import consent_valid_q
+from accounts.selectors import consented_pairs_mask_expression
 from core.locks import lock_rows
 from listings import lock_objects as listing_locks
 from listings.models import Listing
@@ -26,14 +25,18 @@ def listing_by_public_id(public_id) -> Listing | None:
 @dataclass(frozen=True)
 class ListingForBid:
     listing: Listing  # locked
-    consented: set[tuple[str, str]]  # the seller's (category, purpose) pairs valid at `at`
+    consented_mask: int  # the seller's (category, purpose) pairs valid at `at` (taxonomy.pair_bit)
     seller_organisation_id: int | None
     buyer_has_payment_method: bool  # payments_port.has_payment_method, read in the same statement
+    buyer_overdue_notices: int  # selectors.deletion_notices_blocking_bids count, likewise
 
 
-def listing_for_bid(public_id, at, *, buyer_organisation_id: int) -> ListingForBid | None:
+def listing_for_bid(
+    public_id, at, *, buyer_organisation_id: int, buyer_overdue_notices
+) -> ListingForBid | None:
     """The listing locked, with what placing a bid on it checks, or None when there is no such
-    listing. Only the listing row is locked."""
+    listing. Only the listing row is locked. `buyer_overdue_notices`: the expression counting the
+    buyer's deletion notices that block bidding (selectors.deletion_notices_blocking_bids_count)."""
     try:
         public_id = uuid.UUID(str(public_id))
     except ValueError:
@@ -46,21 +49,19 @@ def listing_for_bid(public_id, at, *, buyer_organisation_id: int) -> ListingForB
                 buyer_has_payment_method=payments_port.has_payment_method_expression(
                     organisation_id=buyer_organisation_id
                 ),
+                consented_mask=consented_pairs_mask_expression(seller_ref="seller_id", at=at),
+                buyer_overdue_notices=buyer_overdue_notices,
             )
             .get(public_id=public_id)
         )
     except Listing.DoesNotExist:
         return None
-    pairs = set(
-        ConsentGrant.objects.filter(seller_id=listing.seller_id)
-        .filter(consent_valid_q(at))
-        .values_list("category", "purpose")
-    )
     return ListingForBid(
         listing=listing,
-        consented=pairs,
+        consented_mask=listing.consented_mask or 0,
         seller_organisation_id=listing.seller_organisation_id,
         buyer_has_payment_method=listing.buyer_has_payment_method,
+        buyer_overdue_notices=listing.buyer_overdue_notices,
     )
 
 

@@ -373,6 +373,16 @@ class BuyerFailingPayments(BuyerOrganisation):
         verbose_name_plural = _("buyers with failing payments")
 
 
+class BuyerDeletionOverdue(BuyerOrganisation):
+    """Moderators' view of the buyer organisations with overdue deletion notices (and whether
+    they may bid: marketplace.services.deletion_duty_clear); no table of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("buyer with overdue deletions")
+        verbose_name_plural = _("buyers with overdue deletions")
+
+
 # Outbound webhooks live in their own module; imported here so Django registers them.
 from marketplace.models_webhooks import (  # noqa: E402
     WebhookAttempt,
@@ -388,6 +398,7 @@ __all__ = [
     "AccessLog",
     "Bid",
     "BidEvent",
+    "BuyerDeletionOverdue",
     "BuyerFailingPayments",
     "DeletionNotice",
     "DeletionNoticeEvent",

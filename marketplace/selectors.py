@@ -8,7 +8,8 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -42,6 +43,35 @@ def trades_of(organisation: BuyerOrganisation) -> QuerySet[Trade]:
         .annotate(records=Count("lines", filter=~Q(lines__status=TradeLine.Status.VOIDED)))
         .order_by("-created_at", "-pk")
     )
+
+
+SETTLEMENT_REFERENCE_PREFIX = "settlement-batch:"
+
+
+def trades_of_payment_reference(organisation: BuyerOrganisation, reference: str) -> QuerySet[Trade]:
+    """The trades one payment paid for: a payment's reference names its settlement batch
+    (SettlementBatch.payment_reference). Other references pay for no trade."""
+    batch_id = reference.removeprefix(SETTLEMENT_REFERENCE_PREFIX)
+    if not reference.startswith(SETTLEMENT_REFERENCE_PREFIX) or not batch_id.isdigit():
+        return trades_of(organisation).none()
+    return trades_of(organisation).filter(batch_id=int(batch_id))
+
+
+def trades_by_payment_reference(
+    organisation: BuyerOrganisation, references: list[str]
+) -> dict[str, list[Trade]]:
+    """{reference: its trades} for a page of payments, in one query."""
+    batch_ids = {
+        int(ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX)): ref
+        for ref in references
+        if ref.startswith(SETTLEMENT_REFERENCE_PREFIX)
+        and ref.removeprefix(SETTLEMENT_REFERENCE_PREFIX).isdigit()
+    }
+    found: dict[str, list[Trade]] = {ref: [] for ref in references}
+    for trade in trades_of(organisation).filter(batch_id__in=list(batch_ids)):
+        if trade.batch_id is not None:
+            found[batch_ids[trade.batch_id]].append(trade)
+    return found
 
 
 def access_grants_of(organisation: BuyerOrganisation) -> QuerySet[AccessGrant]:
@@ -239,3 +269,27 @@ seller_export_deletion_notices.choices["reason"] = {  # type: ignore[attr-define
     "expired": _("Consent expired"),
     "erasure": _("Account erased"),
 }
+
+
+def deletion_notices_blocking_bids(organisation: BuyerOrganisation) -> QuerySet[DeletionNotice]:
+    """The organisation's overdue deletion notices that count against bidding: all of them, or,
+    after a moderator cleared the block, those whose deadline passed since (index: buyer, status)."""
+    notices = DeletionNotice.objects.filter(
+        organisation_id=organisation.pk, status=DeletionNotice.Status.OVERDUE
+    )
+    if organisation.deletion_duty_cleared_at is not None:
+        notices = notices.filter(deadline__gt=organisation.deletion_duty_cleared_at)
+    return notices
+
+
+def deletion_notices_blocking_bids_count(organisation: BuyerOrganisation) -> Coalesce:
+    """`deletion_notices_blocking_bids(...).count()` as an expression, read within another query
+    (the bid's listing lock), so the bid path pays no statement for it."""
+    counted = (
+        deletion_notices_blocking_bids(organisation)
+        .order_by()
+        .values("organisation_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted), 0)

@@ -120,9 +120,7 @@ def ledger_post(
     if existing is None:  # the first posting with this key is still being committed: wait for it
         existing = LedgerTransaction.objects.select_for_update().get(idempotency_key=idempotency_key)
     if existing.kind != kind or existing.reference != reference:
-        raise Conflict(
-            "idempotency_key_reused", "This idempotency key was used for another ledger transaction."
-        )
+        raise Conflict("ledger_key_reused", "This idempotency key was used for another ledger transaction.")
     return existing, False
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Exists, QuerySet, Sum
+from django.db.models import Count, Exists, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 
 from payments import ledger
 from payments.models import (
@@ -23,6 +24,23 @@ from payments.models import (
 
 def payments_of_organisation(*, organisation_id: int) -> QuerySet[Payment]:
     return Payment.objects.filter(organisation_id=organisation_id).order_by("-created_at", "-pk")
+
+
+def payment_of_organisation(*, organisation_id: int, public_id: Any) -> Payment | None:
+    return Payment.objects.filter(organisation_id=organisation_id, public_id=public_id).first()
+
+
+def organisation_spend_by_month(*, organisation_id: int, months: int = 12) -> list[dict[str, Any]]:
+    """Captured money net of refunds, per calendar month (UTC) and currency, newest first:
+    [{"month": date, "currency": "EUR", "captured": …, "refunded": …, "net": …, "payments": n}]."""
+    rows = (
+        Payment.objects.filter(organisation_id=organisation_id, status__in=Payment.CAPTURED_STATES)
+        .annotate(month=TruncMonth("created_at", tzinfo=UTC))
+        .values("month", "currency")
+        .annotate(captured=Sum("amount_captured"), refunded=Sum("amount_refunded"), payments=Count("pk"))
+        .order_by("-month", "currency")[:months]
+    )
+    return [{**row, "net": row["captured"] - row["refunded"]} for row in rows]
 
 
 def payment_of_reference(*, reference: str) -> Payment | None:

@@ -34,6 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from core.errors import InvalidInput, ServiceError
+from core.problems import PROBLEM_CONTENT_TYPE
 from payments import services
 from payments.models import Payment, StripeEvent
 from payments.services import StripeUnavailable, UnknownStripeObject
@@ -115,7 +116,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
             payload=request.body, signature=request.headers.get("Stripe-Signature")
         )
     except WebhookRejected as exc:
-        return JsonResponse(exc.as_dict(), status=400)
+        return JsonResponse(exc.as_problem(request.path), status=400, content_type=PROBLEM_CONTENT_TYPE)
     return JsonResponse({"received": True, "outcome": outcome})
 
 
@@ -211,7 +212,7 @@ def _payment_for_intent(intent_id: str | None, metadata: dict[str, Any] | None) 
             payment = Payment.objects.filter(pk=int(ours), stripe_payment_intent_id__isnull=True).first()
             if payment is not None:
                 return payment
-    raise UnknownStripeObject("payment_intent_unknown", f"No payment of ours has PaymentIntent {intent_id}.")
+    raise UnknownStripeObject("not_found", f"No payment of ours has PaymentIntent {intent_id}.")
 
 
 def _check_currency(payment: Payment, obj: dict[str, Any]) -> None:

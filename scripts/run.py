@@ -64,6 +64,7 @@ def main() -> int:
     connect_port = int(os.environ.get("STRIPE_CONNECT_PORT", str(stripe_port + 1)))
     if env.setdefault("STRIPE_API_KEY", "sk_test_courtier_local") == "sk_test_courtier_local":
         env.setdefault("STRIPE_API_BASE", stripe_base)
+        env.setdefault("STRIPE_JS_URL", f"{stripe_base}/js.stripe.com/v3/")
         env.setdefault("STRIPE_CONNECT_API_BASE", f"http://127.0.0.1:{connect_port}")
         env.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_courtier_local")
     if uses_sqlite():

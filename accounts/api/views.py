@@ -4,10 +4,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
+from accounts.api.permissions import ANY_KEY
 from core.idempotency import idempotent
 
 
 class OrganisationView(APIView):
+    required_scope = ANY_KEY
+
     class OutputSerializer(serializers.Serializer):
         legal_name = serializers.CharField()
         registration_number = serializers.CharField()
@@ -26,6 +29,8 @@ class OrganisationView(APIView):
 
 
 class OrganisationVerificationRequestView(APIView):
+    required_scope = ANY_KEY
+
     @extend_schema(request=None, responses=OrganisationView.OutputSerializer, summary="Ask for verification")
     @idempotent
     def post(self, request):

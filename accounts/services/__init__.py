@@ -7,6 +7,7 @@ re-exported for callers.
 """
 
 from accounts.selectors import life_event_details, seller_precise_values
+from accounts.services.api_usage import api_usage_flush
 from accounts.services.consent import (
     consent_expire_due,
     consent_grant,
@@ -24,6 +25,7 @@ from accounts.services.identity import (
     api_key_authenticate,
     api_key_create,
     api_key_revoke,
+    api_key_rotate,
     buyer_member_create,
     email_verification_token,
     email_verify,
@@ -31,7 +33,22 @@ from accounts.services.identity import (
     phone_verify,
     seller_create,
 )
-from accounts.services.organisations import organisation_create, organisation_set_verification
+from accounts.services.organisations import (
+    normalise_phone,
+    organisation_contact_email_token,
+    organisation_contact_email_verify,
+    organisation_contact_phone_code,
+    organisation_contact_phone_verify,
+    organisation_create,
+    organisation_invitation_accept,
+    organisation_invitation_read,
+    organisation_invitation_token,
+    organisation_member_remove,
+    organisation_member_set_role,
+    organisation_request_verification,
+    organisation_set_verification,
+    organisation_signup,
+)
 from accounts.services.seller_data import (
     PHONE_RE,
     POSTCODE_RE,
@@ -51,6 +68,7 @@ __all__ = [
     "api_key_authenticate",
     "api_key_create",
     "api_key_revoke",
+    "api_key_rotate",
     "buyer_member_create",
     "email_verification_token",
     "email_verify",
@@ -58,8 +76,20 @@ __all__ = [
     "phone_verify",
     "seller_create",
     # organisations
+    "normalise_phone",
+    "organisation_contact_email_token",
+    "organisation_contact_email_verify",
+    "organisation_contact_phone_code",
+    "organisation_contact_phone_verify",
     "organisation_create",
+    "organisation_invitation_accept",
+    "organisation_invitation_read",
+    "organisation_invitation_token",
+    "organisation_member_remove",
+    "organisation_member_set_role",
+    "organisation_request_verification",
     "organisation_set_verification",
+    "organisation_signup",
     # seller data (and the decryption reads, from accounts.selectors)
     "PHONE_RE",
     "POSTCODE_RE",
@@ -79,4 +109,6 @@ __all__ = [
     "consent_revoke",
     # erasure
     "seller_erase",
+    # API usage (the rate limiter's counters)
+    "api_usage_flush",
 ]

@@ -94,7 +94,7 @@ def _locked_active_grant(seller: User, grant_id: int, now: datetime) -> ConsentG
     """Lock the seller's grant; raise unless it is active and inside its window. Needs a transaction."""
     grant = lock_objects.consent_grant_of_seller(seller=seller, grant_id=grant_id)
     if grant is None:
-        raise NotFound("consent_not_found", "No such consent.")
+        raise NotFound("not_found", "No such consent.")
     if grant.status == ConsentGrant.Status.REVOKED:
         raise Conflict("consent_already_revoked", "This consent was already revoked.")
     if grant.status == ConsentGrant.Status.EXPIRED or now >= grant.expires_at:

@@ -31,11 +31,30 @@ def seller_create(*, email: str, password: str, full_name: str = "", language: s
 
 
 def buyer_member_create(
-    *, organisation: BuyerOrganisation, email: str, password: str | None, full_name: str = ""
+    *,
+    organisation: BuyerOrganisation,
+    email: str,
+    password: str | None,
+    full_name: str = "",
+    organisation_role: str = User.OrganisationRole.OWNER,
+    language: str = "en",
 ) -> User:
-    return User.objects.create_user(
-        email, password, full_name=full_name, role=User.Role.BUYER, organisation=organisation
-    )
+    if organisation_role not in User.OrganisationRole.values:
+        raise InvalidInput("role_unknown", "Choose owner, developer or finance.", field="role")
+    email = User.objects.normalize_email(email).lower()
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(
+                email,
+                password,
+                full_name=full_name,
+                role=User.Role.BUYER,
+                organisation=organisation,
+                organisation_role=organisation_role,
+                preferred_language=language,
+            )
+    except IntegrityError:
+        raise Conflict("email_taken", "An account with this email already exists.", field="email") from None
 
 
 EMAIL_VERIFICATION_SALT = "courtier.email-verification"
@@ -62,11 +81,27 @@ def email_verify(*, token: str) -> User:
 PHONE_CODE_STEP = 600  # seconds a phone code stays valid (the current and previous step)
 
 
-def _phone_code(user: User, phone: str, step: int) -> str:
+def phone_code(subject: str, phone: str, step: int) -> str:
+    """A six-digit code for (subject, phone) in one time step; derived, so nothing is stored.
+    `subject` names who is verified (a user's pk, "organisation:<pk>" for a buyer's contact)."""
     digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"{user.pk}:{phone}:{step}".encode(), hashlib.sha256
+        settings.SECRET_KEY.encode(), f"{subject}:{phone}:{step}".encode(), hashlib.sha256
     ).digest()
     return f"{int.from_bytes(digest[:4], 'big') % 1_000_000:06d}"
+
+
+def phone_code_step(at: datetime | None = None) -> int:
+    return int((at or timezone.now()).timestamp()) // PHONE_CODE_STEP
+
+
+def phone_code_matches(subject: str, phone: str, code: str, at: datetime | None = None) -> bool:
+    """The current and the previous step's codes are accepted."""
+    step = phone_code_step(at)
+    return any(hmac.compare_digest(code.strip(), phone_code(subject, phone, s)) for s in (step, step - 1))
+
+
+def _phone_code(user: User, phone: str, step: int) -> str:
+    return phone_code(str(user.pk), phone, step)
 
 
 def phone_verification_code(*, seller: User, at: datetime | None = None) -> str:
@@ -82,8 +117,7 @@ def phone_verify(*, seller: User, code: str, at: datetime | None = None) -> None
     phone = seller_precise_values(seller=seller).get("phone")
     if not phone:
         raise InvalidInput("phone_missing", "Add a phone number first.", field="phone")
-    step = int((at or timezone.now()).timestamp()) // PHONE_CODE_STEP
-    if not any(hmac.compare_digest(code.strip(), _phone_code(seller, phone, s)) for s in (step, step - 1)):
+    if not phone_code_matches(str(seller.pk), phone, code, at):
         raise InvalidInput("code_invalid", "This code is wrong or expired.", field="code")
     User.objects.filter(pk=seller.pk).update(phone_verified_at=timezone.now())
 
@@ -135,10 +169,37 @@ def api_key_revoke(*, key_id: int, organisation: BuyerOrganisation | None = None
     updated = keys.filter(revoked_at=None).update(revoked_at=timezone.now())
     key = keys.first()
     if key is None:
-        raise NotFound("api_key_not_found", "No such API key.")
+        raise NotFound("not_found", "No such API key.")
     if not updated:
         raise Conflict("api_key_already_revoked", "This API key is already revoked.")
     return key
+
+
+def api_key_rotate(
+    *, key_id: int, organisation: BuyerOrganisation, created_by: User | None = None
+) -> tuple[ApiKey, ApiKey, str]:
+    """A new key with the old one's name and scopes; the old key stays valid for
+    `API_KEY_ROTATION_GRACE` (its expires_at is brought forward, never pushed back), so both
+    work while clients switch. Returns (old, new, the new plaintext shown once)."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        old = (
+            ApiKey.objects.select_for_update(of=("self",))
+            .filter(pk=key_id, organisation=organisation)
+            .first()
+        )
+        if old is None:
+            raise NotFound("api_key_not_found", "No such API key.")
+        if not old.is_usable(now):
+            raise Conflict("api_key_not_usable", "This API key is revoked or expired: create a new one.")
+        grace_end = now + settings.API_KEY_ROTATION_GRACE
+        if old.expires_at is None or old.expires_at > grace_end:
+            old.expires_at = grace_end
+            old.save(update_fields=["expires_at"])
+        new, plaintext = api_key_create(
+            organisation=organisation, name=old.name, created_by=created_by, scopes=list(old.scopes)
+        )
+    return old, new, plaintext
 
 
 def api_key_authenticate(*, plaintext: str) -> ApiKey | None:

@@ -129,7 +129,7 @@ def life_event_set(*, seller: User, kind: str, details: str = "") -> LifeEvent:
 def life_event_remove(*, seller: User, kind: str) -> None:
     deleted, _ = LifeEvent.objects.filter(seller=seller, kind=kind).delete()
     if not deleted:
-        raise NotFound("life_event_not_found", "No such life event.")
+        raise NotFound("not_found", "No such life event.")
 
 
 def encryption_keys_rotate(*, batch_size: int = 1000) -> int:

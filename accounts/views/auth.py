@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -17,6 +17,7 @@ from accounts.forms import (
     SignupForm,
     add_service_error,
 )
+from accounts.models import User
 from core.errors import ServiceError
 
 
@@ -60,6 +61,13 @@ class LoginView(auth_views.LoginView):
 
     authentication_form = EmailAuthenticationForm
     redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        # buyer members work in the advertiser console (marketplace.console), not the seller pages
+        user = getattr(self.request, "user", None)
+        if user is not None and user.is_authenticated and user.role == User.Role.BUYER:
+            return resolve_url("console-dashboard")
+        return super().get_default_redirect_url()
 
     def form_valid(self, form):
         response = super().form_valid(form)

@@ -44,6 +44,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "core.middleware.NoStorePersonalDataMiddleware",
+    "core.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -129,7 +130,13 @@ CONSENT_SWEEP_BATCH_SIZE = env.int("CONSENT_SWEEP_BATCH_SIZE", default=5000)
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api.authentication.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["accounts.api.permissions.IsBuyerMember"],
+    # every view declares `required_scope`; a view that sets its own permission_classes lists
+    # HasRequiredScope first (tests/accounts/test_api_scopes.py checks both)
+    "DEFAULT_PERMISSION_CLASSES": [
+        "accounts.api.permissions.HasRequiredScope",
+        "accounts.api.permissions.IsBuyerMember",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.ApiRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
@@ -145,6 +152,11 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the CSP allows 'self' only.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # error answers (core.api_errors.ProblemSerializer) are application/problem+json
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.api_errors.problem_media_type_hook",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "WebhookEndpointStatusEnum": "marketplace.models_webhooks.WebhookEndpoint.Status",
         "WebhookDeliveryStatusEnum": "marketplace.models_webhooks.WebhookDelivery.Status",
@@ -153,6 +165,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Rate limits (fixed windows in Redis, accounts.rate_limits): "<n>/<s|min|hour|day>".
+API_RATE_LIMIT_PER_KEY = env("API_RATE_LIMIT_PER_KEY", default="600/min")
+API_RATE_LIMIT_PER_ORGANISATION = env("API_RATE_LIMIT_PER_ORGANISATION", default="1200/min")
+API_RATE_LIMIT_CACHE = "default"  # a cache alias on Redis (production.py requires one)
+API_RATE_LIMIT_KEY_PREFIX = env("API_RATE_LIMIT_KEY_PREFIX", default="ratelimit")
+# A rotated key keeps working this long next to its successor (accounts.services.api_key_rotate).
+API_KEY_ROTATION_GRACE = timedelta(hours=env.int("API_KEY_ROTATION_GRACE_HOURS", default=24))
 
 # --- Celery ------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/0")
@@ -190,6 +209,7 @@ CELERY_BEAT_SCHEDULE = {
     "trades-settle-due": {"task": "marketplace.tasks.trades_settle_due", "schedule": 30.0},
     "audience-bids-sweep": {"task": "marketplace.tasks.audience_bids_sweep", "schedule": 300.0},
     "marketplace-housekeeping": {"task": "marketplace.tasks.marketplace_housekeeping", "schedule": 600.0},
+    "api-usage-flush": {"task": "accounts.tasks.api_usage_flush", "schedule": 300.0},
     "webhook-deliveries-due": {"task": "marketplace.tasks.webhook_deliveries_due", "schedule": 30.0},
 }
 
@@ -222,12 +242,14 @@ LOGGING = {
 SEGMENT_MIN_SIZE = env.int("SEGMENT_MIN_SIZE", default=25)  # K: smaller segments are never revealed
 LISTING_AUTO_APPROVE_VERIFIED = env.bool("LISTING_AUTO_APPROVE_VERIFIED", default=True)
 VALUATION_SELL_THROUGH = env.float("VALUATION_SELL_THROUGH", default=0.5)  # licences sold per window
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"segment_sizing": env("SEGMENT_SIZING_RATE", default="60/min")}
+SEGMENT_SIZING_RATE = env("SEGMENT_SIZING_RATE", default="60/min")  # per organisation, on top of the API's
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://courtier")}
 
 # --- Marketplace ---------------------------------------------------------------------------
 PLATFORM_FEE_BPS = env.int("PLATFORM_FEE_BPS", default=1500)  # 15 % of each sale
 DELETION_NOTICE_DAYS = env.int("DELETION_NOTICE_DAYS", default=30)
+# An organisation with more overdue deletion notices than this cannot bid (0: any one blocks).
+DELETION_OVERDUE_BID_LIMIT = env.int("DELETION_OVERDUE_BID_LIMIT", default=0)
 # trades one claim takes (grouped per buyer: one authorisation and capture per group)
 SETTLEMENT_BATCH_SIZE = env.int("SETTLEMENT_BATCH_SIZE", default=500)
 # buyers one claim takes (the others' trades stay due for another worker), and how long one
@@ -304,5 +326,10 @@ RECONCILIATION_GRACE_SECONDS = env.int("RECONCILIATION_GRACE_SECONDS", default=9
 RECONCILIATION_AUTHORISATION_MAX_HOURS = env.int("RECONCILIATION_AUTHORISATION_MAX_HOURS", default=72)
 # Connect webhook endpoints (account.updated, payouts of connected accounts) have their own secret.
 STRIPE_CONNECT_WEBHOOK_SECRET = env("STRIPE_CONNECT_WEBHOOK_SECRET", default="")
+# The advertiser console's card page: Stripe.js and the publishable key it runs with. Dev and
+# tests point STRIPE_JS_URL at localstripe's stand-in (<sandbox>/js.stripe.com/v3/); the page
+# adds the script's origin to its own CSP (marketplace.console.billing), nothing else does.
+STRIPE_JS_URL = env("STRIPE_JS_URL", default="https://js.stripe.com/v3/")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
 # The SDK logs every request at INFO: keep requests out of the logs, keep its warnings.
 LOGGING.setdefault("loggers", {})["stripe"] = {"level": env("STRIPE_LOG_LEVEL", default="WARNING")}

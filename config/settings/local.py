@@ -45,6 +45,13 @@ STRIPE_CONNECT_API_BASE = env(
 )
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_local")
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=0 if _stripe_sandbox else 2)
+STRIPE_JS_URL = env(
+    "STRIPE_JS_URL",
+    default="http://127.0.0.1:8420/js.stripe.com/v3/" if _stripe_sandbox else "https://js.stripe.com/v3/",
+)
+STRIPE_PUBLISHABLE_KEY = env(
+    "STRIPE_PUBLISHABLE_KEY", default="pk_test_courtier_local" if _stripe_sandbox else ""
+)
 
 # Webhook receivers on loopback (tests' http.server, the example client's): allowed here only.
 WEBHOOKS_ALLOW_LOOPBACK = True

@@ -28,6 +28,13 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
+# A cache every web process shares: the API's rate limits (and the usage counts behind the
+# console) live there, so a per-process cache would multiply every limit by the process count.
+CACHES = {"default": env.cache("CACHE_URL")}
+if not CACHES["default"]["BACKEND"].endswith(("redis.RedisCache", "django_redis.cache.RedisCache")):
+    raise ImproperlyConfigured(
+        f"CACHE_URL must name a Redis cache shared by every process (got {CACHES['default']['BACKEND']})."
+    )
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587
 vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
 

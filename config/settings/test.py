@@ -17,6 +17,14 @@ STORAGES = {
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]
 CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/14")}
+# The rate limiter on a Redis database that no test clears (some clear the default cache), its
+# keys named per test database so that suites running side by side do not share windows. Limits
+# high enough for whole-schema runs; tests/accounts/test_api_rate_limits.py sets its own.
+CACHES["ratelimit"] = env.cache("RATELIMIT_CACHE_URL", default="redis://127.0.0.1:6379/13")
+API_RATE_LIMIT_CACHE = "ratelimit"
+API_RATE_LIMIT_KEY_PREFIX = f"ratelimit:{DATABASES['default']['TEST']['NAME']}"
+API_RATE_LIMIT_PER_KEY = env("API_RATE_LIMIT_PER_KEY", default="100000/min")
+API_RATE_LIMIT_PER_ORGANISATION = env("API_RATE_LIMIT_PER_ORGANISATION", default="100000/min")
 
 # --- Payments -----------------------------------------------------------------------------
 # tests/payments/conftest.py starts localstripe and the Connect sandbox on free loopback ports
@@ -28,6 +36,9 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_tes
 STRIPE_MAX_NETWORK_RETRIES = 0
 STRIPE_RATE_LIMIT_BACKOFF_SECONDS = 0.01
 STRIPE_TIMEOUT_SECONDS = 10
+# the card page loads localstripe's Stripe.js stand-in (browser tests point it at their sandbox)
+STRIPE_JS_URL = env("STRIPE_JS_URL", default="http://127.0.0.1:8420/js.stripe.com/v3/")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_courtier_local")
 
 # Webhook receivers on loopback (tests' http.server, the example client's): allowed here only.
 WEBHOOKS_ALLOW_LOOPBACK = True

@@ -7,10 +7,10 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
-from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from accounts import taxonomy
+from accounts.models import ApiScope
 from accounts.taxonomy import DataCategory, Purpose
 from core.idempotency import idempotent
 from listings import selectors
@@ -95,6 +95,7 @@ class ListingFilterSerializer(serializers.Serializer):
     summary="Browse active listings (no seller identity, contact or precise values)",
 )
 class ListingListView(ListAPIView):
+    required_scope = ApiScope.LISTINGS_READ
     serializer_class = ListingOutputSerializer
     pagination_class = ListingCursorPagination
 
@@ -108,6 +109,8 @@ class ListingListView(ListAPIView):
 
 
 class ListingDetailView(APIView):
+    required_scope = ApiScope.LISTINGS_READ
+
     @extend_schema(responses=ListingOutputSerializer, summary="One active listing")
     def get(self, request, public_id):
         listing = selectors.listings_for_buyers().filter(public_id=public_id).first()
@@ -174,15 +177,9 @@ class SegmentSizeOutputSerializer(serializers.Serializer):
     price_estimate = PriceEstimateSerializer()
 
 
-class OrganisationSizingThrottle(SimpleRateThrottle):
-    scope = "segment_sizing"
-
-    def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": request.user.organisation.pk}
-
-
 class SegmentSizeView(APIView):
-    throttle_classes = [OrganisationSizingThrottle]
+    required_scope = ApiScope.SEGMENTS_READ
+    rate_limits = {"segment-sizing": "SEGMENT_SIZING_RATE"}  # per organisation (accounts.rate_limits)
 
     @extend_schema(
         request=SegmentCriteriaSerializer,
@@ -200,7 +197,8 @@ class SegmentSizeView(APIView):
 
 
 class SegmentEstimateView(APIView):
-    throttle_classes = [OrganisationSizingThrottle]
+    required_scope = ApiScope.SEGMENTS_READ
+    rate_limits = {"segment-sizing": "SEGMENT_SIZING_RATE"}  # per organisation (accounts.rate_limits)
 
     @extend_schema(
         request=SegmentCriteriaSerializer,

@@ -19,7 +19,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
-from accounts.api.permissions import IsBuyerMember, IsVerifiedBuyer
+from accounts.api.permissions import HasRequiredScope, IsBuyerMember, IsVerifiedBuyer
+from accounts.models import ApiScope
 from accounts.taxonomy import Purpose
 from core.api_errors import error_response
 from core.errors import Conflict, ServiceError
@@ -50,6 +51,7 @@ class VerifiedToWrite(IsBuyerMember):
     """Reads (and the methods in `member_methods`) for any buyer member; the rest verified only."""
 
     message = IsVerifiedBuyer.message
+    code = IsVerifiedBuyer.code
     member_methods = frozenset({"GET", "HEAD", "OPTIONS"})
 
     def has_permission(self, request, view) -> bool:
@@ -103,7 +105,8 @@ class BidOutputSerializer(serializers.Serializer):
 class BidListCreateView(ListAPIView):
     """GET your bids; POST a bid on a listing (buy now, or a sealed auction bid)."""
 
-    permission_classes = [VerifiedToWrite]
+    required_scope = ApiScope.BIDS_WRITE
+    permission_classes = [HasRequiredScope, VerifiedToWrite]
     serializer_class = BidOutputSerializer
     pagination_class = NewestFirst
 
@@ -141,7 +144,8 @@ def _renamed(data: dict) -> dict:
 
 
 class BidDetailView(APIView):
-    permission_classes = [VerifiedToWrite]
+    required_scope = ApiScope.BIDS_WRITE
+    permission_classes = [HasRequiredScope, VerifiedToWrite]
     member_methods = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
     @extend_schema_serializer(component_name="BidRaiseInput")
@@ -177,7 +181,8 @@ class BidDetailView(APIView):
 
 
 class AudienceBidCreateView(APIView):
-    permission_classes = [IsVerifiedBuyer]
+    required_scope = ApiScope.BIDS_WRITE
+    permission_classes = [HasRequiredScope, IsVerifiedBuyer]
 
     @extend_schema_serializer(component_name="AudienceBidInput")
     class InputSerializer(serializers.Serializer):
@@ -228,7 +233,8 @@ class TradeOutputSerializer(serializers.Serializer):
 
 
 class TradeListView(ListAPIView):
-    permission_classes = [IsBuyerMember]
+    required_scope = ApiScope.BIDS_WRITE
+    permission_classes = [HasRequiredScope, IsBuyerMember]
     serializer_class = TradeOutputSerializer
     pagination_class = NewestFirst
 
@@ -237,7 +243,8 @@ class TradeListView(ListAPIView):
 
 
 class TradeDetailView(APIView):
-    permission_classes = [IsBuyerMember]
+    required_scope = ApiScope.BIDS_WRITE
+    permission_classes = [HasRequiredScope, IsBuyerMember]
 
     @extend_schema(responses=TradeOutputSerializer)
     def get(self, request, public_id):
@@ -294,7 +301,8 @@ class TradeRecordsView(ListAPIView):
     """The purchased records of a delivered trade, paginated, while the licence and the consent
     last: 410 Gone once none is readable; 409 before delivery."""
 
-    permission_classes = [IsVerifiedBuyer]
+    required_scope = ApiScope.DATA_READ
+    permission_classes = [HasRequiredScope, IsVerifiedBuyer]
     serializer_class = RecordSerializer
     pagination_class = GrantPages
 
@@ -343,7 +351,8 @@ class GrantsNewestFirst(NewestFirst):
     summary="Your access grants (licences), newest first",
 )
 class AccessGrantListView(ListAPIView):
-    permission_classes = [IsBuyerMember]
+    required_scope = ApiScope.DATA_READ
+    permission_classes = [HasRequiredScope, IsBuyerMember]
     serializer_class = AccessGrantOutputSerializer
     pagination_class = GrantsNewestFirst
 
@@ -353,7 +362,8 @@ class AccessGrantListView(ListAPIView):
 
 
 class AccessGrantRecordView(APIView):
-    permission_classes = [IsVerifiedBuyer]
+    required_scope = ApiScope.DATA_READ
+    permission_classes = [HasRequiredScope, IsVerifiedBuyer]
 
     @extend_schema(responses=RecordSerializer, summary="One purchased record (410 once expired or revoked)")
     def get(self, request, public_id):
@@ -401,7 +411,8 @@ class NoticeOutputSerializer(serializers.Serializer):
     summary="Deletion notices: delete the seller's data and acknowledge before the deadline",
 )
 class DeletionNoticeListView(ListAPIView):
-    permission_classes = [IsBuyerMember]
+    required_scope = ApiScope.NOTICES_WRITE
+    permission_classes = [HasRequiredScope, IsBuyerMember]
     serializer_class = NoticeOutputSerializer
     pagination_class = NewestFirst
 
@@ -411,7 +422,8 @@ class DeletionNoticeListView(ListAPIView):
 
 
 class DeletionNoticeDetailView(APIView):
-    permission_classes = [IsBuyerMember]
+    required_scope = ApiScope.NOTICES_WRITE
+    permission_classes = [HasRequiredScope, IsBuyerMember]
 
     @extend_schema(responses=NoticeOutputSerializer)
     def get(self, request, public_id):
@@ -422,7 +434,8 @@ class DeletionNoticeDetailView(APIView):
 
 
 class DeletionNoticeAcknowledgeView(APIView):
-    permission_classes = [IsBuyerMember]
+    required_scope = ApiScope.NOTICES_WRITE
+    permission_classes = [HasRequiredScope, IsBuyerMember]
 
     @extend_schema(request=None, responses=NoticeOutputSerializer, summary="Confirm the data was deleted")
     @idempotent

@@ -16,7 +16,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.permissions import IsBuyerMember
+from accounts.api.permissions import HasRequiredScope, IsBuyerMember
 from accounts.models import ApiScope
 from core.api_errors import error_response
 from core.idempotency import idempotent
@@ -41,12 +41,12 @@ NOT_FOUND = {404: error_response("`not_found`: no such object in your organisati
 
 
 class WebhookView(APIView):
-    permission_classes = [IsBuyerMember]
+    permission_classes = [HasRequiredScope, IsBuyerMember]
     required_scope = ApiScope.WEBHOOKS_MANAGE
 
 
 class WebhookListView(ListAPIView):
-    permission_classes = [IsBuyerMember]
+    permission_classes = [HasRequiredScope, IsBuyerMember]
     required_scope = ApiScope.WEBHOOKS_MANAGE
     pagination_class = NewestFirst
 

@@ -11,6 +11,7 @@ MODERATOR_PASSWORD = "moderator-demo"
 SELLER_EMAIL = "seller@courtier.localhost"
 SELLER_PASSWORD = "seller-demo"
 BUYER_EMAIL = "buyer@courtier.localhost"
+BUYER_PASSWORD = "buyer-demo"  # the advertiser console, /console/
 ORGANISATION = {
     "legal_name": "Annonceur Démo SAS",
     "registration_number": "912345678",
@@ -18,6 +19,7 @@ ORGANISATION = {
     "website": "https://annonceur-demo.example",
     "contact_name": "Claire Martin",
     "contact_email": BUYER_EMAIL,
+    "contact_phone": "+33612345678",
 }
 API_KEY_NAME = "demo"
 PENDING_BUYER_EMAIL = "buyer-pending@courtier.localhost"
@@ -28,12 +30,17 @@ PENDING_ORGANISATION = {
     "website": "https://regie-nouvelle.example",
     "contact_name": "Hugo Petit",
     "contact_email": PENDING_BUYER_EMAIL,
+    "contact_phone": "+33698765432",
 }
 
 LOGINS = {
     "moderator": {"email": MODERATOR_EMAIL, "password": MODERATOR_PASSWORD, "where": "/admin/"},
     "seller": {"email": SELLER_EMAIL, "password": SELLER_PASSWORD, "where": "/"},
-    "buyer": {"email": BUYER_EMAIL, "password": None, "where": "/api/docs/ (API key)"},
+    "buyer": {
+        "email": BUYER_EMAIL,
+        "password": BUYER_PASSWORD,
+        "where": "/console/ and /api/docs/ (API key)",
+    },
     "buyer-pending": {
         "email": PENDING_BUYER_EMAIL,
         "password": None,

@@ -28,6 +28,8 @@ from marketplace.demo.data import (
     AGE_RANGES,
     AGE_WEIGHTS,
     API_KEY_NAME,
+    BUYER_EMAIL,
+    BUYER_PASSWORD,
     CROWD_DOMAIN,
     FIRST_NAMES,
     GENDER_WEIGHTS,
@@ -271,6 +273,14 @@ class PeopleSeeder:
         ).first()
         if organisation is None:
             organisation = account_services.organisation_create(**data)
+            # the demo's contacts answered the emailed link and the SMS code
+            account_services.organisation_contact_email_verify(
+                token=account_services.organisation_contact_email_token(organisation)
+            )
+            account_services.organisation_contact_phone_verify(
+                organisation=organisation,
+                code=account_services.organisation_contact_phone_code(organisation=organisation),
+            )
         V = BuyerOrganisation.Verification
         if organisation.verification_status in (V.UNVERIFIED, V.REJECTED):
             organisation = account_services.organisation_set_verification(
@@ -285,7 +295,10 @@ class PeopleSeeder:
             )
         if not User.objects.filter(email=email).exists():
             member = account_services.buyer_member_create(
-                organisation=organisation, email=email, password=None, full_name=contact
+                organisation=organisation,
+                email=email,
+                password=BUYER_PASSWORD if email == BUYER_EMAIL else None,
+                full_name=contact,
             )
             account_services.email_verify(token=account_services.email_verification_token(member))
         self.stdout.write(

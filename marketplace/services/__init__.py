@@ -4,8 +4,9 @@
 bids (bids on listings, trade transitions), auctions (auction close, held listings whose sale
 failed), audience (audience-bundle bids and clearing), access (trade line, access grant and
 deletion notice transitions, access revocation with its notices, the licence and notice
-sweeps), revocation (the consent hook), webhooks (outbound events and their endpoints) and
-webhook_delivery (attempts, retries, the sweep). Settlement is in marketplace.settlement.
+sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent
+hook), webhooks (outbound events and their endpoints) and webhook_delivery (attempts, retries,
+the sweep). Settlement is in marketplace.settlement.
 """
 
 from marketplace.services._common import MAX_BID_CENTS  # the one public name there
@@ -25,6 +26,7 @@ from marketplace.services.audience import (
     audience_bids_sweep,
 )
 from marketplace.services.bids import bid_cancel, bid_place, bid_raise, trade_transition, trades_transition
+from marketplace.services.deletion_duty import deletion_duty_clear
 from marketplace.services.revocation import on_consent_change
 from marketplace.services.webhook_delivery import webhook_deliveries_queue_due, webhook_delivery_attempt
 from marketplace.services.webhooks import (
@@ -62,6 +64,8 @@ __all__ = [
     "deletion_notice_acknowledge",
     "deletion_notices_flag_overdue",
     "trade_lines_transition",
+    # deletion duty
+    "deletion_duty_clear",
     # revocation
     "on_consent_change",
     # webhooks

@@ -7,7 +7,7 @@ from django.conf import settings
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, Forbidden, InvalidInput
 from listings.models import Listing
-from marketplace import payments_port, webhook_payloads
+from marketplace import payments_port, selectors, webhook_payloads
 from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine, WebhookEventType
 from marketplace.services.webhooks import webhook_events_emit_for
 
@@ -15,15 +15,36 @@ MAX_BID_CENTS = 100_000_00
 
 
 def _check_buyer(organisation: BuyerOrganisation) -> None:
-    """A bid commits the buyer to pay: verified, with a saved payment method, before anything
-    changes (a buyer without a card could otherwise take listings off the market)."""
+    """A bid commits the buyer to pay: verified, up to date with its deletion notices, with a
+    saved payment method, before anything changes (a buyer without a card could otherwise take
+    listings off the market)."""
     _check_verified(organisation)
+    _check_deletion_duty(selectors.deletion_notices_blocking_bids(organisation).count())
     _check_payment_method(payments_port.has_payment_method(organisation_id=organisation.pk))
 
 
 def _check_verified(organisation: BuyerOrganisation) -> None:
     if not organisation.is_verified:
         raise Forbidden("organisation_not_verified", "Only verified organisations may bid.")
+
+
+def _check_deletion_duty(overdue_notices: int) -> None:
+    """`overdue_notices`: selectors.deletion_notices_blocking_bids of the bidding organisation,
+    counted. Above DELETION_OVERDUE_BID_LIMIT the organisation may not bid until it acknowledges
+    them or a moderator clears the block (deletion_duty_clear)."""
+    if overdue_notices > settings.DELETION_OVERDUE_BID_LIMIT:
+        raise Forbidden(
+            "deletion_overdue",
+            f"{overdue_notices} deletion notice{'s are' if overdue_notices != 1 else ' is'} overdue: delete "
+            "the data, acknowledge each notice (GET /api/v1/deletion-notices/?status=overdue, then POST "
+            ".../acknowledge/) and bid again; until then your organisation cannot bid.",
+        )
+
+
+def _deletion_duty_blocks(organisation: BuyerOrganisation) -> bool:
+    """For the audience clearing of bids placed before the notices fell overdue."""
+    overdue = selectors.deletion_notices_blocking_bids(organisation).count()
+    return overdue > settings.DELETION_OVERDUE_BID_LIMIT
 
 
 def _check_payment_method(has_payment_method: bool) -> None:

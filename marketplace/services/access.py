@@ -88,7 +88,7 @@ def deletion_notice_acknowledge(*, organisation: BuyerOrganisation, notice_publi
             DeletionNotice.objects.filter(public_id=notice_public_id, organisation=organisation)
         )
         if notice is None:
-            raise NotFound("notice_not_found", "No such deletion notice.")
+            raise NotFound("not_found", "No such deletion notice.")
         if notice.status == DeletionNotice.Status.ACKNOWLEDGED:
             raise Conflict("already_acknowledged", "This notice was already acknowledged.")
         now = timezone.now()

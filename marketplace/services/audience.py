@@ -20,7 +20,13 @@ from listings.selectors import SegmentCriteria, segment_members
 from listings.valuation import SCARCITY_ATTRIBUTE, category_valuation
 from marketplace import lock_objects
 from marketplace.models import Bid, BidEvent, Trade
-from marketplace.services._common import _bid_transition, _check_amount, _check_buyer, _trade_create
+from marketplace.services._common import (
+    _bid_transition,
+    _check_amount,
+    _check_buyer,
+    _deletion_duty_blocks,
+    _trade_create,
+)
 
 MAX_AUDIENCE_RECORDS = 100_000
 MAX_AUDIENCE_BID_DAYS = 30
@@ -35,9 +41,7 @@ def _check_criteria(criteria: SegmentCriteria) -> None:
     if criteria.purpose not in taxonomy.PURPOSE_CODES:
         raise InvalidInput("purpose_unknown", f"{criteria.purpose!r} is not a purpose.", field="criteria")
     if criteria.licence_days not in taxonomy.LICENCE_DAYS:
-        raise InvalidInput(
-            "licence_days_invalid", "Choose a licence of 30, 90 or 365 days.", field="criteria"
-        )
+        raise InvalidInput("licence_invalid", "Choose a licence of 30, 90 or 365 days.", field="criteria")
 
 
 def audience_bid_place(
@@ -153,11 +157,17 @@ def audience_bid_clear(*, bid_id: int) -> Trade | None:
     first, up to the maximum; one uniform price per record = the highest floor selected; never
     fewer than K records (the bid then stays open until it expires)."""
     k = settings.SEGMENT_MIN_SIZE
-    open_bid = Bid.objects.filter(
-        pk=bid_id, kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN, expires_at__gt=timezone.now()
-    ).first()
+    open_bid = (
+        Bid.objects.filter(
+            pk=bid_id, kind=Bid.Kind.AUDIENCE, status=Bid.Status.OPEN, expires_at__gt=timezone.now()
+        )
+        .select_related("organisation")
+        .first()
+    )
     if open_bid is None:
         return None
+    if _deletion_duty_blocks(open_bid.organisation):
+        return None  # buys nothing while its deletion notices are overdue; stays open till it expires
     bid: Bid = open_bid  # re-read under its lock below; select() reads the current one
     criteria = SegmentCriteria(**cast(dict[str, Any], bid.criteria))  # audience bids have criteria
 

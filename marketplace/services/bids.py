@@ -8,16 +8,18 @@ from typing import cast
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import taxonomy
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
-from marketplace import lock_objects, payments_port, webhook_payloads
+from marketplace import lock_objects, payments_port, selectors, webhook_payloads
 from marketplace.models import Bid, BidEvent, Trade, TradeEvent, WebhookEventType
 from marketplace.services._common import (
     _bid_transition,
     _check_amount,
+    _check_deletion_duty,
     _check_payment_method,
     _check_verified,
     _trade_create,
@@ -41,9 +43,7 @@ def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> 
     INSERT of their events (settlement moves whole batches)."""
     for trade in trades:
         if to_status not in Trade.TRANSITIONS[trade.status]:
-            raise Conflict(
-                "trade_transition_not_allowed", f"A {trade.status} trade cannot become {to_status}."
-            )
+            raise Conflict("transition_not_allowed", f"A {trade.status} trade cannot become {to_status}.")
     if not trades:
         return
     now = timezone.now()
@@ -83,20 +83,28 @@ def bid_place(
     _check_verified(organisation)
     with transaction.atomic(durable=True):
         now = timezone.now()
-        # the buyer's payment method is read with the listing's lock, in the same statement;
-        # the checks still run in _check_buyer's order (payment method, amount, then the listing)
-        found = lock_objects.listing_for_bid(listing_public_id, now, buyer_organisation_id=organisation.pk)
+        # the buyer's deletion duty and payment method are read with the listing's lock, in the
+        # same statement; the checks still run in _check_buyer's order (deletion duty, payment
+        # method, amount, then the listing)
+        found = lock_objects.listing_for_bid(
+            listing_public_id,
+            now,
+            buyer_organisation_id=organisation.pk,
+            buyer_overdue_notices=selectors.deletion_notices_blocking_bids_count(organisation),
+        )
         if found is None:
+            _check_deletion_duty(selectors.deletion_notices_blocking_bids(organisation).count())
             _check_payment_method(payments_port.has_payment_method(organisation_id=organisation.pk))
         else:
+            _check_deletion_duty(found.buyer_overdue_notices)
             _check_payment_method(found.buyer_has_payment_method)
         if amount_cents is not None:
             _check_amount(amount_cents)
         if found is None:
-            raise NotFound("listing_not_found", "No such listing.")
-        listing, consented, seller_organisation_id = (
+            raise NotFound("not_found", "No such listing.")
+        listing, consented_mask, seller_organisation_id = (
             found.listing,
-            found.consented,
+            found.consented_mask,
             found.seller_organisation_id,
         )
         if listing.status != Listing.Status.ACTIVE:
@@ -107,7 +115,7 @@ def bid_place(
                 f"This listing is offered for: {', '.join(listing.purposes)}.",
                 field="purpose",
             )
-        _check_seller_side(listing, organisation, consented, seller_organisation_id)
+        _check_seller_side(listing, organisation, consented_mask, seller_organisation_id)
         common = {
             "organisation": organisation,
             "listing": listing,
@@ -162,18 +170,19 @@ def _bid_insert(bid: Bid) -> Bid:
 def _check_seller_side(
     listing: Listing,
     organisation: BuyerOrganisation,
-    consented: set[tuple[str, str]],
+    consented_mask: int,
     seller_organisation_id: int | None,
 ) -> None:
     """Refuse a bid on a listing whose consent no longer holds now (listing_missing_consent's
     rule: every category x every purpose), or whose seller is a member of the organisation.
 
-    `consented`: the seller's (category, purpose) pairs valid now, read with the listing's lock
+    `consented_mask`: the seller's (category, purpose) pairs valid now, read with the listing's lock
     (lock_objects.listing_for_bid). A listing stays active up to a sweep interval after its
     consent expires; this closes that window. (Sellers have no organisation, a database
     constraint: the second rule is a guard should members ever sell.)
     """
-    if any((c, p) not in consented for c in listing.categories for p in listing.purposes):
+    required = taxonomy.pairs_mask(listing.categories, listing.purposes)
+    if consented_mask & required != required:
         raise Conflict("listing_not_open", "This listing is not open for bids.")
     if seller_organisation_id == organisation.pk:
         raise Forbidden("own_data", "An organisation cannot buy its own members' data.")
@@ -191,7 +200,7 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
         .first()
     )
     if row is None:
-        raise NotFound("bid_not_found", "No such bid.")
+        raise NotFound("not_found", "No such bid.")
     bid_id, listing_id = row
     listing = None
     if listing_id is not None:
@@ -208,7 +217,9 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
 
 
 def bid_raise(*, organisation: BuyerOrganisation, bid_public_id, amount_cents: int) -> Bid:
+    """Raising is bidding: refused, like a new bid, while deletion notices are overdue."""
     _check_amount(amount_cents)
+    _check_deletion_duty(selectors.deletion_notices_blocking_bids(organisation).count())
     with transaction.atomic(durable=True):
         _listing, bid = _locked_own_open_bid(organisation, bid_public_id)
         if bid.kind != Bid.Kind.AUCTION:

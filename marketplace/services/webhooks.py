@@ -128,7 +128,7 @@ def _queue_on_commit(delivery_ids: list[int]) -> None:
 
 def _endpoint_transition(endpoint: WebhookEndpoint, to_status: str, *, reason: str = "") -> None:
     """Requires: the endpoint locked. Disabling fails its pending deliveries."""
-    check_transition(WebhookEndpoint, endpoint.status, to_status, code="webhook_endpoint_transition")
+    check_transition(WebhookEndpoint, endpoint.status, to_status)
     now = timezone.now()
     changes: dict = {"status": to_status, "disabled_reason": reason[:200], "updated_at": now}
     if to_status == WebhookEndpoint.Status.ENABLED:
@@ -144,7 +144,7 @@ def _endpoint_transition(endpoint: WebhookEndpoint, to_status: str, *, reason: s
 
 def _delivery_transition(delivery: WebhookDelivery, to_status: str, **changes) -> None:
     """Requires: the delivery locked (or claimed) in this transaction."""
-    check_transition(WebhookDelivery, delivery.status, to_status, code="webhook_delivery_transition")
+    check_transition(WebhookDelivery, delivery.status, to_status)
     WebhookDelivery.objects.filter(pk=delivery.pk, status=delivery.status).update(status=to_status, **changes)
     delivery.status = to_status
     for field, value in changes.items():

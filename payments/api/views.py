@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiScope
 from core.errors import NotFound
 from core.idempotency import idempotent
 from payments import selectors, services
@@ -57,6 +58,8 @@ class PaymentMethodInputSerializer(serializers.Serializer[None]):
 
 
 class SetupIntentCreateView(APIView):
+    required_scope = ApiScope.BIDS_WRITE  # saving the card bids are paid with
+
     @extend_schema(
         request=None,
         responses={201: SetupIntentOutputSerializer},
@@ -69,11 +72,13 @@ class SetupIntentCreateView(APIView):
 
 
 class PaymentMethodView(APIView):
+    required_scope = {"GET": ApiScope.BILLING_READ, "POST": ApiScope.BIDS_WRITE}
+
     @extend_schema(responses=CardOutputSerializer, summary="Your organisation's saved card")
     def get(self, request: Request) -> Response:
         customer = selectors.customer_of_organisation(organisation_id=_organisation_id(request))
         if customer is None or not customer.default_payment_method_id:
-            raise NotFound("payment_method_missing", "No card saved yet.")
+            raise NotFound("not_found", "No card saved yet.")
         return Response(CardOutputSerializer(customer).data)
 
     @extend_schema(
@@ -123,6 +128,7 @@ class PaymentCursorPagination(CursorPagination):
 
 
 class PaymentListView(ListAPIView[Payment]):
+    required_scope = ApiScope.BILLING_READ
     serializer_class = PaymentOutputSerializer
     pagination_class = PaymentCursorPagination
 
@@ -135,6 +141,8 @@ class PaymentListView(ListAPIView[Payment]):
 
 
 class PaymentDetailView(APIView):
+    required_scope = ApiScope.BILLING_READ
+
     @extend_schema(
         responses=PaymentOutputSerializer, summary="One payment's status (and what to do if it needs you)"
     )
@@ -145,5 +153,5 @@ class PaymentDetailView(APIView):
             .first()
         )
         if payment is None:
-            raise NotFound("payment_unknown", "No such payment.")
+            raise NotFound("not_found", "No such payment.")
         return Response(PaymentOutputSerializer(payment).data)

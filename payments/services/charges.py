@@ -68,9 +68,7 @@ def _fetch_snapshot(intent_id: str) -> IntentSnapshot:
         intent = client().v1.payment_intents.retrieve(intent_id)
     except stripe.InvalidRequestError as exc:
         if exc.http_status == 404:
-            raise UnknownStripeObject(
-                "payment_intent_unknown", f"Stripe has no PaymentIntent {intent_id}."
-            ) from exc
+            raise UnknownStripeObject("not_found", f"Stripe has no PaymentIntent {intent_id}.") from exc
         raise
     except UNDECIDED as exc:
         raise StripeUnavailable("stripe_unavailable", _stripe_message(exc)) from exc
@@ -341,7 +339,7 @@ def payment_capture(*, payment_id: int, amount: int | None = None, currency: str
     """Capture an authorised payment (all of it, or `amount` of it). Safe to call again."""
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
-        raise NotFound("payment_unknown", "No such payment.")
+        raise NotFound("not_found", "No such payment.")
     if currency is not None:
         _check_currency(payment.currency, currency, what="The capture")
     amount = payment.amount if amount is None else amount
@@ -401,7 +399,7 @@ def payment_cancel(*, payment_id: int) -> Payment:
     """Release an authorisation (or abandon a payment awaiting authentication)."""
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
-        raise NotFound("payment_unknown", "No such payment.")
+        raise NotFound("not_found", "No such payment.")
     if payment.status in (Payment.Status.CANCELED, Payment.Status.FAILED):
         return payment
     if payment.status not in (

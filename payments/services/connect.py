@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from core.errors import InvalidInput
+from core.errors import Forbidden
 from payments.models import ConnectAccount
 from payments.services._common import UnknownStripeObject, _get, _now, _required
 from payments.stripe_calls import StripeData, create_once, created_since, stripe_id, stripe_reachable
@@ -19,7 +19,7 @@ def connect_account_ensure(*, seller_id: int) -> ConnectAccount:
     """The seller's Express account, created at Stripe on first use."""
     seller = get_user_model().objects.filter(pk=seller_id).first()
     if seller is None or seller.role != "seller" or seller.erased_at or not seller.is_active:
-        raise InvalidInput("not_a_seller", "Only an active seller can be paid.")
+        raise Forbidden("not_a_seller", "Only an active seller can be paid.")
     with transaction.atomic(durable=True):
         account, _created = ConnectAccount.objects.get_or_create(seller=seller)
     if account.stripe_account_id:
@@ -87,7 +87,7 @@ def connect_onboarding_link_create(*, seller_id: int, refresh_url: str, return_u
 def connect_account_sync(*, stripe_account_id: str) -> ConnectAccount:
     """Refresh payouts_enabled and the outstanding requirements from Stripe (account.updated)."""
     if not ConnectAccount.objects.filter(stripe_account_id=stripe_account_id).exists():
-        raise UnknownStripeObject("account_unknown", f"No seller has Connect account {stripe_account_id}.")
+        raise UnknownStripeObject("not_found", f"No seller has Connect account {stripe_account_id}.")
     with stripe_reachable():
         data = connect_client().v1.accounts.retrieve(stripe_account_id)
     with transaction.atomic(durable=True):

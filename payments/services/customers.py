@@ -30,7 +30,7 @@ def stripe_customer_ensure(*, organisation_id: int) -> StripeCustomer:
     """The organisation's Stripe Customer, created at Stripe on first use."""
     organisation = BuyerOrganisation.objects.filter(pk=organisation_id).first()
     if organisation is None:
-        raise NotFound("organisation_unknown", "No such organisation.")
+        raise NotFound("not_found", "No such organisation.")
     with transaction.atomic(durable=True):
         customer, _created = StripeCustomer.objects.get_or_create(organisation=organisation)
     if customer.stripe_customer_id:

@@ -171,7 +171,7 @@ def payout_sync_transfer(*, transfer_id: str, payout_hint: str | None = None) ->
     if payout is None and payout_hint and payout_hint.isdigit():
         payout = Payout.objects.filter(pk=int(payout_hint), transfer_id__isnull=True).first()
     if payout is None:
-        raise UnknownStripeObject("transfer_unknown", f"No payout made transfer {transfer_id}.")
+        raise UnknownStripeObject("not_found", f"No payout made transfer {transfer_id}.")
     with stripe_reachable():
         transfer = connect_client().v1.transfers.retrieve(transfer_id)
     if _get(transfer, "destination") != payout.connect_account.stripe_account_id:
@@ -342,7 +342,7 @@ def payout_bank_outcome(*, stripe_account_id: str, bank_payout: StripeData) -> i
     (or came back). Marks their transfers made before that bank payout. Returns how many."""
     account = ConnectAccount.objects.filter(stripe_account_id=stripe_account_id).first()
     if account is None:
-        raise UnknownStripeObject("account_unknown", f"No seller has Connect account {stripe_account_id}.")
+        raise UnknownStripeObject("not_found", f"No seller has Connect account {stripe_account_id}.")
     status = _required(bank_payout, "status")
     created = _from_timestamp(_required(bank_payout, "created"))
     changed = 0

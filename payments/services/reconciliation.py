@@ -497,7 +497,7 @@ def reconciliation_issue_resolve(*, issue_id: int, moderator: User, resolution: 
     with transaction.atomic(durable=True):
         issue = ReconciliationIssue.objects.select_for_update().filter(pk=issue_id).first()
         if issue is None:
-            raise NotFound("issue_unknown", "No such issue.")
+            raise NotFound("not_found", "No such issue.")
         if issue.resolved_at is None:
             issue.resolved_at = _now()
             issue.resolved_by = moderator

@@ -186,7 +186,7 @@ def payment_refund(
     receivable."""
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
-        raise NotFound("payment_unknown", "No such payment.")
+        raise NotFound("not_found", "No such payment.")
     if currency is not None:
         _check_currency(payment.currency, currency, what="The refund")
     with transaction.atomic(durable=True):

@@ -41,7 +41,7 @@ def settlement_credit(
     with transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).filter(pk=payment_id).first()
         if locked is None:
-            raise NotFound("payment_unknown", "No such payment.")
+            raise NotFound("not_found", "No such payment.")
         if locked.reference != reference:
             raise InvalidInput(
                 "reference_mismatch", "This payment is for another reference.", field="reference"

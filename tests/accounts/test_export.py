@@ -35,6 +35,7 @@ PROJECT_APPS = ("core", "accounts", "listings", "marketplace", "payments")
 NOT_SELLER_EDGES = {
     ("accounts", "BuyerOrganisation", "verification_decided_by"),  # the moderator who decided
     ("accounts", "OrganisationVerificationEvent", "actor"),  # the moderator who decided
+    ("accounts", "DeletionDutyClearance", "actor"),  # the moderator who lifted a bidding block
     ("accounts", "ApiKey", "created_by"),  # the buyer's member who made the key
     ("listings", "ListingEvent", "actor"),  # who moved the listing (covered through Listing)
     ("payments", "ReconciliationIssue", "resolved_by"),  # the staff member who resolved it

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -112,21 +114,15 @@ def test_segment_size_endpoint_and_its_errors(buyer_api):
 
 
 def test_sizing_is_rate_limited_per_organisation(buyer_api, settings, verified_organisation, api_client_for):
-    from django.core.cache import cache
-
-    cache.clear()
-    from listings.api.views import OrganisationSizingThrottle
-
-    OrganisationSizingThrottle.THROTTLE_RATES = {"segment_sizing": "3/min"}
-    try:
-        body = {"categories": ["demographics"], "purpose": "targeted_advertising"}
-        codes = [buyer_api.post("/api/v1/segments/size/", body, format="json").status_code for _ in range(4)]
-        assert codes == [200, 200, 200, 429]
-        second_key = api_client_for(verified_organisation)  # same organisation, another key: same budget
-        assert second_key.post("/api/v1/segments/size/", body, format="json").status_code == 429
-    finally:
-        OrganisationSizingThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-        cache.clear()
+    settings.SEGMENT_SIZING_RATE = "3/min"
+    settings.API_RATE_LIMIT_KEY_PREFIX = f"ratelimit-test:{uuid.uuid4()}"  # a fresh window
+    body = {"categories": ["demographics"], "purpose": "targeted_advertising"}
+    responses = [buyer_api.post("/api/v1/segments/size/", body, format="json") for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert responses[3].json()["code"] == "rate_limited"
+    assert '"segment-sizing";r=0;' in responses[3]["RateLimit"]
+    second_key = api_client_for(verified_organisation)  # same organisation, another key: same budget
+    assert second_key.post("/api/v1/segments/size/", body, format="json").status_code == 429
 
 
 def test_unknown_listing_is_404_and_unauthenticated_is_refused(buyer_api, client):

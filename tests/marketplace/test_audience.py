@@ -218,7 +218,7 @@ def test_expired_bids_never_clear_and_the_sweep_expires_them(settings, buyer):
         ({"max_price": 100, "max_records": 5, "expires_in": timedelta(days=31)}, "expiry_invalid"),
         ({"max_price": 100, "max_records": 5, "categories": []}, "categories_required"),
         ({"max_price": 100, "max_records": 5, "categories": ["shoe_size"]}, "category_unknown"),
-        ({"max_price": 100, "max_records": 5, "licence_days": 45}, "licence_days_invalid"),
+        ({"max_price": 100, "max_records": 5, "licence_days": 45}, "licence_invalid"),
     ],
 )
 def test_bad_audience_bids_are_refused_and_change_nothing(settings, buyer, kwargs, code):

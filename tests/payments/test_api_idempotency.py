@@ -116,9 +116,11 @@ def test_the_same_key_with_another_body_or_endpoint_gets_422_and_changes_nothing
     assert first.status_code == 200
     for response in (other_body, other_endpoint):
         assert response.status_code == 422
-        assert response.json() == {
+        assert response["Content-Type"] == "application/problem+json"
+        assert {k: response.json()[k] for k in ("code", "detail", "status")} == {
             "code": "idempotency_key_reused",
             "detail": "This key was used with another request.",
+            "status": 422,
         }
     assert cards_of(stripe_api, organisation) == [card]
     assert setup_intents_of(stripe_api, organisation) == []

@@ -99,7 +99,7 @@ def test_account_updated_for_an_unknown_account_changes_nothing(stripe_sandbox, 
     deliver(stripe_sandbox.connect_events("account.updated")[0])
 
     stored = StripeEvent.objects.get()
-    assert stored.status == StripeEvent.Status.FAILED and stored.error.startswith("account_unknown")
+    assert stored.status == StripeEvent.Status.FAILED and stored.error.startswith("not_found")
     assert not ConnectAccount.objects.exists()
 
 

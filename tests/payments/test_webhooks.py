@@ -124,7 +124,7 @@ def test_an_event_about_an_object_we_never_created_fails_and_changes_nothing(del
 
     assert response.status_code == 200
     stored = StripeEvent.objects.get()
-    assert stored.status == ES.FAILED and "payment_intent_unknown" in stored.error
+    assert stored.status == ES.FAILED and "not_found" in stored.error
     assert f"No payment of ours has PaymentIntent {intent.id}" in stored.error
     assert not Payment.objects.exists() and not LedgerTransaction.objects.exists()
 

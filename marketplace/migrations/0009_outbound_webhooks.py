@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0006_api_key_scopes'),
-        ('marketplace', '0007_lifecycle_events'),
+        ('marketplace', '0008_buyer_deletion_overdue_proxy'),
     ]
 
     operations = [
