@@ -445,3 +445,25 @@ def test_events_are_listed_newest_first_with_a_type_filter(receiver, api_client_
     only = api.get("/api/v1/webhook-events/?type=bid.won").json()["results"]
     assert [e["id"] for e in only] == [str(first.public_id)]
     assert api.get("/api/v1/webhook-events/?type=nope").status_code == 400
+
+
+def test_moderators_see_endpoints_and_deliveries_read_only_never_the_secret(receiver, admin_client, queued):
+    organisation = OrganisationFactory()
+    endpoint, secret = webhook_endpoint_create(
+        organisation=organisation, url=receiver.url(), event_types=["*"]
+    )
+    emit(organisation)
+    webhook_delivery_attempt(delivery_id=queued[-1])
+    delivery = WebhookDelivery.objects.get()
+
+    for url in [
+        "/admin/marketplace/webhookendpoint/",
+        f"/admin/marketplace/webhookendpoint/{endpoint.pk}/change/",
+        "/admin/marketplace/webhookdelivery/",
+        f"/admin/marketplace/webhookdelivery/{delivery.pk}/change/",
+    ]:
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        body = response.content.decode()
+        assert secret not in body and endpoint.secret_encrypted not in body
+    assert "HTTP" not in WebhookAttempt.objects.get().error  # a 200: no error logged
