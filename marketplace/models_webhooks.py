@@ -111,6 +111,8 @@ class WebhookDelivery(models.Model):
     # due then; a worker that claims it pushes it WEBHOOK_CLAIM_SECONDS ahead while it posts
     next_attempt_at = models.DateTimeField(default=timezone.now)
     give_up_at = models.DateTimeField(help_text=_("no retry after this: the delivery fails"))
+    # a message for it is on the queue until then: the sweep does not queue it again meanwhile
+    queued_until = models.DateTimeField(null=True, blank=True)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)

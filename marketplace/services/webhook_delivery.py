@@ -2,7 +2,7 @@
 short transactions, never under a lock.
 
 1. claim: the delivery, if still pending and due, is pushed WEBHOOK_CLAIM_SECONDS ahead (another
-   message for it finds it not due) and its attempt counted; commit;
+   message for it finds it not due), its attempt counted and its message marked consumed; commit;
 2. sign (every live secret of the endpoint) and POST the event's payload; the URL is checked
    again, and again at each redirect (marketplace.webhook_transport);
 3. record the attempt: a 2xx succeeds the delivery; otherwise it is due again after the next
@@ -23,7 +23,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from core.locks import claim_rows, lock_row
@@ -63,6 +63,7 @@ def webhook_delivery_attempt(*, delivery_id: int) -> str | None:
         WebhookDelivery.objects.filter(pk=delivery_id).update(
             attempts=F("attempts") + 1,
             next_attempt_at=now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS),
+            queued_until=None,  # its message is consumed: the sweep queues the next attempt
         )
     delivery = WebhookDelivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
     if delivery is None:
@@ -152,6 +153,16 @@ def _disable_if_failing_too_long(endpoint_id: int) -> bool:
 
 
 def _email_disabled(endpoint: WebhookEndpoint, contact_email: str) -> None:
+    """After the commit: a mail server down loses the email, never the disabling."""
+    try:
+        _send_disabled_email(endpoint, contact_email)
+    except Exception:
+        logger.exception(
+            "could not email %s that webhook endpoint %s was disabled", contact_email, endpoint.public_id
+        )
+
+
+def _send_disabled_email(endpoint: WebhookEndpoint, contact_email: str) -> None:
     send_mail(
         subject="Courtier: your webhook endpoint was disabled",
         message=(
@@ -168,16 +179,24 @@ def _email_disabled(endpoint: WebhookEndpoint, contact_email: str) -> None:
 
 
 def webhook_deliveries_queue_due(*, now=None, limit: int = QUEUE_BATCH_SIZE) -> int:
-    """The beat sweep: queue every due pending delivery (retries, and messages lost). A message
-    for a delivery already claimed finds it not due and does nothing."""
+    """The beat sweep: queue every due pending delivery (retries, and messages lost) that has no
+    message on the queue (`queued_until` passed: a lost one is queued again after
+    WEBHOOK_CLAIM_SECONDS). A message for a delivery already claimed finds it not due and does
+    nothing."""
     from marketplace.tasks import webhook_deliver
 
     now = now or timezone.now()
-    due = list(
-        WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    with transaction.atomic(durable=True):
+        due = claim_rows(
+            WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now)
+            .filter(Q(queued_until__isnull=True) | Q(queued_until__lte=now))
+            .values_list("pk", flat=True),
+            limit=limit,
+            order_by=("next_attempt_at",),
+        )
+        WebhookDelivery.objects.filter(pk__in=due).update(
+            queued_until=now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS)
+        )
     for delivery_id in due:
         webhook_deliver.delay(delivery_id)
     return len(due)

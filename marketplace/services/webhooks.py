@@ -15,7 +15,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -106,6 +106,7 @@ def webhook_events_emit_for(
             endpoint_id=endpoint.pk,
             next_attempt_at=now,
             give_up_at=now + settings.WEBHOOK_RETRY_FOR,
+            queued_until=now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS),
             created_at=now,
         )
         for event in events
@@ -326,12 +327,19 @@ def webhook_delivery_redeliver(*, organisation: BuyerOrganisation, delivery_publ
                 f"(POST /api/v1/webhook-endpoints/{delivery.endpoint.public_id}/enable/).",
             )
         now = timezone.now()
+        queued_until = now + timedelta(seconds=settings.WEBHOOK_CLAIM_SECONDS)
         if delivery.status == WebhookDelivery.Status.PENDING:
-            WebhookDelivery.objects.filter(pk=delivery.pk).update(next_attempt_at=now)
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                next_attempt_at=now, queued_until=queued_until
+            )
             delivery.next_attempt_at = now
         else:
             _delivery_transition(
-                delivery, WebhookDelivery.Status.PENDING, next_attempt_at=now, give_up_at=now
+                delivery,
+                WebhookDelivery.Status.PENDING,
+                next_attempt_at=now,
+                give_up_at=now,
+                queued_until=queued_until,
             )
         _queue_on_commit([delivery.pk])
     return delivery

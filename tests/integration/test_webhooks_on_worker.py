@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from marketplace import tasks
 from marketplace.models import WebhookDelivery
@@ -51,7 +52,9 @@ def test_deliveries_run_on_the_webhooks_queue_and_the_sweep_recovers_a_lost_mess
         time.sleep(1)
         assert len(receiver.received) == 1
 
-        tasks.webhook_deliveries_due.delay()  # what beat sends every 30 s
+        # WEBHOOK_CLAIM_SECONDS later, the sweep (what beat sends every 30 s) queues it again
+        WebhookDelivery.objects.filter(event=lost).update(queued_until=timezone.now())
+        tasks.webhook_deliveries_due.delay()
 
         assert wait_for(lambda: receiver.delivered_event_ids() == [str(sent.public_id), str(lost.public_id)])
         assert receiver.unverified == []

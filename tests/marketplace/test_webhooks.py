@@ -144,6 +144,19 @@ def test_a_claimed_delivery_is_posted_once_even_if_its_message_comes_twice(recei
     assert len(receiver.received) == 1
 
 
+def test_the_sweep_queues_a_due_delivery_once_while_its_message_waits(receiver, queued):
+    organisation = OrganisationFactory()
+    webhook_endpoint_create(organisation=organisation, url=receiver.url(), event_types=["*"])
+    emit(organisation)
+    assert len(queued) == 1
+
+    assert webhook_deliveries_queue_due() == 0  # its message is on the queue
+    WebhookDelivery.objects.update(queued_until=timezone.now() - timedelta(seconds=1))  # ... and was lost
+    assert webhook_deliveries_queue_due() == 1
+    assert webhook_deliveries_queue_due() == 0
+    assert queued == [queued[0]] * 2
+
+
 def test_retries_stop_when_the_window_ends(receiver, queued):
     organisation = OrganisationFactory()
     webhook_endpoint_create(organisation=organisation, url=receiver.url(), event_types=["*"])
