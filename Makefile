@@ -97,3 +97,8 @@ clean-run:
 .PHONY: bench-bids
 bench-bids: venv
 	$(VPY) bench/bids.py $(BENCH_ARGS)
+
+#   make bench-api      the five busiest API operations vs a bare DRF endpoint (bench/api.py; wrk if installed)
+.PHONY: bench-api
+bench-api: venv
+	$(VPY) bench/api.py $(BENCH_ARGS)

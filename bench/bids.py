@@ -32,12 +32,9 @@ The last line printed is always:
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -56,6 +53,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 import psycopg2  # noqa: E402
 
 from bench import pg  # noqa: E402
+from bench.server import BACKENDS_SQL, call, children, cpu_seconds, free_port, start_gunicorn, stop  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench_bids"
 BIDS_PATH = "/api/v1/bids/"
@@ -206,7 +204,10 @@ def prepare_clone(cfg: dict, admin, name: str, seed: str) -> None:
     pg.create_database(admin, name, template=seed)
     conn = pg.connect(cfg, name)
     try:
-        pg.query(conn, "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day'")
+        pg.query(
+            conn,
+            "UPDATE listings_listing SET auction_ends_at = now() + interval '1 day' WHERE pricing_mode = 'auction'",
+        )
         pg.query(conn, "VACUUM ANALYZE listings_listing")
         pg.query(conn, "CHECKPOINT")
     finally:
@@ -241,82 +242,6 @@ def create_buyers(count: int) -> list[str]:
         _key, plaintext = services.api_key_create(organisation=organisation, name="bench")
         keys.append(plaintext)
     return keys
-
-
-# ---------------------------------------------------------------------------------------------
-# The server
-# ---------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_gunicorn(cfg: dict, name: str, port: int, workers: int) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.bids_settings",
-        "BENCH_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL),
-        "BENCH_DB_NAME": name,
-        "PYTHONPATH": str(ROOT),
-    }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    process = subprocess.Popen(
-        [
-            gunicorn,
-            "config.wsgi:application",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "sync",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--backlog",
-            "1024",
-            "--log-level",
-            "warning",
-            "--chdir",
-            str(ROOT),
-        ],
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn died at start"
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("gunicorn did not answer /healthz within 30 s")
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def post(port: int, path: str, key: str, body: dict, idempotency_key: str | None = None) -> tuple[int, bytes]:
-    headers = {"Content-Type": "application/json", "Authorization": f"Api-Key {key}"}
-    if idempotency_key:
-        headers["Idempotency-Key"] = idempotency_key
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("POST", path, json.dumps(body), headers)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -444,7 +369,7 @@ def run_python(port: int, piece: Slice, keys: list[str], listings: list[str], id
             body = {"listing": listings[position], "amount_cents": FLOOR_CENTS + sent % 900}
             idem = f"{run}-{number}-{sent}" if idempotency and piece.path == BIDS_PATH else None
             started = time.perf_counter()
-            status, _ = post(port, piece.path, key, body, idem)
+            status, _ = call(port, "POST", piece.path, key, body, idem)
             latencies.append((time.perf_counter() - started) * 1000)
             statuses[status] = statuses.get(status, 0) + 1
         with lock:
@@ -462,28 +387,6 @@ def run_python(port: int, piece: Slice, keys: list[str], listings: list[str], id
     if ordered:
         piece.p50_ms = ordered[len(ordered) // 2]
         piece.p99_ms = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-BACKENDS_SQL = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client backend'"
-
-
-def children(pid: int) -> list[int]:
-    return [
-        int(p)
-        for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
-    ]
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these (local) processes so far; 0 for any that is gone or remote."""
-    ticks = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_ms(seconds: float, piece: Slice) -> float:
@@ -551,17 +454,24 @@ def main(argv: list[str] | None = None) -> None:
     listings_file = workdir / "listings.txt"
     listings_file.write_text("\n".join(listings) + "\n")
     port = free_port()
-    server = start_gunicorn(cfg, name, port, args.workers)
+    server = start_gunicorn(
+        "bench.bids_settings",
+        {"BENCH_DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL), "BENCH_DB_NAME": name},
+        port,
+        args.workers,
+    )
     profiler = None
     try:
         warm_keys = key_sets[0]
         for n in range(4 * args.workers):  # import everything and connect every worker
             key = warm_keys[n % len(warm_keys)]
-            status, body = post(
-                port, BIDS_PATH, key, {"listing": listings[-1 - n], "amount_cents": FLOOR_CENTS}
+            status, body = call(
+                port, "POST", BIDS_PATH, key, {"listing": listings[-1 - n], "amount_cents": FLOOR_CENTS}
             )
             assert status == 201, (status, body)
-            status, body = post(port, BARE_PATH, key, {"listing": listings[n], "amount_cents": FLOOR_CENTS})
+            status, body = call(
+                port, "POST", BARE_PATH, key, {"listing": listings[n], "amount_cents": FLOOR_CENTS}
+            )
             assert status == 201, (status, body)
         warm_bids = 4 * args.workers
         worker_pids = children(server.pid)

@@ -69,6 +69,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "courtier.example.com",
     "DATABASE_URL": "postgres://courtier@127.0.0.1:5432/courtier",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
     "FIELD_ENCRYPTION_KEYS": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
     "STRIPE_API_KEY": "sk_test_throwaway",
     "STRIPE_WEBHOOK_SECRET": "whsec_throwaway",

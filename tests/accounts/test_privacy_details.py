@@ -208,6 +208,7 @@ PRODUCTION_ENV = {
     "DJANGO_ALLOWED_HOSTS": "example.com",
     "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/courtier",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
     "FIELD_ENCRYPTION_KEYS": "kJ2V7o6n0mYbq1GmC9s4kq3d5m2fW1wV6y8zA0bC1dE=",
     "STRIPE_API_KEY": "sk_test_throwaway",
     "STRIPE_WEBHOOK_SECRET": "whsec_throwaway",

@@ -132,7 +132,9 @@ def test_export_contains_every_stored_field(seller):
         },
     )
     exported("life_events", LifeEvent, skip={"id", "seller"})
-    exported("consent_grants", ConsentGrant, skip={"seller"}, rename={"renewed_from": "renewed_from"})
+    exported(
+        "consent_grants", ConsentGrant, skip={"seller", "pair_bit"}, rename={"renewed_from": "renewed_from"}
+    )  # pair_bit: category × purpose, computed
     exported("consent_events", ConsentEvent, skip={"id", "seller", "template"})  # template: in receipt
     assert (
         export["profile"]["postcode"] == "75011" and export["life_events"][0]["details"] == f"loan {CANARY}"

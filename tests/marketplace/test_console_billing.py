@@ -66,7 +66,7 @@ def test_usage_shows_spend_per_month_and_keys(client, finance, django_assert_max
     services.api_key_create(organisation=finance.organisation, name="prod")
     client.force_login(finance)
 
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):  # session, user, organisation, spend, keys, API usage
         body = client.get(reverse("console-usage")).content.decode()
 
     assert "€12.50" in body
