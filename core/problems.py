@@ -118,6 +118,12 @@ _TYPES: tuple[tuple[str, int, str, str], ...] = (
     ("amount_out_of_range", 422, "Amount out of range", "The amount is outside the allowed range."),
     ("trade_not_delivered", 409, "Trade not delivered", "The trade has no data yet."),
     ("already_acknowledged", 409, "Already acknowledged", "This deletion notice was already acknowledged."),
+    # --- Outbound webhooks ----------------------------------------------------------------------
+    ("webhook_url_forbidden", 422, "Webhook URL forbidden", "Webhook URLs must be https and their host must resolve only to public addresses: private, loopback, link-local, multicast, reserved and unspecified addresses are refused."),
+    ("webhook_url_invalid", 422, "Invalid webhook URL", "A webhook URL is at most 2000 characters."),
+    ("webhook_event_types_invalid", 422, "Invalid event types", "Subscribe to one or more known event types, or \"*\" for all."),
+    ("webhook_endpoint_limit", 409, "Too many webhook endpoints", "Your organisation has as many webhook endpoints as allowed: delete one first."),
+    ("webhook_endpoint_disabled", 409, "Webhook endpoint disabled", "The delivery's endpoint is disabled: enable it first."),
     # --- Payments ------------------------------------------------------------------------------
     ("payment_method_required", 422, "Payment method required", "Save a payment method first, or give either a payment_method or a setup_intent."),
     ("payment_method_missing", 422, "Payment method missing", "Save a card before paying."),

@@ -19,6 +19,9 @@ from marketplace.models import (
     Trade,
     TradeEvent,
     TradeLine,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
 
 
@@ -189,3 +192,38 @@ class BuyerDeletionOverdueAdmin(ReadOnlyAdmin):
                 organisation_id=organisation.pk, actor=request.user, reason=reason
             ),
         )
+
+
+# --- Outbound webhooks (read-only: buyers manage their endpoints through the API and console) ---
+
+
+class WebhookAttemptInline(ReadOnlyInline):
+    model = WebhookAttempt
+    fields = ["attempted_at", "url", "status_code", "duration_ms", "error", "response_excerpt"]
+    readonly_fields = fields
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ["public_id", "organisation", "url", "status", "failing_since", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["public_id", "organisation__legal_name", "url"]
+    list_select_related = ["organisation"]
+    exclude = ["secret_encrypted", "previous_secret_encrypted"]  # never shown, even encrypted
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = [
+        "public_id",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+    ]
+    list_filter = ["status", "event__type"]
+    search_fields = ["public_id", "event__public_id", "endpoint__organisation__legal_name"]
+    list_select_related = ["event", "endpoint"]
+    inlines = [WebhookAttemptInline]

@@ -381,3 +381,35 @@ class BuyerDeletionOverdue(BuyerOrganisation):
         proxy = True
         verbose_name = _("buyer with overdue deletions")
         verbose_name_plural = _("buyers with overdue deletions")
+
+
+# Outbound webhooks live in their own module; imported here so Django registers them.
+from marketplace.models_webhooks import (  # noqa: E402
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventType,
+)
+
+__all__ = [
+    "AccessGrant",
+    "AccessGrantEvent",
+    "AccessLog",
+    "Bid",
+    "BidEvent",
+    "BuyerDeletionOverdue",
+    "BuyerFailingPayments",
+    "DeletionNotice",
+    "DeletionNoticeEvent",
+    "SettlementBatch",
+    "Trade",
+    "TradeEvent",
+    "TradeLine",
+    "TradeLineEvent",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventType",
+]

@@ -1,9 +1,10 @@
-"""Thin Celery wrappers over marketplace services (queue: settlement)."""
+"""Thin Celery wrappers over marketplace services (queue: settlement; webhook_* on `webhooks`)."""
 
 from celery import shared_task
 
 from core import services as core_services
 from marketplace import services, settlement
+from marketplace.services import webhook_delivery
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=240)
@@ -44,3 +45,15 @@ def marketplace_housekeeping() -> dict[str, int]:
         "deletion_notices_overdue": services.deletion_notices_flag_overdue(),
         "idempotency_records_purged": core_services.idempotency_records_purge(),
     }
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=90)
+def webhook_deliver(delivery_id: int) -> str | None:
+    """One attempt of a webhook delivery (a no-op unless it is pending and due)."""
+    return webhook_delivery.webhook_delivery_attempt(delivery_id=delivery_id)
+
+
+@shared_task(acks_late=True, time_limit=120, soft_time_limit=90)
+def webhook_deliveries_due() -> int:
+    """The beat sweep: queue the due deliveries (retries, and messages lost with a worker)."""
+    return webhook_delivery.webhook_deliveries_queue_due()

@@ -27,6 +27,7 @@ TRANSITION_MODULES = {
     "listings/services.py": "Listing: _transition_locked and listings_sold_locked",
     "marketplace/services/_common.py": "Bid: _bid_transition",
     "marketplace/services/bids.py": "Trade: trades_transition",
+    "marketplace/services/webhooks.py": "WebhookEndpoint, WebhookDelivery: _endpoint_transition, _delivery_transition",
     "payments/services/payment_status.py": "Payment, Refund, Payout, PayoutReversal: operation_transition",
     "payments/services/refunds_disputes.py": "Dispute: its status follows Stripe's, checked against its table",
     "payments/webhooks.py": "StripeEvent: compare-and-set claims and outcomes of the raw event row",

@@ -157,6 +157,12 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.api_errors.problem_media_type_hook",
     ],
+    "ENUM_NAME_OVERRIDES": {
+        "WebhookEndpointStatusEnum": "marketplace.models_webhooks.WebhookEndpoint.Status",
+        "WebhookDeliveryStatusEnum": "marketplace.models_webhooks.WebhookDelivery.Status",
+        "WebhookEventTypeEnum": "marketplace.models_webhooks.WebhookEventType",
+        "WebhookEventTypeOrAllEnum": "marketplace.models_webhooks.EVENT_TYPE_CHOICES",
+    },
 }
 API_KEY_LAST_USED_RESOLUTION = timedelta(seconds=60)
 # Rate limits (fixed windows in Redis, accounts.rate_limits): "<n>/<s|min|hour|day>".
@@ -181,6 +187,7 @@ CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "accounts.tasks.*": {"queue": "consent"},
+    "marketplace.tasks.webhook_*": {"queue": "webhooks"},  # before marketplace.tasks.*: first match wins
     "marketplace.tasks.*": {"queue": "settlement"},
     "payments.tasks.payout_*": {"queue": "payouts"},
     "payments.tasks.webhook_*": {"queue": "webhooks"},
@@ -203,6 +210,7 @@ CELERY_BEAT_SCHEDULE = {
     "audience-bids-sweep": {"task": "marketplace.tasks.audience_bids_sweep", "schedule": 300.0},
     "marketplace-housekeeping": {"task": "marketplace.tasks.marketplace_housekeeping", "schedule": 600.0},
     "api-usage-flush": {"task": "accounts.tasks.api_usage_flush", "schedule": 300.0},
+    "webhook-deliveries-due": {"task": "marketplace.tasks.webhook_deliveries_due", "schedule": 30.0},
 }
 
 # --- HTTP: Content-Security-Policy (django-csp) ------------------------------------------
@@ -257,6 +265,20 @@ SETTLEMENT_RETRY_AFTER_SECONDS = env.int("SETTLEMENT_RETRY_AFTER_SECONDS", defau
 # derived from SECRET_KEY: rotating Django's key must not change every id buyers hold.
 # production.py requires it and refuses SECRET_KEY's value.
 PSEUDONYM_SECRET = env("PSEUDONYM_SECRET", default="insecure-dev-pseudonym-secret-change-me")
+
+# --- Outbound webhooks to buyers (marketplace.services.webhooks) ----------------------------
+# Loopback URLs (and plain http) are refused unless this is on: test.py and local.py only.
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=False)
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)  # connect, then read
+WEBHOOK_MAX_REDIRECTS = env.int("WEBHOOK_MAX_REDIRECTS", default=3)
+# delays between attempts; the last one repeats until WEBHOOK_RETRY_FOR after the event
+WEBHOOK_RETRY_DELAYS_SECONDS = [60, 300, 1800, 7200, 18000, 36000]
+WEBHOOK_RETRY_FOR = timedelta(days=env.int("WEBHOOK_RETRY_DAYS", default=3))
+# an endpoint whose every attempt failed for this long is disabled and its organisation emailed
+WEBHOOK_DISABLE_AFTER = timedelta(days=env.int("WEBHOOK_DISABLE_AFTER_DAYS", default=3))
+WEBHOOK_SECRET_ROLL_OVERLAP = timedelta(hours=24)  # the previous secret also signs this long
+WEBHOOK_CLAIM_SECONDS = 120  # a claimed delivery is not due again while its worker posts it
+WEBHOOK_MAX_ENDPOINTS = env.int("WEBHOOK_MAX_ENDPOINTS", default=16)  # per organisation
 
 # --- Payments (Stripe, payouts, webhooks, reconciliation) ---------------------------------
 # Stripe's own addresses by default; local.py and test.py point them at the loopback sandbox

@@ -52,3 +52,6 @@ STRIPE_JS_URL = env(
 STRIPE_PUBLISHABLE_KEY = env(
     "STRIPE_PUBLISHABLE_KEY", default="pk_test_courtier_local" if _stripe_sandbox else ""
 )
+
+# Webhook receivers on loopback (tests' http.server, the example client's): allowed here only.
+WEBHOOKS_ALLOW_LOOPBACK = True

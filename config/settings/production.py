@@ -61,3 +61,6 @@ if _site.scheme != "https" or not _site.hostname or _site.path or _site.query or
     raise ImproperlyConfigured(
         f"SITE_URL must be the site's https origin, e.g. https://courtier.example.com (got {SITE_URL!r})."
     )
+
+# Never deliver webhooks to loopback or over plain http in production, whatever the environment says.
+WEBHOOKS_ALLOW_LOOPBACK = False

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.api import views
+from marketplace.api import views, webhooks
 
 urlpatterns = [
     path("bids/", views.BidListCreateView.as_view(), name="api-bids"),
@@ -21,5 +21,58 @@ urlpatterns = [
         "deletion-notices/<uuid:public_id>/acknowledge/",
         views.DeletionNoticeAcknowledgeView.as_view(),
         name="api-deletion-notice-acknowledge",
+    ),
+]
+
+# Outbound webhooks (scope webhooks:manage)
+urlpatterns += [
+    path(
+        "webhook-endpoints/", webhooks.WebhookEndpointListCreateView.as_view(), name="api-webhook-endpoints"
+    ),
+    path(
+        "webhook-endpoints/<uuid:public_id>/",
+        webhooks.WebhookEndpointDetailView.as_view(),
+        name="api-webhook-endpoint",
+    ),
+    path(
+        "webhook-endpoints/<uuid:public_id>/roll-secret/",
+        webhooks.WebhookEndpointRollSecretView.as_view(),
+        name="api-webhook-endpoint-roll-secret",
+    ),
+    path(
+        "webhook-endpoints/<uuid:public_id>/enable/",
+        webhooks.WebhookEndpointEnableView.as_view(),
+        name="api-webhook-endpoint-enable",
+    ),
+    path(
+        "webhook-endpoints/<uuid:public_id>/disable/",
+        webhooks.WebhookEndpointDisableView.as_view(),
+        name="api-webhook-endpoint-disable",
+    ),
+    path(
+        "webhook-endpoints/<uuid:public_id>/deliveries/",
+        webhooks.WebhookEndpointDeliveriesView.as_view(),
+        name="api-webhook-endpoint-deliveries",
+    ),
+    path("webhook-events/", webhooks.WebhookEventListView.as_view(), name="api-webhook-events"),
+    path(
+        "webhook-events/<uuid:public_id>/",
+        webhooks.WebhookEventDetailView.as_view(),
+        name="api-webhook-event",
+    ),
+    path(
+        "webhook-events/<uuid:public_id>/deliveries/",
+        webhooks.WebhookEventDeliveriesView.as_view(),
+        name="api-webhook-event-deliveries",
+    ),
+    path(
+        "webhook-deliveries/<uuid:public_id>/",
+        webhooks.WebhookDeliveryDetailView.as_view(),
+        name="api-webhook-delivery",
+    ),
+    path(
+        "webhook-deliveries/<uuid:public_id>/redeliver/",
+        webhooks.WebhookDeliveryRedeliverView.as_view(),
+        name="api-webhook-delivery-redeliver",
     ),
 ]

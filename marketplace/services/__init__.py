@@ -4,7 +4,9 @@
 bids (bids on listings, trade transitions), auctions (auction close, held listings whose sale
 failed), audience (audience-bundle bids and clearing), access (trade line, access grant and
 deletion notice transitions, access revocation with its notices, the licence and notice
-sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent hook). Settlement is in marketplace.settlement.
+sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent
+hook), webhooks (outbound events and their endpoints) and webhook_delivery (attempts, retries,
+the sweep). Settlement is in marketplace.settlement.
 """
 
 from marketplace.services._common import MAX_BID_CENTS  # the one public name there
@@ -26,6 +28,18 @@ from marketplace.services.audience import (
 from marketplace.services.bids import bid_cancel, bid_place, bid_raise, trade_transition, trades_transition
 from marketplace.services.deletion_duty import deletion_duty_clear
 from marketplace.services.revocation import on_consent_change
+from marketplace.services.webhook_delivery import webhook_deliveries_queue_due, webhook_delivery_attempt
+from marketplace.services.webhooks import (
+    webhook_delivery_redeliver,
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_disable,
+    webhook_endpoint_enable,
+    webhook_endpoint_roll_secret,
+    webhook_endpoint_update,
+    webhook_events_emit,
+    webhook_events_emit_for,
+)
 
 __all__ = [
     # bids
@@ -54,4 +68,16 @@ __all__ = [
     "deletion_duty_clear",
     # revocation
     "on_consent_change",
+    # webhooks
+    "webhook_deliveries_queue_due",
+    "webhook_delivery_attempt",
+    "webhook_delivery_redeliver",
+    "webhook_endpoint_create",
+    "webhook_endpoint_delete",
+    "webhook_endpoint_disable",
+    "webhook_endpoint_enable",
+    "webhook_endpoint_roll_secret",
+    "webhook_endpoint_update",
+    "webhook_events_emit",
+    "webhook_events_emit_for",
 ]

@@ -7,8 +7,9 @@ from django.conf import settings
 from accounts.models import BuyerOrganisation
 from core.errors import Conflict, Forbidden, InvalidInput
 from listings.models import Listing
-from marketplace import payments_port, selectors
-from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine
+from marketplace import payments_port, selectors, webhook_payloads
+from marketplace.models import Bid, BidEvent, Trade, TradeEvent, TradeLine, WebhookEventType
+from marketplace.services.webhooks import webhook_events_emit_for
 
 MAX_BID_CENTS = 100_000_00
 
@@ -100,4 +101,8 @@ def _trade_create(
         trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
     )
     trades_settle.delay_on_commit()  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
+    # every transition to won is followed by this, so bid.won carries the trade's id
+    webhook_events_emit_for(
+        WebhookEventType.BID_WON, [bid.organisation_id], lambda: webhook_payloads.bids([bid.pk])
+    )
     return trade

@@ -17,6 +17,7 @@ from accounts.models import BuyerOrganisation
 from core.errors import Conflict, NotFound
 from core.lifecycles import transition_rows
 from core.locks import claim_rows, lock_row
+from marketplace import webhook_payloads
 from marketplace.models import (
     AccessGrant,
     AccessGrantEvent,
@@ -24,7 +25,9 @@ from marketplace.models import (
     DeletionNoticeEvent,
     TradeLine,
     TradeLineEvent,
+    WebhookEventType,
 )
+from marketplace.services.webhooks import webhook_events_emit, webhook_events_emit_for
 
 SWEEP_BATCH_SIZE = 1000
 
@@ -58,7 +61,7 @@ def access_revoke(grants: Sequence[AccessGrant], *, reason: str, notice_reason: 
     categories: dict[tuple[int, int], int] = defaultdict(int)
     for grant in grants:
         categories[(grant.organisation_id, grant.seller_id)] |= grant.categories_mask
-    return DeletionNotice.objects.bulk_create(
+    notices = DeletionNotice.objects.bulk_create(
         DeletionNotice(
             organisation_id=organisation_id,
             seller_id=seller_id,
@@ -69,6 +72,13 @@ def access_revoke(grants: Sequence[AccessGrant], *, reason: str, notice_reason: 
         )
         for (organisation_id, seller_id), mask in sorted(categories.items())
     )
+    webhook_events_emit_for(
+        WebhookEventType.ACCESS_REVOKED,
+        {organisation_id for organisation_id, _seller in categories},
+        lambda: webhook_payloads.access_grants(grants, notices),
+        at=now,
+    )
+    return notices
 
 
 def deletion_notice_acknowledge(*, organisation: BuyerOrganisation, notice_public_id) -> DeletionNotice:
@@ -98,7 +108,14 @@ def deletion_notices_flag_overdue(*, now: datetime | None = None, batch_size: in
     Set-based: each batch claims due notices (SKIP LOCKED), moves them and writes their events."""
     now = now or timezone.now()
     due = DeletionNotice.objects.filter(status=DeletionNotice.Status.SENT, deadline__lt=now)
-    return _sweep(due, DeletionNotice.Status.OVERDUE, DeletionNoticeEvent, "deadline passed", now, batch_size)
+
+    def emit(claimed: list[DeletionNotice]) -> None:
+        ids = [notice.pk for notice in claimed]
+        webhook_events_emit(WebhookEventType.NOTICE_OVERDUE, webhook_payloads.deletion_notices(ids))
+
+    return _sweep(
+        due, DeletionNotice.Status.OVERDUE, DeletionNoticeEvent, "deadline passed", now, batch_size, emit
+    )
 
 
 def access_grants_expire(*, now: datetime | None = None, batch_size: int = SWEEP_BATCH_SIZE) -> int:
@@ -109,12 +126,15 @@ def access_grants_expire(*, now: datetime | None = None, batch_size: int = SWEEP
     return _sweep(due, AccessGrant.Status.EXPIRED, AccessGrantEvent, "licence ended", now, batch_size)
 
 
-def _sweep(due, to_status: str, event_model, reason: str, now: datetime, batch_size: int) -> int:
+def _sweep(due, to_status: str, event_model, reason: str, now: datetime, batch_size: int, then=None) -> int:
+    """`then(claimed)`, if given, runs in each batch's transaction after the move."""
     total = 0
     while True:
         with transaction.atomic(durable=True):
             claimed = claim_rows(due.only("pk", "status"), limit=batch_size)
             transition_rows(claimed, to_status, event_model=event_model, reason=reason, at=now)
+            if then is not None and claimed:
+                then(claimed)
         total += len(claimed)
         if len(claimed) < batch_size:
             return total

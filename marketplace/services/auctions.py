@@ -14,9 +14,10 @@ from core.locks import claim_rows
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
-from marketplace import lock_objects, payments_port
-from marketplace.models import Bid, Trade
+from marketplace import lock_objects, payments_port, webhook_payloads
+from marketplace.models import Bid, Trade, WebhookEventType
 from marketplace.services._common import _bid_transition, _trade_create
+from marketplace.services.webhooks import webhook_events_emit_for
 
 
 def auctions_close_due(*, now: datetime | None = None, batch_size: int = 200) -> int:
@@ -56,12 +57,14 @@ def _auction_close(listing_id: int, now: datetime) -> int:
             for bid in bids:
                 _bid_transition(bid, Bid.Status.LOST, "auction ended without a sale")
             listing_services.listing_expire_locked(listing, reason="auction ended without a winning bid")
+            _emit_lost(bids)
             return 1
         winner = eligible[0]
         price = max(eligible[1].amount_cents if len(eligible) > 1 else 0, listing.floor_price_cents)
         _bid_transition(winner, Bid.Status.WON, f"won at {price} cents")
         for bid in ranked[1:]:
             _bid_transition(bid, Bid.Status.LOST, "outbid")
+        _emit_lost(ranked[1:])
         listing_services.listing_hold_locked(listing, reason="auction won: payment in progress")
         _trade_create(
             winner,
@@ -70,6 +73,13 @@ def _auction_close(listing_id: int, now: datetime) -> int:
             listing=listing,
         )
     return 1
+
+
+def _emit_lost(bids: Sequence[Bid]) -> None:
+    ids = [bid.pk for bid in bids]
+    webhook_events_emit_for(
+        WebhookEventType.BID_LOST, [bid.organisation_id for bid in bids], lambda: webhook_payloads.bids(ids)
+    )
 
 
 def listings_release(*, listing_ids: Sequence[int] | None = None) -> int:

@@ -14,8 +14,8 @@ from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
 from listings.models import Listing
-from marketplace import lock_objects, payments_port, selectors
-from marketplace.models import Bid, BidEvent, Trade, TradeEvent
+from marketplace import lock_objects, payments_port, selectors, webhook_payloads
+from marketplace.models import Bid, BidEvent, Trade, TradeEvent, WebhookEventType
 from marketplace.services._common import (
     _bid_transition,
     _check_amount,
@@ -25,6 +25,12 @@ from marketplace.services._common import (
     _trade_create,
 )
 from marketplace.services.auctions import listings_release
+from marketplace.services.webhooks import webhook_events_emit_for
+
+WEBHOOK_OF_TRADE_STATUS: dict[str, str] = {
+    Trade.Status.SETTLED: WebhookEventType.TRADE_SETTLED,
+    Trade.Status.PAYMENT_FAILED: WebhookEventType.PAYMENT_FAILED,
+}
 
 
 def trade_transition(trade: Trade, to_status: str, reason: str = "") -> None:
@@ -50,6 +56,13 @@ def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> 
     )
     for trade in trades:
         trade.status, trade.status_reason, trade.updated_at = to_status, reason, now
+    if to_status in WEBHOOK_OF_TRADE_STATUS:
+        trade_ids = [t.pk for t in trades]
+        webhook_events_emit_for(
+            WEBHOOK_OF_TRADE_STATUS[to_status],
+            [t.organisation_id for t in trades],
+            lambda: webhook_payloads.trades(trade_ids),
+        )
     if to_status in Trade.FAILED:
         listing_ids = sorted({t.listing_id for t in trades if t.listing_id is not None})
         if listing_ids:  # after commit, in the system's lock order (the sweep catches a crash)
