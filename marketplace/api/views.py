@@ -10,26 +10,37 @@ and to confirm deletions.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors as account_selectors
+from accounts import taxonomy
 from accounts.api.permissions import IsBuyerMember, IsVerifiedBuyer
-from accounts.taxonomy import Purpose
+from accounts.taxonomy import DataCategory, Purpose
 from core.api_errors import error_response
 from core.errors import Conflict, ServiceError
 from core.idempotency import idempotent
+from core.pagination import StrictCursorPagination
 from listings.api.views import SegmentCriteriaSerializer
 from marketplace import selectors, services
 from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade
 
 BID_ERRORS = {
-    403: error_response("`organisation_not_verified`: only verified organisations bid."),
+    403: error_response(
+        "`permission_denied`: only verified organisations bid; `own_data`: an organisation "
+        "cannot buy its own members' data."
+    ),
+    404: error_response("`listing_not_found`: no such listing."),
     409: error_response("`listing_not_open`, `auction_closed`, `bid_exists`: the listing cannot take it."),
     422: error_response(
         "`payment_method_required`: save a card first (POST /api/v1/payment-methods/), nothing "
@@ -39,10 +50,7 @@ BID_ERRORS = {
 }
 
 
-class NewestFirst(CursorPagination):
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
+class NewestFirst(StrictCursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -56,6 +64,14 @@ class VerifiedToWrite(IsBuyerMember):
         if request.method in getattr(view, "member_methods", self.member_methods):
             return super().has_permission(request, view)
         return IsVerifiedBuyer().has_permission(request, view)
+
+
+GONE = error_response("`gone`: the licence ended or the seller withdrew consent: delete this data.")
+BID_NOT_FOUND = error_response("`bid_not_found`: no such bid for your organisation.")
+
+
+def _categories() -> serializers.ListField:
+    return serializers.ListField(child=serializers.ChoiceField(choices=DataCategory.choices))
 
 
 class Gone(ServiceError):
@@ -81,23 +97,60 @@ class BidTradeField(serializers.UUIDField):
         return super().get_attribute(instance)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "additionalProperties": True,
+        "description": "audience bids: the segment criteria (as for /segments/size/); null otherwise",
+    }
+)
+class CriteriaOutputField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(SegmentCriteriaSerializer)
+class CriteriaInputField(serializers.DictField):
+    """A dict, validated by the view; documented as the segment criteria object."""
+
+
 class BidOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    kind = serializers.CharField()
-    listing = serializers.UUIDField(source="listing.public_id", allow_null=True, default=None)
+    kind = serializers.ChoiceField(choices=Bid.Kind.choices)
+    listing = serializers.UUIDField(
+        source="listing.public_id", allow_null=True, default=None, help_text="null for audience bids"
+    )
     trade = BidTradeField(
         source="trade.public_id", allow_null=True, default=None, help_text="set once the bid won"
     )
     amount_cents = serializers.IntegerField(help_text="audience bids: the maximum price per record")
     currency = serializers.CharField()
-    purpose = serializers.CharField()
-    licence_days = serializers.IntegerField()
-    criteria = serializers.JSONField(allow_null=True)
-    max_records = serializers.IntegerField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
-    status = serializers.CharField()
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    licence_days = serializers.ChoiceField(choices=taxonomy.LICENCE_DAYS)
+    criteria = CriteriaOutputField(allow_null=True)
+    max_records = serializers.IntegerField(allow_null=True, help_text="audience bids only")
+    expires_at = serializers.DateTimeField(allow_null=True, help_text="audience bids only")
+    status = serializers.ChoiceField(choices=Bid.Status.choices)
     status_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+BID_EXAMPLE = {
+    "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "kind": "auction",
+    "listing": "3f1c2a4e-8b7d-4c55-9a10-2f6e0d9b7c41",
+    "trade": None,
+    "amount_cents": 1500,
+    "currency": "eur",
+    "purpose": "targeted_advertising",
+    "licence_days": 30,
+    "criteria": None,
+    "max_records": None,
+    "expires_at": None,
+    "status": "open",
+    "status_reason": "",
+    "created_at": "2026-12-03T10:15:00Z",
+}
 
 
 class BidListCreateView(ListAPIView):
@@ -117,13 +170,45 @@ class BidListCreateView(ListAPIView):
             help_text="required for auctions; buy now pays the listed price",
         )
         purpose = serializers.ChoiceField(
-            choices=Purpose.values, required=False, help_text="one of the listing's purposes"
+            choices=Purpose.choices, required=False, help_text="one of the listing's purposes"
         )
 
     def get_queryset(self):
         return selectors.bids_of(self.request.user.organisation)
 
-    @extend_schema(request=InputSerializer, responses={201: BidOutputSerializer, **BID_ERRORS})
+    @extend_schema(
+        summary="Your bids, newest first",
+        description="Every bid of your organisation, open or decided; `trade` is set once one won.",
+        examples=[
+            OpenApiExample(
+                "A page of bids",
+                value={"next": None, "previous": None, "results": [BID_EXAMPLE]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: BidOutputSerializer, **BID_ERRORS},
+        summary="Bid on a listing",
+        description="Buy now at the listed price (no amount needed), or a sealed bid on an auction "
+        "(`amount_cents` at least the floor). Verified organisations with a saved card only.",
+        examples=[
+            OpenApiExample(
+                "A sealed auction bid",
+                value={
+                    "listing": BID_EXAMPLE["listing"],
+                    "amount_cents": 1500,
+                    "purpose": "targeted_advertising",
+                },
+                request_only=True,
+            ),
+            OpenApiExample("The open bid", value=BID_EXAMPLE, response_only=True),
+        ],
+    )
     @idempotent
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -148,7 +233,12 @@ class BidDetailView(APIView):
     class RaiseSerializer(serializers.Serializer):
         amount_cents = serializers.IntegerField(min_value=1, max_value=services.MAX_BID_CENTS)
 
-    @extend_schema(responses=BidOutputSerializer)
+    @extend_schema(
+        responses={200: BidOutputSerializer, 404: BID_NOT_FOUND},
+        summary="One of your bids",
+        description="A bid of your organisation by id, with its status and, once it won, its trade.",
+        examples=[OpenApiExample("An open bid", value=BID_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         bid = selectors.bids_of(request.user.organisation).filter(public_id=public_id).first()
         if bid is None:
@@ -156,7 +246,21 @@ class BidDetailView(APIView):
         return Response(BidOutputSerializer(bid).data)
 
     @extend_schema(
-        request=RaiseSerializer, responses=BidOutputSerializer, summary="Raise an open auction bid"
+        request=RaiseSerializer,
+        responses={
+            200: BidOutputSerializer,
+            404: BID_NOT_FOUND,
+            409: error_response(
+                "`bid_not_open`, `auction_closed`, `not_an_auction_bid`: the bid cannot be raised."
+            ),
+            422: error_response("`raise_too_low`: a raise must be above your current bid."),
+        },
+        summary="Raise an open auction bid",
+        description="A new, higher amount for your open sealed bid, until the auction closes.",
+        examples=[
+            OpenApiExample("Raise to 20 €", value={"amount_cents": 2000}, request_only=True),
+            OpenApiExample("The raised bid", value={**BID_EXAMPLE, "amount_cents": 2000}, response_only=True),
+        ],
     )
     @idempotent
     def patch(self, request, public_id):
@@ -169,7 +273,24 @@ class BidDetailView(APIView):
         )
         return Response(BidOutputSerializer(bid).data)
 
-    @extend_schema(request=None, responses=BidOutputSerializer, summary="Cancel an open bid")
+    @extend_schema(
+        request=None,
+        responses={
+            200: BidOutputSerializer,
+            404: BID_NOT_FOUND,
+            409: error_response("`bid_not_open`, `auction_closed`: only an open bid can be cancelled."),
+        },
+        summary="Cancel an open bid",
+        description="Cancels your open bid (any organisation with a key, verified or not) and "
+        "answers 200 with the cancelled bid.",
+        examples=[
+            OpenApiExample(
+                "The cancelled bid",
+                value={**BID_EXAMPLE, "status": "cancelled", "status_reason": "cancelled by the buyer"},
+                response_only=True,
+            )
+        ],
+    )
     @idempotent
     def delete(self, request, public_id):
         bid = services.bid_cancel(organisation=request.user.organisation, bid_public_id=public_id)
@@ -181,7 +302,7 @@ class AudienceBidCreateView(APIView):
 
     @extend_schema_serializer(component_name="AudienceBidInput")
     class InputSerializer(serializers.Serializer):
-        criteria = serializers.DictField(help_text="segment criteria, as for /segments/size/")
+        criteria = CriteriaInputField(help_text="segment criteria, as for /segments/size/")
         max_price_cents = serializers.IntegerField(min_value=1, max_value=services.MAX_BID_CENTS)
         max_records = serializers.IntegerField(min_value=1, max_value=services.MAX_AUDIENCE_RECORDS)
         expires_at = serializers.DateTimeField()
@@ -198,6 +319,40 @@ class AudienceBidCreateView(APIView):
         request=InputSerializer,
         responses={201: BidOutputSerializer, **BID_ERRORS},
         summary="Bid on an audience bundle",
+        description="Buys up to `max_records` records of sellers matching the criteria at up to "
+        "`max_price_cents` each, from listings as they come, until `expires_at`.",
+        examples=[
+            OpenApiExample(
+                "500 Parisian records for targeted advertising",
+                value={
+                    "criteria": {
+                        "categories": ["demographics", "location"],
+                        "purpose": "targeted_advertising",
+                        "regions": ["FR-IDF"],
+                    },
+                    "max_price_cents": 200,
+                    "max_records": 500,
+                    "expires_at": "2026-12-10T00:00:00Z",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The open audience bid",
+                value={
+                    **BID_EXAMPLE,
+                    "kind": "audience",
+                    "listing": None,
+                    "amount_cents": 200,
+                    "criteria": {
+                        "categories": ["demographics", "location"],
+                        "purpose": "targeted_advertising",
+                    },
+                    "max_records": 500,
+                    "expires_at": "2026-12-10T00:00:00Z",
+                },
+                response_only=True,
+            ),
+        ],
     )
     @idempotent
     def post(self, request):
@@ -216,17 +371,44 @@ class TradeOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     bid = serializers.UUIDField(source="bid.public_id")
     listing = serializers.UUIDField(source="listing.public_id", allow_null=True, default=None)
-    purpose = serializers.CharField()
-    licence_days = serializers.IntegerField()
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
+    licence_days = serializers.ChoiceField(choices=taxonomy.LICENCE_DAYS)
     price_per_record_cents = serializers.IntegerField()
     currency = serializers.CharField()
     records = serializers.IntegerField(help_text="records bought (lines not voided)")
     charged_cents = serializers.IntegerField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=Trade.Status.choices)
     status_reason = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
+TRADE_EXAMPLE = {
+    "id": "c4d5e6f7-0a1b-4c2d-8e3f-4a5b6c7d8e9f",
+    "bid": BID_EXAMPLE["id"],
+    "listing": BID_EXAMPLE["listing"],
+    "purpose": "targeted_advertising",
+    "licence_days": 30,
+    "price_per_record_cents": 1500,
+    "currency": "eur",
+    "records": 1,
+    "charged_cents": 1500,
+    "status": "delivered",
+    "status_reason": "",
+    "created_at": "2026-12-03T18:00:00Z",
+}
+
+
+@extend_schema(
+    summary="Your trades, newest first",
+    description="A trade is a bid that won: what was bought, for how much, and where its settlement stands.",
+    examples=[
+        OpenApiExample(
+            "A page of trades",
+            value={"next": None, "previous": None, "results": [TRADE_EXAMPLE]},
+            response_only=True,
+        )
+    ],
+)
 class TradeListView(ListAPIView):
     permission_classes = [IsBuyerMember]
     serializer_class = TradeOutputSerializer
@@ -239,7 +421,12 @@ class TradeListView(ListAPIView):
 class TradeDetailView(APIView):
     permission_classes = [IsBuyerMember]
 
-    @extend_schema(responses=TradeOutputSerializer)
+    @extend_schema(
+        responses={200: TradeOutputSerializer, 404: error_response("`not_found`: no such trade.")},
+        summary="One of your trades",
+        description="A trade of your organisation by id.",
+        examples=[OpenApiExample("A delivered trade", value=TRADE_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         trade = selectors.trades_of(request.user.organisation).filter(public_id=public_id).first()
         if trade is None:
@@ -247,7 +434,7 @@ class TradeDetailView(APIView):
         return Response(TradeOutputSerializer(trade).data)
 
 
-class GrantPages(CursorPagination):
+class GrantPages(StrictCursorPagination):
     page_size = 100
     max_page_size = 500
     page_size_query_param = "page_size"
@@ -257,8 +444,8 @@ class GrantPages(CursorPagination):
 class RecordSerializer(serializers.Serializer):
     seller = serializers.CharField(help_text="pseudonymous id, stable for your organisation only")
     grant = serializers.UUIDField()
-    categories = serializers.ListField(child=serializers.CharField())
-    purpose = serializers.CharField()
+    categories = _categories()
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
     licence_ends_at = serializers.DateTimeField()
     data = serializers.DictField(help_text="the purchased categories' values, precise values included")
 
@@ -290,6 +477,40 @@ def _records(request, grants: list[AccessGrant]) -> list[dict]:
     ]
 
 
+RECORD_EXAMPLE = {
+    "seller": "s_5f2b9c1e7a",
+    "grant": "0e1f2a3b-4c5d-4e6f-8a9b-0c1d2e3f4a5b",
+    "categories": ["demographics", "location"],
+    "purpose": "targeted_advertising",
+    "licence_ends_at": "2027-01-02T18:00:00Z",
+    "data": {
+        "age_band": "25-34",
+        "gender": "female",
+        "birth_date": "1994-05-01",
+        "region": "FR-IDF",
+        "postcode": "75011",
+    },
+}
+
+
+@extend_schema(
+    responses={
+        200: RecordSerializer(many=True),
+        404: error_response("`not_found`: no such trade (or an invalid cursor)."),
+        409: error_response("`trade_not_delivered`: no data before delivery."),
+        410: GONE,
+    },
+    summary="The purchased records of a trade",
+    description="The records of a delivered trade, while the licence and the consent last; each "
+    "read is logged. 410 once none is readable: delete the data.",
+    examples=[
+        OpenApiExample(
+            "A page of records",
+            value={"next": None, "previous": None, "results": [RECORD_EXAMPLE]},
+            response_only=True,
+        )
+    ],
+)
 class TradeRecordsView(ListAPIView):
     """The purchased records of a delivered trade, paginated, while the licence and the consent
     last: 410 Gone once none is readable; 409 before delivery."""
@@ -322,11 +543,11 @@ class AccessGrantOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     trade = serializers.UUIDField(source="trade_line.trade.public_id")
     seller = serializers.SerializerMethodField()
-    categories = serializers.ListField(child=serializers.CharField())
-    purpose = serializers.CharField()
+    categories = _categories()
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
     starts_at = serializers.DateTimeField()
     ends_at = serializers.DateTimeField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=AccessGrant.Status.choices)
     revoked_at = serializers.DateTimeField(allow_null=True)
     revoked_reason = serializers.CharField()
 
@@ -338,9 +559,32 @@ class GrantsNewestFirst(NewestFirst):
     ordering = ("-starts_at", "-id")
 
 
+GRANT_EXAMPLE = {
+    "id": RECORD_EXAMPLE["grant"],
+    "trade": TRADE_EXAMPLE["id"],
+    "seller": "s_5f2b9c1e7a",
+    "categories": ["demographics", "location"],
+    "purpose": "targeted_advertising",
+    "starts_at": "2026-12-03T18:00:00Z",
+    "ends_at": "2027-01-02T18:00:00Z",
+    "status": "active",
+    "revoked_at": None,
+    "revoked_reason": "",
+}
+
+
 @extend_schema(
     parameters=[OpenApiParameter("status", enum=AccessGrant.Status.values, required=False)],
     summary="Your access grants (licences), newest first",
+    description="One grant per seller of each trade: the categories and purpose licensed and "
+    "until when. Filter by `status`.",
+    examples=[
+        OpenApiExample(
+            "A page of grants",
+            value={"next": None, "previous": None, "results": [GRANT_EXAMPLE]},
+            response_only=True,
+        )
+    ],
 )
 class AccessGrantListView(ListAPIView):
     permission_classes = [IsBuyerMember]
@@ -355,7 +599,16 @@ class AccessGrantListView(ListAPIView):
 class AccessGrantRecordView(APIView):
     permission_classes = [IsVerifiedBuyer]
 
-    @extend_schema(responses=RecordSerializer, summary="One purchased record (410 once expired or revoked)")
+    @extend_schema(
+        responses={
+            200: RecordSerializer,
+            404: error_response("`not_found`: no such access grant."),
+            410: GONE,
+        },
+        summary="One purchased record (410 once expired or revoked)",
+        description="The record licensed by one access grant; each read is logged.",
+        examples=[OpenApiExample("A record", value=RECORD_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         grant = selectors.access_grants_of(request.user.organisation).filter(public_id=public_id).first()
         if grant is None:
@@ -375,7 +628,7 @@ class AccessGrantRecordView(APIView):
 
 def _status_filtered(queryset, request, allowed: list[str]):
     wanted = request.query_params.get("status")
-    if wanted:
+    if wanted is not None:  # `?status=` too: an empty value is not a status
         if wanted not in allowed:
             raise serializers.ValidationError({"status": f"One of {', '.join(allowed)}."})
         queryset = queryset.filter(status=wanted)
@@ -385,20 +638,41 @@ def _status_filtered(queryset, request, allowed: list[str]):
 class NoticeOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     seller = serializers.SerializerMethodField(help_text="the same pseudonymous id as in the records")
-    categories = serializers.ListField(child=serializers.CharField())
+    categories = _categories()
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
     deadline = serializers.DateTimeField()
-    status = serializers.CharField()
+    status = serializers.ChoiceField(choices=DeletionNotice.Status.choices)
     acknowledged_at = serializers.DateTimeField(allow_null=True)
 
     def get_seller(self, notice: DeletionNotice) -> str:
         return selectors.buyer_pseudonym(notice.organisation_id, notice.seller_id)
 
 
+NOTICE_EXAMPLE = {
+    "id": "5a6b7c8d-9e0f-4a1b-8c2d-3e4f5a6b7c8d",
+    "seller": "s_5f2b9c1e7a",
+    "categories": ["demographics", "location"],
+    "reason": "consent_withdrawn",
+    "created_at": "2026-12-05T08:00:00Z",
+    "deadline": "2027-01-04T08:00:00Z",
+    "status": "sent",
+    "acknowledged_at": None,
+}
+
+
 @extend_schema(
     parameters=[OpenApiParameter("status", enum=DeletionNotice.Status.values, required=False)],
     summary="Deletion notices: delete the seller's data and acknowledge before the deadline",
+    description="Sent when a seller withdraws consent or a licence ends: delete that seller's "
+    "data, then acknowledge the notice before its deadline. Filter by `status`.",
+    examples=[
+        OpenApiExample(
+            "A page of notices",
+            value={"next": None, "previous": None, "results": [NOTICE_EXAMPLE]},
+            response_only=True,
+        )
+    ],
 )
 class DeletionNoticeListView(ListAPIView):
     permission_classes = [IsBuyerMember]
@@ -410,10 +684,18 @@ class DeletionNoticeListView(ListAPIView):
         return _status_filtered(notices, self.request, DeletionNotice.Status.values)
 
 
+NOTICE_NOT_FOUND = error_response("`notice_not_found`: no such deletion notice.")
+
+
 class DeletionNoticeDetailView(APIView):
     permission_classes = [IsBuyerMember]
 
-    @extend_schema(responses=NoticeOutputSerializer)
+    @extend_schema(
+        responses={200: NoticeOutputSerializer, 404: NOTICE_NOT_FOUND},
+        summary="One deletion notice",
+        description="A deletion notice of your organisation by id.",
+        examples=[OpenApiExample("A notice to act on", value=NOTICE_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         notice = selectors.deletion_notices_of(request.user.organisation).filter(public_id=public_id).first()
         if notice is None:
@@ -424,7 +706,23 @@ class DeletionNoticeDetailView(APIView):
 class DeletionNoticeAcknowledgeView(APIView):
     permission_classes = [IsBuyerMember]
 
-    @extend_schema(request=None, responses=NoticeOutputSerializer, summary="Confirm the data was deleted")
+    @extend_schema(
+        request=None,
+        responses={
+            200: NoticeOutputSerializer,
+            404: NOTICE_NOT_FOUND,
+            409: error_response("`already_acknowledged`: this notice was already acknowledged."),
+        },
+        summary="Confirm the data was deleted",
+        description="Acknowledges the notice: you confirm the seller's data is deleted everywhere.",
+        examples=[
+            OpenApiExample(
+                "The acknowledged notice",
+                value={**NOTICE_EXAMPLE, "status": "acknowledged", "acknowledged_at": "2026-12-06T09:00:00Z"},
+                response_only=True,
+            )
+        ],
+    )
     @idempotent
     def post(self, request, public_id):
         notice = services.deletion_notice_acknowledge(

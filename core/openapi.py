@@ -1,0 +1,111 @@
+"""The OpenAPI schema's common parts, added to every operation by `CourtierAutoSchema`
+(REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]) so that no view can forget them:
+
+- the error answers an operation can give, from what the view is made of: 401 and 403 for every
+  authenticated operation, 404 for an object path or a cursor, 400 for a body, a query or an
+  `Idempotency-Key`, 409 / 422 for a replayed key, 415 for a body, 429 for a throttled view. A
+  view documents its own codes (`error_response`), which win over these.
+- the `Idempotency-Key` header on the handlers decorated with `core.idempotency.idempotent`.
+- a description: the handler's or the view's docstring, else its summary.
+- request bodies required; `additionalProperties: false` on the serializers that refuse unknown
+  fields (`refuses_unknown_fields = True`).
+
+`make schema` writes the result to docs/openapi.yaml; tests/test_openapi_schema.py fails when the
+committed file differs from what the code generates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
+
+from core.api_errors import error_response
+from core.idempotency import MAX_KEY_LENGTH, honours_idempotency_key
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=False,
+    type={"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    description=(
+        "Any unique string (a UUID): the same key with the same body answers the first response "
+        "again (header `Idempotent-Replayed: true`) instead of acting twice; with another body "
+        "422 `idempotency_key_reused`; while the first request runs 409 `idempotency_key_in_flight`. "
+        "Keys are kept per organisation."
+    ),
+)
+
+ERRORS: dict[int, str] = {
+    400: "`invalid`: the input is malformed (per-field `errors`); `idempotency_key_invalid`.",
+    401: "`not_authenticated`, `authentication_failed`: no, or an invalid, expired or revoked API key.",
+    403: "`permission_denied`: the key may not do this (e.g. the organisation is not verified).",
+    404: "`not_found`: no such object for your organisation (or an invalid cursor).",
+    409: "`idempotency_key_in_flight`: the first request with this key is still running.",
+    415: "`unsupported_media_type`: send `application/json`.",
+    422: "`idempotency_key_reused`: this key was used with another request.",
+    429: "`throttled`: too many requests; retry after `Retry-After` seconds.",
+}
+
+
+class CourtierAutoSchema(AutoSchema):
+    def _handler(self) -> Any:
+        return getattr(self.view, self.method.lower(), None)
+
+    def _idempotent(self) -> bool:
+        handler = self._handler()
+        return handler is not None and honours_idempotency_key(handler)
+
+    def get_override_parameters(self) -> list[Any]:
+        parameters = list(super().get_override_parameters())
+        if self._idempotent():
+            parameters.append(IDEMPOTENCY_KEY)
+        return parameters
+
+    def _get_request_body(self, direction: Any = "request") -> Any:
+        # every body the API takes has required fields (or, a oneOf, one of two): never optional
+        body = super()._get_request_body(direction)
+        if body:
+            body["required"] = True
+        return body
+
+    def _map_basic_serializer(self, serializer: Any, direction: Any) -> Any:
+        schema = super()._map_basic_serializer(serializer, direction)
+        if getattr(serializer, "refuses_unknown_fields", False):
+            schema["additionalProperties"] = False
+        return schema
+
+    def get_description(self) -> str:  # type: ignore[override]
+        return super().get_description() or self.get_summary() or ""
+
+    def _error_codes(self) -> set[int]:
+        codes: set[int] = set()
+        if self.get_auth():
+            codes |= {401, 403}
+        paginated = (
+            self.method == "GET"
+            and hasattr(self.view, "list")
+            and getattr(self.view, "pagination_class", None) is not None
+        )
+        if "{" in self.path or paginated:
+            codes.add(404)
+        has_body = self.method in BODY_METHODS and self.get_request_serializer() is not None
+        if has_body:
+            codes |= {400, 415}
+        if any(parameter["in"] == "query" for parameter in self._get_parameters()):
+            codes.add(400)
+        if self._idempotent():
+            codes |= {400, 409, 422}
+        if self.view.get_throttles():
+            codes.add(429)
+        return codes
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        for code in sorted(self._error_codes()):
+            if str(code) not in responses:
+                responses[str(code)] = self._get_response_for_code(error_response(ERRORS[code]), str(code))
+        return dict(sorted(responses.items()))
