@@ -109,3 +109,63 @@ class CourtierAutoSchema(AutoSchema):
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(error_response(ERRORS[code]), str(code))
         return dict(sorted(responses.items()))
+
+
+# A response field holding another object's id, and the collection that object is read from.
+LINKED_FIELDS = {"bid": "/bids/", "trade": "/trades/", "grant": "/access-grants/"}
+# A collection whose objects are read from another one (an audience bid is a bid).
+READ_FROM = {"/audience-bids/": "/bids/"}
+
+
+def _component(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return components.get(ref.rsplit("/", 1)[-1], {}) if ref else schema
+
+
+def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """POSTPROCESSING_HOOKS: OpenAPI links from each answer that carries an object's id (a created
+    object, a list's first item, a detail) to the operations on that object, e.g. POST /bids/ →
+    GET, PATCH, DELETE /bids/{public_id}/, and from ids in its fields (`bid`, `trade`, `grant`)
+    to those objects. Clients and schemathesis' stateful tests follow them."""
+    components = result.get("components", {}).get("schemas", {})
+    by_prefix: dict[str, list[tuple[str, str]]] = {}
+    for path, operations in result["paths"].items():
+        if "{public_id}" in path:
+            prefix = path.split("{public_id}")[0]
+            for operation in operations.values():
+                by_prefix.setdefault(prefix, []).append((operation["operationId"], path))
+    for path, operations in result["paths"].items():
+        for method, operation in operations.items():
+            for code, response in operation["responses"].items():
+                if not code.startswith("2"):
+                    continue
+                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                body = _component(schema, components)
+                pointer = "#"
+                if "results" in body.get("properties", {}):
+                    body = _component(body["properties"]["results"].get("items", {}), components)
+                    pointer = "#/results/0"
+                properties = body.get("properties", {})
+                targets: list[tuple[str, str]] = []
+                if "id" in properties and "{public_id}" not in path:
+                    targets += [
+                        (op, f"{pointer}/id") for op, _p in by_prefix.get(READ_FROM.get(path, path), [])
+                    ]
+                if "id" in properties and "{public_id}" in path and method == "get":
+                    targets += [
+                        (op, f"{pointer}/id")
+                        for op, p in by_prefix.get(path.split("{public_id}")[0], [])
+                        if p != path
+                    ]
+                for field, collection in LINKED_FIELDS.items():
+                    prop = properties.get(field, {})
+                    if prop.get("format") == "uuid" and not prop.get("nullable"):
+                        targets += [(op, f"{pointer}/{field}") for op, _p in by_prefix.get(collection, [])]
+                links = {
+                    target: {"operationId": target, "parameters": {"public_id": f"$response.body{value}"}}
+                    for target, value in targets
+                    if target != operation["operationId"]
+                }
+                if links:
+                    response["links"] = dict(sorted(links.items()))
+    return result

@@ -153,6 +153,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX_TRIM": True,
     # PATCH bodies as the server requires them (no all-optional "Patched…" copies).
     "COMPONENT_SPLIT_PATCH": False,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.openapi.add_links",  # links between operations (clients, schemathesis' stateful phase)
+    ],
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
     # One named enum per choice set (the same choices under different field names share it).
     "ENUM_NAME_OVERRIDES": {
