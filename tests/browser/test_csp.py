@@ -1,4 +1,4 @@
-"""In Chromium: every seller page, the admin and the API docs work under the Content-Security-Policy
+"""In Chromium: every seller page, the admin and the API docs (Swagger UI, Redoc) work under the Content-Security-Policy
 with nothing blocked (no inline script or style of ours, no third-party file), and the new-listing
 page's script (a static file now) still runs."""
 
@@ -104,3 +104,8 @@ def test_the_admin_and_the_api_docs_report_no_csp_violation(page: Page, live_ser
 
     assert _visit(page, f"{live_server.url}/api/docs/", violations) == []
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Courtier buyer API")
+
+    # Redoc from the sidecar: its page allows inline styles and a blob: worker (search), no more
+    assert _visit(page, f"{live_server.url}/api/redoc/", violations) == []
+    expect(page.locator("h1").first).to_contain_text("Courtier buyer API")
+    expect(page.get_by_text("Bid on a listing").first).to_be_visible()
