@@ -59,7 +59,14 @@ class OrganisationVerificationRequestView(APIView):
         summary="Ask for verification",
         description="Puts an unverified or rejected organisation in the moderators' queue "
         "(`verification_status` becomes `pending`); 202: a moderator decides later.",
-        examples=[ORGANISATION_EXAMPLE],
+        examples=[
+            OpenApiExample(
+                "Now pending",
+                value={**ORGANISATION_EXAMPLE.value, "verification_status": "pending"},
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
     )
     @idempotent
     def post(self, request):
