@@ -12,7 +12,7 @@ from rest_framework.pagination import CursorPagination
 class StrictCursorPagination(CursorPagination):
     page_size = 50
     max_page_size = 200
-    page_size_query_param = "page_size"
+    page_size_query_param: str | None = "page_size"
     ordering = ("-created_at", "-id")
 
     def get_page_size(self, request) -> int:
