@@ -111,8 +111,8 @@ class CourtierAutoSchema(AutoSchema):
         return dict(sorted(responses.items()))
 
 
-# A response field holding another object's id, and the collection that object is read from.
-LINKED_FIELDS = {"bid": "/bids/", "trade": "/trades/", "grant": "/access-grants/"}
+# A field holding another object's id, and the collection that object is read from.
+OBJECT_FIELDS = {"listing": "/listings/", "bid": "/bids/", "trade": "/trades/", "grant": "/access-grants/"}
 # A collection whose objects are read from another one (an audience bid is a bid).
 READ_FROM = {"/audience-bids/": "/bids/"}
 
@@ -122,48 +122,63 @@ def _component(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, 
     return components.get(ref.rsplit("/", 1)[-1], {}) if ref else schema
 
 
+def _json_schema(holder: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    return _component(holder.get("content", {}).get("application/json", {}).get("schema", {}), components)
+
+
 def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """POSTPROCESSING_HOOKS: OpenAPI links from each answer that carries an object's id (a created
-    object, a list's first item, a detail) to the operations on that object, e.g. POST /bids/ →
-    GET, PATCH, DELETE /bids/{public_id}/, and from ids in its fields (`bid`, `trade`, `grant`)
-    to those objects. Clients and schemathesis' stateful tests follow them."""
+    object, a list's first item, a detail) to the operations on that object (POST /bids/ → GET,
+    PATCH, DELETE /bids/{public_id}/), from ids in its fields (`bid`, `trade`, `grant`) to those
+    objects, and from a listing to the bodies that name one (POST /bids/ `listing`). Clients and
+    schemathesis' stateful tests follow them."""
     components = result.get("components", {}).get("schemas", {})
     by_prefix: dict[str, list[tuple[str, str]]] = {}
+    takes: dict[str, list[tuple[str, str]]] = {}  # collection → (operation, body field naming one)
     for path, operations in result["paths"].items():
-        if "{public_id}" in path:
-            prefix = path.split("{public_id}")[0]
-            for operation in operations.values():
-                by_prefix.setdefault(prefix, []).append((operation["operationId"], path))
+        for operation in operations.values():
+            if "{public_id}" in path:
+                by_prefix.setdefault(path.split("{public_id}")[0], []).append(
+                    (operation["operationId"], path)
+                )
+            fields = _json_schema(operation.get("requestBody", {}), components).get("properties", {})
+            for field, collection in OBJECT_FIELDS.items():
+                if fields.get(field, {}).get("format") == "uuid":
+                    takes.setdefault(collection, []).append((operation["operationId"], field))
     for path, operations in result["paths"].items():
         for method, operation in operations.items():
             for code, response in operation["responses"].items():
                 if not code.startswith("2"):
                     continue
-                schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-                body = _component(schema, components)
+                body = _json_schema(response, components)
                 pointer = "#"
                 if "results" in body.get("properties", {}):
                     body = _component(body["properties"]["results"].get("items", {}), components)
                     pointer = "#/results/0"
                 properties = body.get("properties", {})
-                targets: list[tuple[str, str]] = []
+                targets: list[tuple[str, str, str | None]] = []  # (operation, value, body field)
+                collection = path.split("{public_id}")[0]
                 if "id" in properties and "{public_id}" not in path:
                     targets += [
-                        (op, f"{pointer}/id") for op, _p in by_prefix.get(READ_FROM.get(path, path), [])
+                        (t, f"{pointer}/id", None) for t, _p in by_prefix.get(READ_FROM.get(path, path), [])
                     ]
                 if "id" in properties and "{public_id}" in path and method == "get":
                     targets += [
-                        (op, f"{pointer}/id")
-                        for op, p in by_prefix.get(path.split("{public_id}")[0], [])
-                        if p != path
+                        (t, f"{pointer}/id", None) for t, p in by_prefix.get(collection, []) if p != path
                     ]
-                for field, collection in LINKED_FIELDS.items():
+                if "id" in properties and method == "get":
+                    targets += [(t, f"{pointer}/id", field) for t, field in takes.get(collection, [])]
+                for field, target_collection in OBJECT_FIELDS.items():
                     prop = properties.get(field, {})
                     if prop.get("format") == "uuid" and not prop.get("nullable"):
-                        targets += [(op, f"{pointer}/{field}") for op, _p in by_prefix.get(collection, [])]
+                        targets += [
+                            (t, f"{pointer}/{field}", None) for t, _p in by_prefix.get(target_collection, [])
+                        ]
                 links = {
-                    target: {"operationId": target, "parameters": {"public_id": f"$response.body{value}"}}
-                    for target, value in targets
+                    target: {"operationId": target, "requestBody": {field: f"$response.body{value}"}}
+                    if field  # merged into the generated body
+                    else {"operationId": target, "parameters": {"public_id": f"$response.body{value}"}}
+                    for target, value, field in targets
                     if target != operation["operationId"]
                 }
                 if links:
