@@ -2,11 +2,11 @@
 and invalid input and all checks, then the stateful phase, which chains operations through the
 schema's links (a created bid is read, raised and cancelled; a list's first item is read; …).
 
-The API is called in-process through Django's WSGI application with a verified organisation's
-key (`ApiKeyAuth`; schemathesis drops or spoils it for its authentication checks), on data made
-for each test: buy-now and auction listings, a delivered trade with its records and grants, and
-a deletion notice. Example counts are small so
-that the file runs in well under a minute.
+The API is called in-process through Django's WSGI application with an organisation's key
+(`ApiKeyAuth`; schemathesis drops or spoils it for its authentication checks): every operation
+once with a verified organisation's, on listings, a delivered trade with its records and grants
+and a deletion notice, and once with an unverified one's, on listings; the stateful phase with
+the verified one. Example counts are small so that the file runs in about a minute.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from accounts import services as account_services
-from tests.factories import PayingOrganisationFactory
+from tests.factories import OrganisationFactory, PayingOrganisationFactory
 from tests.marketplace.conftest import active_listing
 from tests.marketplace.test_api_delivery import (  # noqa: F401  (queued, small_k: autouse fixtures)
     audience_sellers,
@@ -80,20 +80,32 @@ def no_connection_closing():
     request_finished.connect(close_old_connections)
 
 
-@pytest.fixture
-def api_data(db, no_connection_closing):
-    organisation = PayingOrganisationFactory()
+def _data(*, verified: bool) -> str:
+    """Listings for anyone; for a verified organisation also a delivered audience bundle (a
+    trade, its records and grants) and a seller who leaves it (a deletion notice). Its key."""
+    organisation = PayingOrganisationFactory() if verified else OrganisationFactory()
     _key, plaintext = account_services.api_key_create(organisation=organisation, name="schemathesis")
     for mode in ("fixed", "auction", "auction"):
         active_listing(pricing_mode=mode)
-    # a delivered audience bundle (a trade, its records and grants), then a seller who leaves it
-    # (a deletion notice)
-    audience_sellers(3)
-    trade = bundle_trade(organisation, records=2)
-    deliver(trade)
-    leaving = trade.lines.order_by("pk").first().seller
-    account_services.consent_revoke(seller=leaving, grant_id=consent_of(leaving, "location").pk)
-    API_KEY["plaintext"] = plaintext
+    if verified:
+        audience_sellers(3)
+        trade = bundle_trade(organisation, records=2)
+        deliver(trade)
+        leaving = trade.lines.order_by("pk").first().seller
+        account_services.consent_revoke(seller=leaving, grant_id=consent_of(leaving, "location").pk)
+    return plaintext
+
+
+@pytest.fixture(params=["verified", "unverified"])
+def api_data(request, db, no_connection_closing):
+    API_KEY["plaintext"] = _data(verified=request.param == "verified")
+    yield
+    API_KEY.clear()
+
+
+@pytest.fixture
+def verified_api_data(db, no_connection_closing):
+    API_KEY["plaintext"] = _data(verified=True)
     yield
     API_KEY.clear()
 
@@ -122,7 +134,7 @@ class APIWorkflow(schema.as_state_machine()):  # type: ignore[misc]
             super().validate_response(response, case, additional_checks, **kwargs)
 
 
-def test_stateful(api_data):
+def test_stateful(verified_api_data):
     APIWorkflow.run(
         settings=settings(
             max_examples=30,
