@@ -16,6 +16,7 @@ committed file differs from what the code generates.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
@@ -108,6 +109,9 @@ class CourtierAutoSchema(AutoSchema):
         for code in sorted(self._error_codes()):
             if str(code) not in responses:
                 responses[str(code)] = self._get_response_for_code(error_response(ERRORS[code]), str(code))
+        for code, response in responses.items():
+            if not response.get("description") and code.isdigit():
+                response["description"] = HTTPStatus(int(code)).phrase
         return dict(sorted(responses.items()))
 
 
