@@ -40,6 +40,14 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     ),
 )
 
+IDEMPOTENT_REPLAYED = OpenApiParameter(
+    "Idempotent-Replayed",
+    location=OpenApiParameter.HEADER,
+    response=True,
+    type={"type": "string", "enum": ["true"]},
+    description="Present when this answer is the replay of an earlier request with the same Idempotency-Key.",
+)
+
 ERRORS: dict[int, str] = {
     400: "`invalid`: the input is malformed (per-field `errors`); `idempotency_key_invalid`.",
     401: "`not_authenticated`, `authentication_failed`: no, or an invalid, expired or revoked API key.",
@@ -63,7 +71,7 @@ class CourtierAutoSchema(AutoSchema):
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())
         if self._idempotent():
-            parameters.append(IDEMPOTENCY_KEY)
+            parameters += [IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED]
         return parameters
 
     def _get_request_body(self, direction: Any = "request") -> Any:
