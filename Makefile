@@ -4,6 +4,7 @@
 #   make test           pytest against PostgreSQL and Redis on localhost (PYTEST_ARGS=... passed on)
 #   make lint           ruff check, ruff format --check, mypy, makemigrations --check
 #   make typecheck      mypy on the services, selectors and models (strict on payments/)
+#   make schema         write the OpenAPI schema to docs/openapi.yaml (validated; commit it)
 #   make lock           regenerate requirements.lock and requirements-dev.lock (hashes) from the .txt files
 #   make bench-consent  consent benchmark (bench/consent.py)
 #   make bench-segments segment sizing benchmark (bench/segments.py)
@@ -25,7 +26,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock run test lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
+.PHONY: help venv lock schema schema-check run test lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -47,6 +48,16 @@ lock: venv
 	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --constraints requirements.lock \
 		--output-file requirements-dev.lock requirements-dev.txt
 
+# The committed OpenAPI schema: tests/test_openapi_schema.py fails when it differs from the code's.
+SCHEMA_CMD := DJANGO_SETTINGS_MODULE=config.settings.test $(VPY) manage.py spectacular --validate --fail-on-warn
+schema: venv
+	$(SCHEMA_CMD) --file docs/openapi.yaml
+	$(VENV)/bin/openapi-spec-validator docs/openapi.yaml
+
+schema-check: venv
+	@tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; $(SCHEMA_CMD) --file "$$tmp"; \
+	diff -u docs/openapi.yaml "$$tmp" >/dev/null || { echo "docs/openapi.yaml is stale: run make schema"; exit 1; }
+
 run: venv
 	export DJANGO_SETTINGS_MODULE=config.settings.local; \
 	$(VPY) manage.py migrate --noinput; \
@@ -63,6 +74,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	DJANGO_SETTINGS_MODULE=config.settings.local $(VPY) manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory schema-check
 
 # Files and strictness are in pyproject.toml ([tool.mypy]).
 typecheck: venv

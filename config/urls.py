@@ -1,7 +1,8 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.http import JsonResponse
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from core import views as core_views
 from payments.webhooks import stripe_webhook
@@ -29,6 +30,15 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/problems/", core_views.problem_index, name="api-problems"),
     path("api/problems/<slug:code>/", core_views.problem_detail, name="api-problem"),
+    # Redoc (sidecar static file) styles itself with injected <style> elements and searches in a
+    # blob: worker: this page alone allows both.
+    path(
+        "api/redoc/",
+        csp_update({"style-src": ["'unsafe-inline'"], "worker-src": ["'self'", "blob:"]})(
+            SpectacularRedocView.as_view(url_name="api-schema")
+        ),
+        name="api-redoc",
+    ),
     re_path(r"^api/", core_views.api_unrouted),  # after every API route: a 404 problem
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", health, name="health"),

@@ -1,27 +1,51 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import services
 from accounts.api.permissions import ANY_KEY
+from accounts.models import BuyerOrganisation
+from core.api_errors import error_response
 from core.idempotency import idempotent
+
+ORGANISATION_EXAMPLE = OpenApiExample(
+    "An organisation waiting for review",
+    value={
+        "legal_name": "Acme Analytics SAS",
+        "registration_number": "552100554",
+        "country": "FR",
+        "website": "https://acme.example",
+        "verification_status": "pending",
+        "verification_reason": "",
+        "verification_decided_at": None,
+        "api_key_name": "production",
+    },
+    response_only=True,
+)
 
 
 class OrganisationView(APIView):
     required_scope = ANY_KEY
 
+    @extend_schema_serializer(component_name="Organisation")
     class OutputSerializer(serializers.Serializer):
         legal_name = serializers.CharField()
         registration_number = serializers.CharField()
-        country = serializers.CharField()
+        country = serializers.CharField(help_text="ISO 3166-1 alpha-2")
         website = serializers.URLField()
-        verification_status = serializers.CharField()
-        verification_reason = serializers.CharField()
-        verification_decided_at = serializers.DateTimeField()
-        api_key_name = serializers.CharField(source="_api_key_name")
+        verification_status = serializers.ChoiceField(choices=BuyerOrganisation.Verification.choices)
+        verification_reason = serializers.CharField(help_text="why it was rejected; empty otherwise")
+        verification_decided_at = serializers.DateTimeField(allow_null=True)
+        api_key_name = serializers.CharField(source="_api_key_name", help_text="the key of this request")
 
-    @extend_schema(responses=OutputSerializer, summary="Your organisation and its verification")
+    @extend_schema(
+        responses={200: OutputSerializer},
+        summary="Your organisation and its verification",
+        description="The organisation that owns the API key of the request, and where its "
+        "verification stands: only a verified organisation bids and reads purchased data.",
+        examples=[ORGANISATION_EXAMPLE],
+    )
     def get(self, request):
         organisation = request.user.organisation
         organisation._api_key_name = request.auth.name
@@ -32,6 +56,24 @@ class OrganisationVerificationRequestView(APIView):
     required_scope = ANY_KEY
 
     @extend_schema(request=None, responses=OrganisationView.OutputSerializer, summary="Ask for verification")
+    @extend_schema(
+        request=None,
+        responses={
+            202: OrganisationView.OutputSerializer,
+            409: error_response("`transition_not_allowed`: the organisation is already pending or verified."),
+        },
+        summary="Ask for verification",
+        description="Puts an unverified or rejected organisation in the moderators' queue "
+        "(`verification_status` becomes `pending`); 202: a moderator decides later.",
+        examples=[
+            OpenApiExample(
+                "Now pending",
+                value={**ORGANISATION_EXAMPLE.value, "verification_status": "pending"},
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
+    )
     @idempotent
     def post(self, request):
         organisation = services.organisation_set_verification(

@@ -137,8 +137,9 @@ REST_FRAMEWORK = {
         "accounts.api.permissions.IsBuyerMember",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.ApiRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.openapi.CourtierAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],  # JSON bodies only (415 else)
     "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -152,12 +153,41 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: the CSP allows 'self' only.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    # error answers (core.api_errors.ProblemSerializer) are application/problem+json
+    "REDOC_DIST": "SIDECAR",
+    # Relative to the schema's own address: the same file for every deployment (docs/openapi.yaml).
+    "SERVERS": [{"url": "/api/v1", "description": "this deployment (SITE_URL)"}],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SCHEMA_PATH_PREFIX_TRIM": True,
+    # PATCH bodies as the server requires them (no all-optional "Patched…" copies).
+    "COMPONENT_SPLIT_PATCH": False,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "core.api_errors.problem_media_type_hook",
+        "core.api_errors.problem_media_type_hook",  # error answers are application/problem+json
+        "core.openapi.add_links",  # links between operations (clients, schemathesis' stateful phase)
     ],
+    "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
+    # One named enum per choice set (the same choices under different field names share it).
     "ENUM_NAME_OVERRIDES": {
+        "DataCategoryEnum": "accounts.taxonomy.DataCategory",
+        "PurposeEnum": "accounts.taxonomy.Purpose",
+        "VerificationStatusEnum": "accounts.models.BuyerOrganisation.Verification",
+        "AgeBandEnum": "accounts.taxonomy.AgeBand",
+        "GenderEnum": "accounts.taxonomy.Gender",
+        "RegionEnum": "accounts.taxonomy.Region",
+        "MobileOsEnum": "accounts.taxonomy.MobileOS",
+        "MobileOperatorEnum": "accounts.taxonomy.MobileOperator",
+        "InterestEnum": "accounts.taxonomy.INTEREST_CODES",
+        "AffinityEnum": "accounts.taxonomy.AFFINITY_CODES",
+        "PricingModeEnum": "listings.models.Listing.PricingMode",
+        "BidKindEnum": "marketplace.models.Bid.Kind",
+        "BidStatusEnum": "marketplace.models.Bid.Status",
+        "TradeStatusEnum": "marketplace.models.Trade.Status",
+        "AccessGrantStatusEnum": "marketplace.models.AccessGrant.Status",
+        "DeletionNoticeStatusEnum": "marketplace.models.DeletionNotice.Status",
+        "PaymentStatusEnum": "payments.models.Payment.Status",
+        "NextActionTypeEnum": ["authenticate"],
+        "PriceEstimateSourceEnum": ["active_listings", "valuation_model"],
+        "InterestsMatchEnum": ["any", "all"],
         "WebhookEndpointStatusEnum": "marketplace.models_webhooks.WebhookEndpoint.Status",
         "WebhookDeliveryStatusEnum": "marketplace.models_webhooks.WebhookDelivery.Status",
         "WebhookEventTypeEnum": "marketplace.models_webhooks.WebhookEventType",

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,14 +12,12 @@ from accounts import taxonomy
 from accounts.models import ApiScope
 from accounts.taxonomy import DataCategory, Purpose
 from core.idempotency import idempotent
+from core.pagination import StrictCursorPagination
 from listings import selectors
 from listings.models import Listing
 
 
-class ListingCursorPagination(CursorPagination):
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
+class ListingCursorPagination(StrictCursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -43,13 +40,15 @@ ATTRIBUTES_SHOWN = {  # coarse attributes a listing shows, only for the categori
 
 class ListingOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
-    categories = serializers.ListField(child=serializers.CharField())
-    purposes = serializers.ListField(child=serializers.CharField())
-    licence_days = serializers.IntegerField()
-    pricing_mode = serializers.CharField()
-    floor_price_cents = serializers.IntegerField()
+    categories = serializers.ListField(child=serializers.ChoiceField(choices=DataCategory.choices))
+    purposes = serializers.ListField(child=serializers.ChoiceField(choices=Purpose.choices))
+    licence_days = serializers.ChoiceField(choices=taxonomy.LICENCE_DAYS)
+    pricing_mode = serializers.ChoiceField(choices=Listing.PricingMode.choices)
+    floor_price_cents = serializers.IntegerField(
+        help_text="fixed: the price per record; auction: the lowest bid"
+    )
     currency = serializers.CharField()
-    auction_ends_at = serializers.DateTimeField(allow_null=True)
+    auction_ends_at = serializers.DateTimeField(allow_null=True, help_text="auctions only")
     created_at = serializers.DateTimeField()
     attributes = serializers.SerializerMethodField()
 
@@ -70,29 +69,49 @@ class ListingOutputSerializer(serializers.Serializer):
 
 
 class ListingFilterSerializer(serializers.Serializer):
-    category = serializers.ChoiceField(choices=DataCategory.values, required=False)
-    purpose = serializers.ChoiceField(choices=Purpose.values, required=False)
-    pricing_mode = serializers.ChoiceField(choices=Listing.PricingMode.values, required=False)
+    category = serializers.ChoiceField(choices=DataCategory.choices, required=False)
+    purpose = serializers.ChoiceField(choices=Purpose.choices, required=False)
+    pricing_mode = serializers.ChoiceField(choices=Listing.PricingMode.choices, required=False)
     min_price_cents = serializers.IntegerField(min_value=0, max_value=100_000_00, required=False)
     max_price_cents = serializers.IntegerField(min_value=0, max_value=100_000_00, required=False)
-    age_band = serializers.ChoiceField(choices=taxonomy.AgeBand.values, required=False)
-    gender = serializers.ChoiceField(choices=taxonomy.Gender.values, required=False)
-    region = serializers.ChoiceField(choices=taxonomy.Region.values, required=False)
-    mobile_os = serializers.ChoiceField(choices=taxonomy.MobileOS.values, required=False)
-    mobile_operator = serializers.ChoiceField(choices=taxonomy.MobileOperator.values, required=False)
-    ordering = serializers.ChoiceField(choices=list(ORDERINGS), required=False)
+    age_band = serializers.ChoiceField(choices=taxonomy.AgeBand.choices, required=False)
+    gender = serializers.ChoiceField(choices=taxonomy.Gender.choices, required=False)
+    region = serializers.ChoiceField(choices=taxonomy.Region.choices, required=False)
+    mobile_os = serializers.ChoiceField(choices=taxonomy.MobileOS.choices, required=False)
+    mobile_operator = serializers.ChoiceField(choices=taxonomy.MobileOperator.choices, required=False)
+    ordering = serializers.ChoiceField(
+        choices=list(ORDERINGS), required=False, help_text="newest (default), oldest, price, -price"
+    )
 
-    def validate(self, data):
-        low, high = data.get("min_price_cents"), data.get("max_price_cents")
-        if low is not None and high is not None and low > high:
-            raise serializers.ValidationError({"max_price_cents": "Must be at least min_price_cents."})
-        return data
+
+LISTING_EXAMPLE = {
+    "id": "3f1c2a4e-8b7d-4c55-9a10-2f6e0d9b7c41",
+    "categories": ["demographics", "location"],
+    "purposes": ["targeted_advertising"],
+    "licence_days": 30,
+    "pricing_mode": "auction",
+    "floor_price_cents": 1000,
+    "currency": "eur",
+    "auction_ends_at": "2026-12-04T18:00:00Z",
+    "created_at": "2026-12-03T09:30:00Z",
+    "attributes": {"age_band": "25-34", "gender": "female", "region": "FR-IDF"},
+}
 
 
 @extend_schema(
     parameters=[ListingFilterSerializer],
     responses=ListingOutputSerializer(many=True),
     summary="Browse active listings (no seller identity, contact or precise values)",
+    description="Active listings, newest first unless `ordering` says otherwise, filtered by "
+    "category, purpose, pricing mode, price and the sellers' coarse attributes. Cursor "
+    "pagination: follow `next`.",
+    examples=[
+        OpenApiExample(
+            "A page of listings",
+            value={"next": None, "previous": None, "results": [LISTING_EXAMPLE]},
+            response_only=True,
+        )
+    ],
 )
 class ListingListView(ListAPIView):
     required_scope = ApiScope.LISTINGS_READ
@@ -100,7 +119,8 @@ class ListingListView(ListAPIView):
     pagination_class = ListingCursorPagination
 
     def get_queryset(self):
-        filters = ListingFilterSerializer(data=self.request.query_params)
+        # a plain dict: an empty value (`?region=`) is refused, not taken for an absent one
+        filters = ListingFilterSerializer(data=self.request.query_params.dict())
         filters.is_valid(raise_exception=True)
         params = dict(filters.validated_data)
         ordering = ORDERINGS[params.pop("ordering", "newest")]
@@ -112,6 +132,12 @@ class ListingDetailView(APIView):
     required_scope = ApiScope.LISTINGS_READ
 
     @extend_schema(responses=ListingOutputSerializer, summary="One active listing")
+    @extend_schema(
+        responses=ListingOutputSerializer,
+        summary="One active listing",
+        description="An active listing by id; 404 once it is sold, withdrawn or closed.",
+        examples=[OpenApiExample("An auction", value=LISTING_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         listing = selectors.listings_for_buyers().filter(public_id=public_id).first()
         if listing is None:
@@ -122,25 +148,27 @@ class ListingDetailView(APIView):
 
 
 class SegmentCriteriaSerializer(serializers.Serializer):
+    refuses_unknown_fields = True  # see validate(); the schema says additionalProperties: false
+
     categories = serializers.ListField(
-        child=serializers.ChoiceField(choices=DataCategory.values), min_length=1, max_length=7
+        child=serializers.ChoiceField(choices=DataCategory.choices), min_length=1, max_length=7
     )
-    purpose = serializers.ChoiceField(choices=Purpose.values)
+    purpose = serializers.ChoiceField(choices=Purpose.choices)
     licence_days = serializers.ChoiceField(choices=taxonomy.LICENCE_DAYS, default=30)
     age_bands = serializers.ListField(
-        child=serializers.ChoiceField(choices=taxonomy.AgeBand.values), required=False
+        child=serializers.ChoiceField(choices=taxonomy.AgeBand.choices), required=False
     )
     genders = serializers.ListField(
-        child=serializers.ChoiceField(choices=taxonomy.Gender.values), required=False
+        child=serializers.ChoiceField(choices=taxonomy.Gender.choices), required=False
     )
     regions = serializers.ListField(
-        child=serializers.ChoiceField(choices=taxonomy.Region.values), required=False
+        child=serializers.ChoiceField(choices=taxonomy.Region.choices), required=False
     )
     mobile_os = serializers.ListField(
-        child=serializers.ChoiceField(choices=taxonomy.MobileOS.values), required=False
+        child=serializers.ChoiceField(choices=taxonomy.MobileOS.choices), required=False
     )
     mobile_operators = serializers.ListField(
-        child=serializers.ChoiceField(choices=taxonomy.MobileOperator.values), required=False
+        child=serializers.ChoiceField(choices=taxonomy.MobileOperator.choices), required=False
     )
     interests = serializers.ListField(
         child=serializers.ChoiceField(choices=taxonomy.INTEREST_CODES), required=False
@@ -160,6 +188,26 @@ class SegmentCriteriaSerializer(serializers.Serializer):
 
     def criteria(self) -> selectors.SegmentCriteria:
         return selectors.SegmentCriteria(**self.validated_data)
+
+
+SEGMENT_EXAMPLE = OpenApiExample(
+    "Women in Île-de-France, for targeted advertising",
+    value={
+        "categories": ["demographics", "location"],
+        "purpose": "targeted_advertising",
+        "licence_days": 30,
+        "genders": ["female"],
+        "regions": ["FR-IDF"],
+    },
+    request_only=True,
+)
+PRICE_EXAMPLE = {
+    "currency": "eur",
+    "p25_cents": 80,
+    "p50_cents": 120,
+    "p75_cents": 190,
+    "source": "active_listings",
+}
 
 
 class PriceEstimateSerializer(serializers.Serializer):
@@ -185,6 +233,16 @@ class SegmentSizeView(APIView):
         request=SegmentCriteriaSerializer,
         responses=SegmentSizeOutputSerializer,
         summary="Size an audience segment (counts below K are never revealed) and estimate its price",
+        description="How many consenting sellers match the criteria for the purpose, rounded; "
+        "below the floor K only `fewer_than: K`. Throttled per organisation.",
+        examples=[
+            SEGMENT_EXAMPLE,
+            OpenApiExample(
+                "A segment above K",
+                value={"count": 1200, "fewer_than": None, "rounded": True, "price_estimate": PRICE_EXAMPLE},
+                response_only=True,
+            ),
+        ],
     )
     @idempotent
     def post(self, request):
@@ -204,6 +262,9 @@ class SegmentEstimateView(APIView):
         request=SegmentCriteriaSerializer,
         responses=PriceEstimateSerializer,
         summary="Floor prices per record at p25 / p50 / p75 for a segment",
+        description="From the active listings selling these categories for this purpose, or "
+        "from the valuation model when fewer than K do. Throttled per organisation.",
+        examples=[SEGMENT_EXAMPLE, OpenApiExample("An estimate", value=PRICE_EXAMPLE, response_only=True)],
     )
     @idempotent
     def post(self, request):

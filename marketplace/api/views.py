@@ -10,11 +10,15 @@ and to confirm deletions.
 from __future__ import annotations
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,25 +29,30 @@ from accounts.taxonomy import Purpose
 from core.api_errors import error_response
 from core.errors import Conflict, ServiceError
 from core.idempotency import idempotent
+from core.pagination import StrictCursorPagination
 from listings.api.views import SegmentCriteriaSerializer
 from marketplace import selectors, services
-from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade
+from marketplace.api.serializers import (
+    BID_ERRORS,
+    BID_EXAMPLE,
+    BID_NOT_FOUND,
+    GONE,
+    GRANT_EXAMPLE,
+    NOTICE_EXAMPLE,
+    NOTICE_NOT_FOUND,
+    RECORD_EXAMPLE,
+    TRADE_EXAMPLE,
+    AccessGrantOutputSerializer,
+    BidOutputSerializer,
+    CriteriaInputField,
+    NoticeOutputSerializer,
+    RecordSerializer,
+    TradeOutputSerializer,
+)
+from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade
 
-BID_ERRORS = {
-    403: error_response("`organisation_not_verified`: only verified organisations bid."),
-    409: error_response("`listing_not_open`, `auction_closed`, `bid_exists`: the listing cannot take it."),
-    422: error_response(
-        "`payment_method_required`: save a card first (POST /api/v1/payment-methods/), nothing "
-        "changed; also `price_mismatch`, `below_floor`, `amount_invalid`, `purpose_not_offered`, "
-        "`max_records_invalid`, `expiry_invalid`."
-    ),
-}
 
-
-class NewestFirst(CursorPagination):
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
+class NewestFirst(StrictCursorPagination):
     ordering = ("-created_at", "-id")
 
 
@@ -72,36 +81,6 @@ class Gone(ServiceError):
 # ---------------------------------------------------------------------------------------------
 
 
-class BidTradeField(serializers.UUIDField):
-    """The public id of the bid's trade, or None. Only a bid that won gets a trade (every
-    `_trade_create` follows a transition to won, and no status leads back to open), so an open
-    bid, such as every new auction bid, answers None without a query for its trade."""
-
-    def get_attribute(self, instance: Bid):
-        if instance.status == Bid.Status.OPEN:
-            return None
-        return super().get_attribute(instance)
-
-
-class BidOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="public_id")
-    kind = serializers.CharField()
-    listing = serializers.UUIDField(source="listing.public_id", allow_null=True, default=None)
-    trade = BidTradeField(
-        source="trade.public_id", allow_null=True, default=None, help_text="set once the bid won"
-    )
-    amount_cents = serializers.IntegerField(help_text="audience bids: the maximum price per record")
-    currency = serializers.CharField()
-    purpose = serializers.CharField()
-    licence_days = serializers.IntegerField()
-    criteria = serializers.JSONField(allow_null=True)
-    max_records = serializers.IntegerField(allow_null=True)
-    expires_at = serializers.DateTimeField(allow_null=True)
-    status = serializers.CharField()
-    status_reason = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
 class BidListCreateView(ListAPIView):
     """GET your bids; POST a bid on a listing (buy now, or a sealed auction bid)."""
 
@@ -120,13 +99,45 @@ class BidListCreateView(ListAPIView):
             help_text="required for auctions; buy now pays the listed price",
         )
         purpose = serializers.ChoiceField(
-            choices=Purpose.values, required=False, help_text="one of the listing's purposes"
+            choices=Purpose.choices, required=False, help_text="one of the listing's purposes"
         )
 
     def get_queryset(self):
         return selectors.bids_of(self.request.user.organisation)
 
-    @extend_schema(request=InputSerializer, responses={201: BidOutputSerializer, **BID_ERRORS})
+    @extend_schema(
+        summary="Your bids, newest first",
+        description="Every bid of your organisation, open or decided; `trade` is set once one won.",
+        examples=[
+            OpenApiExample(
+                "A page of bids",
+                value={"next": None, "previous": None, "results": [BID_EXAMPLE]},
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: BidOutputSerializer, **BID_ERRORS},
+        summary="Bid on a listing",
+        description="Buy now at the listed price (no amount needed), or a sealed bid on an auction "
+        "(`amount_cents` at least the floor). Verified organisations with a saved card only.",
+        examples=[
+            OpenApiExample(
+                "A sealed auction bid",
+                value={
+                    "listing": BID_EXAMPLE["listing"],
+                    "amount_cents": 1500,
+                    "purpose": "targeted_advertising",
+                },
+                request_only=True,
+            ),
+            OpenApiExample("The open bid", value=BID_EXAMPLE, response_only=True),
+        ],
+    )
     @idempotent
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -152,7 +163,12 @@ class BidDetailView(APIView):
     class RaiseSerializer(serializers.Serializer):
         amount_cents = serializers.IntegerField(min_value=1, max_value=services.MAX_BID_CENTS)
 
-    @extend_schema(responses=BidOutputSerializer)
+    @extend_schema(
+        responses={200: BidOutputSerializer, 404: BID_NOT_FOUND},
+        summary="One of your bids",
+        description="A bid of your organisation by id, with its status and, once it won, its trade.",
+        examples=[OpenApiExample("An open bid", value=BID_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         bid = selectors.bids_of(request.user.organisation).filter(public_id=public_id).first()
         if bid is None:
@@ -160,7 +176,21 @@ class BidDetailView(APIView):
         return Response(BidOutputSerializer(bid).data)
 
     @extend_schema(
-        request=RaiseSerializer, responses=BidOutputSerializer, summary="Raise an open auction bid"
+        request=RaiseSerializer,
+        responses={
+            200: BidOutputSerializer,
+            404: BID_NOT_FOUND,
+            409: error_response(
+                "`bid_not_open`, `auction_closed`, `not_an_auction_bid`: the bid cannot be raised."
+            ),
+            422: error_response("`raise_too_low`: a raise must be above your current bid."),
+        },
+        summary="Raise an open auction bid",
+        description="A new, higher amount for your open sealed bid, until the auction closes.",
+        examples=[
+            OpenApiExample("Raise to 20 €", value={"amount_cents": 2000}, request_only=True),
+            OpenApiExample("The raised bid", value={**BID_EXAMPLE, "amount_cents": 2000}, response_only=True),
+        ],
     )
     @idempotent
     def patch(self, request, public_id):
@@ -173,7 +203,24 @@ class BidDetailView(APIView):
         )
         return Response(BidOutputSerializer(bid).data)
 
-    @extend_schema(request=None, responses=BidOutputSerializer, summary="Cancel an open bid")
+    @extend_schema(
+        request=None,
+        responses={
+            200: BidOutputSerializer,
+            404: BID_NOT_FOUND,
+            409: error_response("`bid_not_open`, `auction_closed`: only an open bid can be cancelled."),
+        },
+        summary="Cancel an open bid",
+        description="Cancels your open bid (any organisation with a key, verified or not) and "
+        "answers 200 with the cancelled bid.",
+        examples=[
+            OpenApiExample(
+                "The cancelled bid",
+                value={**BID_EXAMPLE, "status": "cancelled", "status_reason": "cancelled by the buyer"},
+                response_only=True,
+            )
+        ],
+    )
     @idempotent
     def delete(self, request, public_id):
         bid = services.bid_cancel(organisation=request.user.organisation, bid_public_id=public_id)
@@ -186,7 +233,7 @@ class AudienceBidCreateView(APIView):
 
     @extend_schema_serializer(component_name="AudienceBidInput")
     class InputSerializer(serializers.Serializer):
-        criteria = serializers.DictField(help_text="segment criteria, as for /segments/size/")
+        criteria = CriteriaInputField(help_text="segment criteria, as for /segments/size/")
         max_price_cents = serializers.IntegerField(min_value=1, max_value=services.MAX_BID_CENTS)
         max_records = serializers.IntegerField(min_value=1, max_value=services.MAX_AUDIENCE_RECORDS)
         expires_at = serializers.DateTimeField()
@@ -203,6 +250,40 @@ class AudienceBidCreateView(APIView):
         request=InputSerializer,
         responses={201: BidOutputSerializer, **BID_ERRORS},
         summary="Bid on an audience bundle",
+        description="Buys up to `max_records` records of sellers matching the criteria at up to "
+        "`max_price_cents` each, from listings as they come, until `expires_at`.",
+        examples=[
+            OpenApiExample(
+                "500 Parisian records for targeted advertising",
+                value={
+                    "criteria": {
+                        "categories": ["demographics", "location"],
+                        "purpose": "targeted_advertising",
+                        "regions": ["FR-IDF"],
+                    },
+                    "max_price_cents": 200,
+                    "max_records": 500,
+                    "expires_at": "2026-12-10T00:00:00Z",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The open audience bid",
+                value={
+                    **BID_EXAMPLE,
+                    "kind": "audience",
+                    "listing": None,
+                    "amount_cents": 200,
+                    "criteria": {
+                        "categories": ["demographics", "location"],
+                        "purpose": "targeted_advertising",
+                    },
+                    "max_records": 500,
+                    "expires_at": "2026-12-10T00:00:00Z",
+                },
+                response_only=True,
+            ),
+        ],
     )
     @idempotent
     def post(self, request):
@@ -217,21 +298,17 @@ class AudienceBidCreateView(APIView):
 # ---------------------------------------------------------------------------------------------
 
 
-class TradeOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="public_id")
-    bid = serializers.UUIDField(source="bid.public_id")
-    listing = serializers.UUIDField(source="listing.public_id", allow_null=True, default=None)
-    purpose = serializers.CharField()
-    licence_days = serializers.IntegerField()
-    price_per_record_cents = serializers.IntegerField()
-    currency = serializers.CharField()
-    records = serializers.IntegerField(help_text="records bought (lines not voided)")
-    charged_cents = serializers.IntegerField()
-    status = serializers.CharField()
-    status_reason = serializers.CharField()
-    created_at = serializers.DateTimeField()
-
-
+@extend_schema(
+    summary="Your trades, newest first",
+    description="A trade is a bid that won: what was bought, for how much, and where its settlement stands.",
+    examples=[
+        OpenApiExample(
+            "A page of trades",
+            value={"next": None, "previous": None, "results": [TRADE_EXAMPLE]},
+            response_only=True,
+        )
+    ],
+)
 class TradeListView(ListAPIView):
     required_scope = ApiScope.BIDS_WRITE
     permission_classes = [HasRequiredScope, IsBuyerMember]
@@ -246,7 +323,12 @@ class TradeDetailView(APIView):
     required_scope = ApiScope.BIDS_WRITE
     permission_classes = [HasRequiredScope, IsBuyerMember]
 
-    @extend_schema(responses=TradeOutputSerializer)
+    @extend_schema(
+        responses={200: TradeOutputSerializer, 404: error_response("`not_found`: no such trade.")},
+        summary="One of your trades",
+        description="A trade of your organisation by id.",
+        examples=[OpenApiExample("A delivered trade", value=TRADE_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         trade = selectors.trades_of(request.user.organisation).filter(public_id=public_id).first()
         if trade is None:
@@ -254,20 +336,11 @@ class TradeDetailView(APIView):
         return Response(TradeOutputSerializer(trade).data)
 
 
-class GrantPages(CursorPagination):
+class GrantPages(StrictCursorPagination):
     page_size = 100
     max_page_size = 500
     page_size_query_param = "page_size"
     ordering = ("id",)
-
-
-class RecordSerializer(serializers.Serializer):
-    seller = serializers.CharField(help_text="pseudonymous id, stable for your organisation only")
-    grant = serializers.UUIDField()
-    categories = serializers.ListField(child=serializers.CharField())
-    purpose = serializers.CharField()
-    licence_ends_at = serializers.DateTimeField()
-    data = serializers.DictField(help_text="the purchased categories' values, precise values included")
 
 
 def _records(request, grants: list[AccessGrant]) -> list[dict]:
@@ -297,6 +370,24 @@ def _records(request, grants: list[AccessGrant]) -> list[dict]:
     ]
 
 
+@extend_schema(
+    responses={
+        200: RecordSerializer(many=True),
+        404: error_response("`not_found`: no such trade (or an invalid cursor)."),
+        409: error_response("`trade_not_delivered`: no data before delivery."),
+        410: GONE,
+    },
+    summary="The purchased records of a trade",
+    description="The records of a delivered trade, while the licence and the consent last; each "
+    "read is logged. 410 once none is readable: delete the data.",
+    examples=[
+        OpenApiExample(
+            "A page of records",
+            value={"next": None, "previous": None, "results": [RECORD_EXAMPLE]},
+            response_only=True,
+        )
+    ],
+)
 class TradeRecordsView(ListAPIView):
     """The purchased records of a delivered trade, paginated, while the licence and the consent
     last: 410 Gone once none is readable; 409 before delivery."""
@@ -326,22 +417,6 @@ class TradeRecordsView(ListAPIView):
         return self.get_paginated_response(RecordSerializer(records, many=True).data)
 
 
-class AccessGrantOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="public_id")
-    trade = serializers.UUIDField(source="trade_line.trade.public_id")
-    seller = serializers.SerializerMethodField()
-    categories = serializers.ListField(child=serializers.CharField())
-    purpose = serializers.CharField()
-    starts_at = serializers.DateTimeField()
-    ends_at = serializers.DateTimeField()
-    status = serializers.CharField()
-    revoked_at = serializers.DateTimeField(allow_null=True)
-    revoked_reason = serializers.CharField()
-
-    def get_seller(self, grant: AccessGrant) -> str:
-        return selectors.buyer_pseudonym(grant.organisation_id, grant.seller_id)
-
-
 class GrantsNewestFirst(NewestFirst):
     ordering = ("-starts_at", "-id")
 
@@ -349,6 +424,15 @@ class GrantsNewestFirst(NewestFirst):
 @extend_schema(
     parameters=[OpenApiParameter("status", enum=AccessGrant.Status.values, required=False)],
     summary="Your access grants (licences), newest first",
+    description="One grant per seller of each trade: the categories and purpose licensed and "
+    "until when. Filter by `status`.",
+    examples=[
+        OpenApiExample(
+            "A page of grants",
+            value={"next": None, "previous": None, "results": [GRANT_EXAMPLE]},
+            response_only=True,
+        )
+    ],
 )
 class AccessGrantListView(ListAPIView):
     required_scope = ApiScope.DATA_READ
@@ -365,7 +449,16 @@ class AccessGrantRecordView(APIView):
     required_scope = ApiScope.DATA_READ
     permission_classes = [HasRequiredScope, IsVerifiedBuyer]
 
-    @extend_schema(responses=RecordSerializer, summary="One purchased record (410 once expired or revoked)")
+    @extend_schema(
+        responses={
+            200: RecordSerializer,
+            404: error_response("`not_found`: no such access grant."),
+            410: GONE,
+        },
+        summary="One purchased record (410 once expired or revoked)",
+        description="The record licensed by one access grant; each read is logged.",
+        examples=[OpenApiExample("A record", value=RECORD_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         grant = selectors.access_grants_of(request.user.organisation).filter(public_id=public_id).first()
         if grant is None:
@@ -385,30 +478,25 @@ class AccessGrantRecordView(APIView):
 
 def _status_filtered(queryset, request, allowed: list[str]):
     wanted = request.query_params.get("status")
-    if wanted:
+    if wanted is not None:  # `?status=` too: an empty value is not a status
         if wanted not in allowed:
             raise serializers.ValidationError({"status": f"One of {', '.join(allowed)}."})
         queryset = queryset.filter(status=wanted)
     return queryset
 
 
-class NoticeOutputSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="public_id")
-    seller = serializers.SerializerMethodField(help_text="the same pseudonymous id as in the records")
-    categories = serializers.ListField(child=serializers.CharField())
-    reason = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    deadline = serializers.DateTimeField()
-    status = serializers.CharField()
-    acknowledged_at = serializers.DateTimeField(allow_null=True)
-
-    def get_seller(self, notice: DeletionNotice) -> str:
-        return selectors.buyer_pseudonym(notice.organisation_id, notice.seller_id)
-
-
 @extend_schema(
     parameters=[OpenApiParameter("status", enum=DeletionNotice.Status.values, required=False)],
     summary="Deletion notices: delete the seller's data and acknowledge before the deadline",
+    description="Sent when a seller withdraws consent or a licence ends: delete that seller's "
+    "data, then acknowledge the notice before its deadline. Filter by `status`.",
+    examples=[
+        OpenApiExample(
+            "A page of notices",
+            value={"next": None, "previous": None, "results": [NOTICE_EXAMPLE]},
+            response_only=True,
+        )
+    ],
 )
 class DeletionNoticeListView(ListAPIView):
     required_scope = ApiScope.NOTICES_WRITE
@@ -425,7 +513,12 @@ class DeletionNoticeDetailView(APIView):
     required_scope = ApiScope.NOTICES_WRITE
     permission_classes = [HasRequiredScope, IsBuyerMember]
 
-    @extend_schema(responses=NoticeOutputSerializer)
+    @extend_schema(
+        responses={200: NoticeOutputSerializer, 404: NOTICE_NOT_FOUND},
+        summary="One deletion notice",
+        description="A deletion notice of your organisation by id.",
+        examples=[OpenApiExample("A notice to act on", value=NOTICE_EXAMPLE, response_only=True)],
+    )
     def get(self, request, public_id):
         notice = selectors.deletion_notices_of(request.user.organisation).filter(public_id=public_id).first()
         if notice is None:
@@ -437,7 +530,23 @@ class DeletionNoticeAcknowledgeView(APIView):
     required_scope = ApiScope.NOTICES_WRITE
     permission_classes = [HasRequiredScope, IsBuyerMember]
 
-    @extend_schema(request=None, responses=NoticeOutputSerializer, summary="Confirm the data was deleted")
+    @extend_schema(
+        request=None,
+        responses={
+            200: NoticeOutputSerializer,
+            404: NOTICE_NOT_FOUND,
+            409: error_response("`already_acknowledged`: this notice was already acknowledged."),
+        },
+        summary="Confirm the data was deleted",
+        description="Acknowledges the notice: you confirm the seller's data is deleted everywhere.",
+        examples=[
+            OpenApiExample(
+                "The acknowledged notice",
+                value={**NOTICE_EXAMPLE, "status": "acknowledged", "acknowledged_at": "2026-12-06T09:00:00Z"},
+                response_only=True,
+            )
+        ],
+    )
     @idempotent
     def post(self, request, public_id):
         notice = services.deletion_notice_acknowledge(

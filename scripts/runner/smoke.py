@@ -50,11 +50,9 @@ class Smoke:
             if not p["web /healthz"]:
                 return
         if not p["web pages"]:
-            codes = {path: http_get(self.base + path)[0] for path in ("/", "/api/docs/", "/admin/login/")}
-            codes["/api/schema/"] = http_get(self.base + "/api/schema/")[0]
-            p["web pages"] = codes["/"] in (200, 302) and all(
-                codes[path] == 200 for path in ("/api/docs/", "/admin/login/", "/api/schema/")
-            )
+            pages = ("/api/docs/", "/api/redoc/", "/admin/login/", "/api/schema/")
+            codes = {path: http_get(self.base + path)[0] for path in ("/", *pages)}
+            p["web pages"] = codes["/"] in (200, 302) and all(codes[path] == 200 for path in pages)
             if not p["web pages"]:
                 self.note(f"web pages answered {codes}")
         if not p["api with demo key"]:

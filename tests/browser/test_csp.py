@@ -1,4 +1,4 @@
-"""In Chromium: every seller page, the admin and the API docs work under the Content-Security-Policy
+"""In Chromium: every seller page, the admin and the API docs (Swagger UI, Redoc) work under the Content-Security-Policy
 with nothing blocked (no inline script or style of ours, no third-party file), and the new-listing
 page's script (a static file now) still runs."""
 
@@ -104,3 +104,11 @@ def test_the_admin_and_the_api_docs_report_no_csp_violation(page: Page, live_ser
 
     assert _visit(page, f"{live_server.url}/api/docs/", violations) == []
     expect(page.locator(".swagger-ui .info .title")).to_contain_text("Courtier buyer API")
+
+    # Redoc from the sidecar: its page allows inline styles and a blob: worker (search), no more.
+    # Its sidebar always asks for Redocly's logo from their CDN: blocked (img-src 'self'), as it
+    # must be; nothing else is.
+    redoc = _visit(page, f"{live_server.url}/api/redoc/", violations)
+    assert [v for v in redoc if "cdn.redoc.ly/redoc/logo-mini.svg" not in v] == [], redoc
+    expect(page.locator("h1").first).to_contain_text("Courtier buyer API")
+    expect(page.locator("h2", has_text="Bid on a listing").first).to_be_visible()
