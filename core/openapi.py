@@ -2,7 +2,7 @@
 (REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]) so that no view can forget them:
 
 - the error answers an operation can give, from what the view is made of: 401 and 403 for every
-  authenticated operation, 404 for an object path or a cursor, 400 for a body, a query or an
+  authenticated operation, 404 for an object path, 400 for a cursor, a body, a query or an
   `Idempotency-Key`, 409 / 422 for a replayed key, 415 for a body, 429 for a throttled view. A
   view documents its own codes (`error_response`), which win over these.
 - the `Idempotency-Key` header on the handlers decorated with `core.idempotency.idempotent`.
@@ -49,14 +49,15 @@ IDEMPOTENT_REPLAYED = OpenApiParameter(
 )
 
 ERRORS: dict[int, str] = {
-    400: "`invalid`: the input is malformed (per-field `errors`); `idempotency_key_invalid`.",
+    400: "`invalid`: the input is malformed (per-field `errors`); `invalid_cursor`; `idempotency_key_invalid`.",
     401: "`not_authenticated`, `authentication_failed`: no, or an invalid, expired or revoked API key.",
-    403: "`permission_denied`: the key may not do this (e.g. the organisation is not verified).",
-    404: "`not_found`: no such object for your organisation (or an invalid cursor).",
+    403: "`insufficient_scope`: the key lacks this operation's scope (`scope` names it); "
+    "`organisation_not_verified`, `deletion_overdue` where they apply.",
+    404: "`not_found`: no such object for your organisation.",
     409: "`idempotency_key_in_flight`: the first request with this key is still running.",
     415: "`unsupported_media_type`: send `application/json`.",
     422: "`idempotency_key_reused`: this key was used with another request.",
-    429: "`throttled`: too many requests; retry after `Retry-After` seconds.",
+    429: "`rate_limited`: too many requests; retry after `Retry-After` seconds (`RateLimit` headers).",
 }
 
 
@@ -99,8 +100,10 @@ class CourtierAutoSchema(AutoSchema):
             and hasattr(self.view, "list")
             and getattr(self.view, "pagination_class", None) is not None
         )
-        if "{" in self.path or paginated:
+        if "{" in self.path:
             codes.add(404)
+        if paginated:
+            codes.add(400)  # invalid_cursor
         has_body = self.method in BODY_METHODS and self.get_request_serializer() is not None
         if has_body:
             codes |= {400, 415}

@@ -55,7 +55,6 @@ class OrganisationView(APIView):
 class OrganisationVerificationRequestView(APIView):
     required_scope = ANY_KEY
 
-    @extend_schema(request=None, responses=OrganisationView.OutputSerializer, summary="Ask for verification")
     @extend_schema(
         request=None,
         responses={

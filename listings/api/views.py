@@ -131,7 +131,6 @@ class ListingListView(ListAPIView):
 class ListingDetailView(APIView):
     required_scope = ApiScope.LISTINGS_READ
 
-    @extend_schema(responses=ListingOutputSerializer, summary="One active listing")
     @extend_schema(
         responses=ListingOutputSerializer,
         summary="One active listing",

@@ -132,7 +132,6 @@ class SetupIntentCreateView(APIView):
 class PaymentMethodView(APIView):
     required_scope = {"GET": ApiScope.BILLING_READ, "POST": ApiScope.BIDS_WRITE}
 
-    @extend_schema(responses=CardOutputSerializer, summary="Your organisation's saved card")
     @extend_schema(
         responses={
             200: CardOutputSerializer,
