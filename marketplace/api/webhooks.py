@@ -5,10 +5,12 @@ Every view needs the `webhooks:manage` scope; another organisation's ids answer 
 from __future__ import annotations
 
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     extend_schema,
     extend_schema_field,
     extend_schema_serializer,
+    extend_schema_view,
 )
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -51,9 +53,65 @@ class WebhookListView(ListAPIView):
     pagination_class = NewestFirst
 
 
+# --- examples (the schema's, shown in the reference documentation) ------------------------------
+
+ENDPOINT_EXAMPLE = {
+    "id": "7d0c1c9e-3f7a-4d55-9a8e-2b1f0c6d4e21",
+    "url": "https://hooks.annonceur.example/courtier",
+    "description": "production receiver",
+    "event_types": ["trade.settled", "access.revoked"],
+    "status": "enabled",
+    "disabled_reason": "",
+    "failing_since": None,
+    "previous_secret_expires_at": None,
+    "created_at": "2026-12-03T09:15:00+01:00",
+}
+ATTEMPT_EXAMPLE = {
+    "attempted_at": "2026-12-03T09:20:01+01:00",
+    "url": "https://hooks.annonceur.example/courtier",
+    "status_code": 204,
+    "duration_ms": 84,
+    "error": "",
+    "response_excerpt": "",
+}
+EVENT_EXAMPLE = {
+    "id": "0b8f6a52-2c43-4a7e-8f0e-5d1c2b3a4f60",
+    "type": "trade.settled",
+    "created_at": "2026-12-03T09:20:00+01:00",
+    "payload": {
+        "id": "0b8f6a52-2c43-4a7e-8f0e-5d1c2b3a4f60",
+        "object": "event",
+        "type": "trade.settled",
+        "created": 1796285200,
+        "data": {
+            "object": {"object": "trade", "id": "5f1e2d3c-4b5a-4968-8776-655443322110", "status": "settled"}
+        },
+    },
+}
+DELIVERY_EXAMPLE = {
+    "id": "c3a9e0f1-5b6d-4c7e-8f90-a1b2c3d4e5f6",
+    "event": EVENT_EXAMPLE["id"],
+    "event_type": "trade.settled",
+    "endpoint": ENDPOINT_EXAMPLE["id"],
+    "status": "succeeded",
+    "attempt_count": 1,
+    "next_attempt_at": None,
+    "last_status_code": 204,
+    "last_error": "",
+    "delivered_at": "2026-12-03T09:20:01+01:00",
+    "created_at": "2026-12-03T09:20:00+01:00",
+    "attempts": [ATTEMPT_EXAMPLE],
+}
+
+
+def _example(name: str, value: dict) -> OpenApiExample:
+    return OpenApiExample(name, value=value, response_only=True)
+
+
 # --- serializers ------------------------------------------------------------------------------
 
 
+@extend_schema_serializer(examples=[_example("An endpoint", ENDPOINT_EXAMPLE)])
 class WebhookEndpointOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     url = serializers.CharField()
@@ -70,6 +128,9 @@ class WebhookEndpointOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+@extend_schema_serializer(
+    examples=[_example("A new endpoint and its secret", {**ENDPOINT_EXAMPLE, "secret": "whsec_" + "x" * 43})]
+)
 class WebhookEndpointWithSecretSerializer(WebhookEndpointOutputSerializer):
     secret = serializers.CharField(help_text="the signing secret (whsec_…): shown only in this answer")
 
@@ -83,6 +144,7 @@ class WebhookAttemptSerializer(serializers.Serializer):
     response_excerpt = serializers.CharField(help_text="the start of the answer's body")
 
 
+@extend_schema_serializer(examples=[_example("A delivery", DELIVERY_EXAMPLE)])
 class WebhookDeliveryOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     event = serializers.UUIDField(source="event.public_id")
@@ -104,6 +166,7 @@ class WebhookDeliveryOutputSerializer(serializers.Serializer):
         return serializers.DateTimeField().to_representation(delivery.next_attempt_at)
 
 
+@extend_schema_serializer(examples=[_example("An event", EVENT_EXAMPLE)])
 class WebhookEventOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField(source="public_id")
     type = serializers.ChoiceField(choices=WebhookEventType.choices)
@@ -115,10 +178,16 @@ class WebhookEventOutputSerializer(serializers.Serializer):
 
 # --- endpoints --------------------------------------------------------------------------------
 
+# http(s), then printable ASCII without spaces; whether the host is allowed is the service's check
+# (422 webhook_url_forbidden), after the address it resolves to is known
+URL_PATTERN = r"^https?://[!-~]+$"
+
 
 @extend_schema_serializer(component_name="WebhookEndpointInput")
 class WebhookEndpointInputSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=2000, help_text="https; its host must resolve to public addresses")
+    url = serializers.RegexField(
+        URL_PATTERN, max_length=2000, help_text="https; its host must resolve to public addresses"
+    )
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES),
         min_length=1,
@@ -129,7 +198,7 @@ class WebhookEndpointInputSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="WebhookEndpointPatchInput")
 class WebhookEndpointPatchSerializer(WebhookEndpointInputSerializer):
-    url = serializers.CharField(max_length=2000, required=False)
+    url = serializers.RegexField(URL_PATTERN, max_length=2000, required=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPE_CHOICES), min_length=1, required=False
     )
@@ -143,6 +212,12 @@ def _endpoint(request, public_id) -> WebhookEndpoint:
     return endpoint
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="Your organisation's webhook endpoints",
+        description="Every endpoint, enabled or disabled, newest first (cursor pagination).",
+    )
+)
 class WebhookEndpointListCreateView(WebhookListView):
     """GET your webhook endpoints; POST a new one (its secret is in this answer only)."""
 
@@ -175,7 +250,12 @@ def _fields(endpoint: WebhookEndpoint) -> dict:
 
 
 class WebhookEndpointDetailView(WebhookView):
-    @extend_schema(responses={200: WebhookEndpointOutputSerializer, **NOT_FOUND})
+    @extend_schema(
+        responses={200: WebhookEndpointOutputSerializer, **NOT_FOUND},
+        summary="One webhook endpoint",
+        description="Its URL, event types, status (disabled after failing for days) and, after a secret roll, "
+        "until when the previous secret also signs. The secret itself is never shown again.",
+    )
     def get(self, request, public_id):
         return Response(WebhookEndpointOutputSerializer(_endpoint(request, public_id)).data)
 
@@ -262,7 +342,7 @@ class WebhookEventListView(WebhookListView):
 
     def get_queryset(self):
         wanted = self.request.query_params.get("type")
-        if wanted and wanted not in WebhookEventType.values:
+        if wanted is not None and wanted not in WebhookEventType.values:
             raise serializers.ValidationError({"type": f"One of {', '.join(WebhookEventType.values)}."})
         return selectors.webhook_events_of(self.request.user.organisation, event_type=wanted or None)
 
@@ -275,7 +355,11 @@ def _event(request, public_id):
 
 
 class WebhookEventDetailView(WebhookView):
-    @extend_schema(responses={200: WebhookEventOutputSerializer, **NOT_FOUND})
+    @extend_schema(
+        responses={200: WebhookEventOutputSerializer, **NOT_FOUND},
+        summary="One webhook event",
+        description="The event as it was posted (`payload`): the same body whatever the endpoint.",
+    )
     def get(self, request, public_id):
         return Response(WebhookEventOutputSerializer(_event(request, public_id)).data)
 
@@ -298,7 +382,12 @@ def _delivery(request, public_id) -> WebhookDelivery:
 
 
 class WebhookDeliveryDetailView(WebhookView):
-    @extend_schema(responses={200: WebhookDeliveryOutputSerializer, **NOT_FOUND})
+    @extend_schema(
+        responses={200: WebhookDeliveryOutputSerializer, **NOT_FOUND},
+        summary="One webhook delivery",
+        description="An event's delivery to one endpoint: its status, next attempt and every attempt so far "
+        "(status code, duration, error).",
+    )
     def get(self, request, public_id):
         return Response(WebhookDeliveryOutputSerializer(_delivery(request, public_id)).data)
 
@@ -312,6 +401,14 @@ class WebhookDeliveryRedeliverView(WebhookView):
             409: error_response("`webhook_endpoint_disabled`: enable the endpoint first."),
         },
         summary="Send a delivery again now (one attempt)",
+        examples=[
+            OpenApiExample(
+                "Queued again",
+                value={**DELIVERY_EXAMPLE, "status": "pending", "delivered_at": None},
+                response_only=True,
+                status_codes=["202"],
+            )
+        ],
     )
     @idempotent
     def post(self, request, public_id):

@@ -224,8 +224,6 @@ def test_an_event_whose_cause_rolls_back_is_never_sent(receiver, queued):
         "https://224.0.0.1/",
         "https://100.64.0.1/",
         "https://240.0.0.1/",
-        "ftp://127.0.0.1/",
-        "not a url",
     ],
 )
 def test_private_and_malformed_urls_are_refused_at_registration(api_client_for, url):
@@ -233,6 +231,15 @@ def test_private_and_malformed_urls_are_refused_at_registration(api_client_for, 
 
     assert response.status_code == 422, response.content
     assert response.json()["code"] == "webhook_url_forbidden"
+    assert not WebhookEndpoint.objects.exists()
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "not a url", "https://exa mple.com/", "https://\x00/"])
+def test_urls_that_are_not_http_are_invalid_input(api_client_for, url):
+    response = register(api_client_for(OrganisationFactory()), url)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["errors"][0]["pointer"] == "/url"
     assert not WebhookEndpoint.objects.exists()
 
 
