@@ -192,7 +192,7 @@ class SegmentSizeView(APIView):
         serializer.is_valid(raise_exception=True)
         criteria = serializer.criteria()
         size = selectors.segment_size(criteria)
-        size["price_estimate"] = selectors.segment_price_estimate(criteria)
+        size["price_estimate"] = selectors.segment_price_estimate_cached(criteria)
         return Response(size)
 
 
@@ -209,4 +209,4 @@ class SegmentEstimateView(APIView):
     def post(self, request):
         serializer = SegmentCriteriaSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(selectors.segment_price_estimate(serializer.criteria()))
+        return Response(selectors.segment_price_estimate_cached(serializer.criteria()))
