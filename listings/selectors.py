@@ -10,7 +10,7 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -188,8 +188,22 @@ def segment_price_estimate(criteria: SegmentCriteria) -> dict:
     return {"currency": "EUR", "p25_cents": p25, "p50_cents": p50, "p75_cents": p75, "source": source}
 
 
+# The seller's coarse attributes a listing may show (listings.api.views.ATTRIBUTES_SHOWN), read
+# with the listing as profile_<name> columns: no user or profile object per listing.
+PROFILE_ATTRIBUTES = (
+    "age_band",
+    "gender",
+    "region",
+    "mobile_os",
+    "mobile_operator",
+    "interests_mask",
+    "affinities_mask",
+)
+
+
 def listings_for_buyers(at: datetime | None = None) -> QuerySet[Listing]:
-    """Active listings whose seller's consent still holds now, never stale ones.
+    """Active listings whose seller's consent still holds now, never stale ones, each with its
+    seller's coarse attributes (profile_<name>).
 
     A listing is active only while consent holds (the cascade pauses it in the revoking
     transaction); the sellable check also excludes a window that ended seconds before the sweep.
@@ -198,7 +212,7 @@ def listings_for_buyers(at: datetime | None = None) -> QuerySet[Listing]:
     return (
         Listing.objects.filter(status=Listing.Status.ACTIVE, seller__is_active=True)
         .filter(seller__profile__sellable_until__gt=at)
-        .select_related("seller__profile")
+        .annotate(**{f"profile_{name}": F(f"seller__profile__{name}") for name in PROFILE_ATTRIBUTES})
     )
 
 

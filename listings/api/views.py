@@ -61,11 +61,16 @@ class ListingOutputSerializer(serializers.Serializer):
         }
     )
     def get_attributes(self, listing: Listing) -> dict[str, object]:
-        profile = listing.seller.profile
+        # the profile_<name> columns of selectors.listings_for_buyers
         shown: dict[str, object] = {}
         for category in listing.categories:
             for name in ATTRIBUTES_SHOWN.get(category, ()):
-                shown[name] = getattr(profile, name)
+                if name == "interests":
+                    shown[name] = taxonomy.codes_of(listing.profile_interests_mask, taxonomy.INTEREST_CODES)
+                elif name == "affinities":
+                    shown[name] = taxonomy.codes_of(listing.profile_affinities_mask, taxonomy.AFFINITY_CODES)
+                else:
+                    shown[name] = getattr(listing, f"profile_{name}")
         return shown
 
 

@@ -311,15 +311,17 @@ class TradeRecordsView(ListAPIView):
         trade = Trade.objects.filter(organisation=organisation, public_id=self.kwargs["public_id"]).first()
         if trade is None:
             raise NotFound("No such trade.")
-        grants = selectors.readable_grants(organisation, trade)
-        if not grants.exists():
-            if not AccessGrant.objects.filter(trade_line__trade=trade).exists():
-                raise Conflict("trade_not_delivered", f"This trade is {trade.status}: no data yet.")
-            raise Gone()
-        return grants
+        self.trade = trade
+        return selectors.readable_grants(organisation, trade)
 
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
+        grants = self.get_queryset()
+        page = self.paginate_queryset(grants)
+        # nothing readable at all (asked only when the page is empty: no query on a full one)
+        if not page and not grants.exists():
+            if not AccessGrant.objects.filter(trade_line__trade=self.trade).exists():
+                raise Conflict("trade_not_delivered", f"This trade is {self.trade.status}: no data yet.")
+            raise Gone()
         records = _records(request, page)
         if page and not records and not (self.paginator.has_next or self.paginator.has_previous):
             raise Gone()  # every grant's consent ended, the sweep has not revoked them yet
