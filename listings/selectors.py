@@ -143,8 +143,7 @@ def segment_price_estimate_cached(criteria: SegmentCriteria) -> dict:
 
 def segment_estimate_cache_key(criteria: SegmentCriteria) -> str:
     normalised = {
-        name: sorted(set(value)) if isinstance(value, list) else value
-        for name, value in asdict(criteria).items()
+        name: sorted(value) if isinstance(value, list) else value for name, value in asdict(criteria).items()
     }
     return (
         "segment-estimate:v1:"
