@@ -84,6 +84,14 @@ class Listing(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="listing_browse"),
+            # what buyers browse, in the API's cursor orderings (newest / oldest and by price, ties
+            # by id): PostgreSQL walks one of them in order and stops at the page size
+            models.Index(
+                fields=["created_at", "id"], condition=Q(status="active"), name="listing_active_newest"
+            ),
+            models.Index(
+                fields=["floor_price_cents", "id"], condition=Q(status="active"), name="listing_active_price"
+            ),
             models.Index(fields=["seller", "status"], name="listing_seller_status"),
             models.Index(
                 fields=["auction_ends_at"],

@@ -82,11 +82,12 @@ def access_grants_of(organisation: BuyerOrganisation) -> QuerySet[AccessGrant]:
     )
 
 
-def readable_grants(organisation: BuyerOrganisation, trade: Trade) -> QuerySet[AccessGrant]:
-    """The trade's grants the buyer may read now: active and inside the licence."""
+def readable_grants(organisation: BuyerOrganisation, trade_public_id: uuid.UUID) -> QuerySet[AccessGrant]:
+    """The grants of the organisation's trade that it may read now: active and inside the licence
+    (none for another organisation's trade)."""
     return AccessGrant.objects.filter(
         organisation=organisation,
-        trade_line__trade=trade,
+        trade_line__trade__public_id=trade_public_id,
         status=AccessGrant.Status.ACTIVE,
         ends_at__gt=timezone.now(),
     ).order_by("pk")

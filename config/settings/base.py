@@ -270,6 +270,8 @@ LOGGING = {
 
 # --- Listings and audiences --------------------------------------------------------------
 SEGMENT_MIN_SIZE = env.int("SEGMENT_MIN_SIZE", default=25)  # K: smaller segments are never revealed
+# a segment's price estimate (quartiles of its listings' floor prices) may be this old (0: never cached)
+SEGMENT_ESTIMATE_CACHE_SECONDS = env.int("SEGMENT_ESTIMATE_CACHE_SECONDS", default=60)
 LISTING_AUTO_APPROVE_VERIFIED = env.bool("LISTING_AUTO_APPROVE_VERIFIED", default=True)
 VALUATION_SELL_THROUGH = env.float("VALUATION_SELL_THROUGH", default=0.5)  # licences sold per window
 SEGMENT_SIZING_RATE = env("SEGMENT_SIZING_RATE", default="60/min")  # per organisation, on top of the API's

@@ -39,6 +39,7 @@ STRIPE_TIMEOUT_SECONDS = 10
 # the card page loads localstripe's Stripe.js stand-in (browser tests point it at their sandbox)
 STRIPE_JS_URL = env("STRIPE_JS_URL", default="http://127.0.0.1:8420/js.stripe.com/v3/")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_courtier_local")
+SEGMENT_ESTIMATE_CACHE_SECONDS = 0  # tests read estimates of their own data; one test turns it on
 
 # Webhook receivers on loopback (tests' http.server, the example client's): allowed here only.
 WEBHOOKS_ALLOW_LOOPBACK = True

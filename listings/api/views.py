@@ -60,11 +60,16 @@ class ListingOutputSerializer(serializers.Serializer):
         }
     )
     def get_attributes(self, listing: Listing) -> dict[str, object]:
-        profile = listing.seller.profile
+        # the profile_<name> columns of selectors.listings_for_buyers
         shown: dict[str, object] = {}
         for category in listing.categories:
             for name in ATTRIBUTES_SHOWN.get(category, ()):
-                shown[name] = getattr(profile, name)
+                if name == "interests":
+                    shown[name] = taxonomy.codes_of(listing.profile_interests_mask, taxonomy.INTEREST_CODES)
+                elif name == "affinities":
+                    shown[name] = taxonomy.codes_of(listing.profile_affinities_mask, taxonomy.AFFINITY_CODES)
+                else:
+                    shown[name] = getattr(listing, f"profile_{name}")
         return shown
 
 
@@ -249,7 +254,7 @@ class SegmentSizeView(APIView):
         serializer.is_valid(raise_exception=True)
         criteria = serializer.criteria()
         size = selectors.segment_size(criteria)
-        size["price_estimate"] = selectors.segment_price_estimate(criteria)
+        size["price_estimate"] = selectors.segment_price_estimate_cached(criteria)
         return Response(size)
 
 
@@ -269,4 +274,4 @@ class SegmentEstimateView(APIView):
     def post(self, request):
         serializer = SegmentCriteriaSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        return Response(selectors.segment_price_estimate(serializer.criteria()))
+        return Response(selectors.segment_price_estimate_cached(serializer.criteria()))

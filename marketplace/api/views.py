@@ -398,19 +398,21 @@ class TradeRecordsView(ListAPIView):
     pagination_class = GrantPages
 
     def get_queryset(self):
-        organisation = self.request.user.organisation
-        trade = Trade.objects.filter(organisation=organisation, public_id=self.kwargs["public_id"]).first()
-        if trade is None:
-            raise NotFound("No such trade.")
-        grants = selectors.readable_grants(organisation, trade)
-        if not grants.exists():
+        return selectors.readable_grants(self.request.user.organisation, self.kwargs["public_id"])
+
+    def list(self, request, *args, **kwargs):
+        grants = self.get_queryset()
+        page = self.paginate_queryset(grants)
+        if not page and not grants.exists():
+            # nothing readable at all: why (asked only then, so a full page costs no query)
+            trade = Trade.objects.filter(
+                organisation=request.user.organisation, public_id=self.kwargs["public_id"]
+            ).first()
+            if trade is None:
+                raise NotFound("No such trade.")
             if not AccessGrant.objects.filter(trade_line__trade=trade).exists():
                 raise Conflict("trade_not_delivered", f"This trade is {trade.status}: no data yet.")
             raise Gone()
-        return grants
-
-    def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.get_queryset())
         records = _records(request, page)
         if page and not records and not (self.paginator.has_next or self.paginator.has_previous):
             raise Gone()  # every grant's consent ended, the sweep has not revoked them yet

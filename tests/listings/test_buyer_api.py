@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
-from listings import services
+from listings import selectors, services
 from listings.models import Listing
 from tests.listings.conftest import make_seller
 
@@ -91,16 +92,43 @@ def test_a_price_range_upside_down_matches_nothing(buyer_api, moderator):
     assert response.status_code == 200 and response.json()["results"] == []
 
 
-def test_browse_query_count_is_constant(buyer_api, moderator):
+@pytest.mark.parametrize(
+    "query",  # bench/api.py's browsing mix
+    ["", "?ordering=price", "?region=FR-IDF", "?category=location&pricing_mode=fixed", "?page_size=20"],
+)
+def test_browse_query_count_is_constant(buyer_api, moderator, query):
     active_listing(moderator)
     buyer_api.get("/api/v1/listings/")  # the key's last-use stamp is written at most once a minute
     with CaptureQueriesContext(connection) as few:
-        assert buyer_api.get("/api/v1/listings/").status_code == 200
+        assert len(buyer_api.get(f"/api/v1/listings/{query}").json()["results"]) == 1
     for _ in range(5):
         active_listing(moderator)
     with CaptureQueriesContext(connection) as many:
-        assert len(buyer_api.get("/api/v1/listings/").json()["results"]) == 6
+        assert len(buyer_api.get(f"/api/v1/listings/{query}").json()["results"]) == 6
     assert len(many.captured_queries) == len(few.captured_queries) == 2
+
+
+def test_sizing_query_count_is_constant_and_the_estimate_is_cached(buyer_api, moderator, settings):
+    settings.SEGMENT_MIN_SIZE = 2
+    settings.SEGMENT_ESTIMATE_CACHE_SECONDS = 60
+    # a brief no other test sizes, and a fresh cache entry for it
+    body = {"categories": ["location"], "purpose": "targeted_advertising", "regions": ["FR-NOR"]}
+    for price in (100, 300):
+        active_listing(moderator, price=price, region="FR-NOR")
+    criteria = selectors.SegmentCriteria(**body)
+    cache.delete(selectors.segment_estimate_cache_key(criteria))
+    buyer_api.post("/api/v1/segments/size/", body, format="json")  # key stamp; fills the estimate
+    with CaptureQueriesContext(connection) as cached:
+        first = buyer_api.post("/api/v1/segments/size/", body, format="json").json()
+    for price in (10_000, 20_000, 30_000):
+        active_listing(moderator, price=price, region="FR-NOR")
+    with CaptureQueriesContext(connection) as more:
+        second = buyer_api.post("/api/v1/segments/size/", body, format="json").json()
+
+    assert len(cached.captured_queries) == len(more.captured_queries) == 2  # the key, the count
+    assert (first["count"], second["count"]) == (2, 5)  # the count is always read now
+    assert second["price_estimate"] == first["price_estimate"]  # the estimate may be a minute old
+    assert selectors.segment_price_estimate(criteria)["p50_cents"] == 10_000
 
 
 def test_segment_size_endpoint_and_its_errors(buyer_api):
