@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import SERVICE_ERROR_MESSAGES, Form
 from accounts.models import ApiScope, User
 from core.errors import ServiceError
+from marketplace.models_webhooks import ALL_EVENT_TYPES, WebhookEventType
 
 CONSOLE_ERROR_MESSAGES = {
     **SERVICE_ERROR_MESSAGES,
@@ -30,6 +31,16 @@ CONSOLE_ERROR_MESSAGES = {
     "setup_intent_not_succeeded": _("The card was not confirmed: start again."),
     "card_declined": _("Your card was declined."),
     "stripe_unavailable": _("Our payment provider did not answer: try again in a moment."),
+    "webhook_url_forbidden": _(
+        "This URL cannot receive webhooks: use an https URL whose host resolves to public addresses "
+        "only (not private, loopback or link-local ones)."
+    ),
+    "webhook_url_invalid": _("Enter an http or https URL of at most 2000 characters."),
+    "webhook_event_types_invalid": _("Choose at least one event type, or all of them."),
+    "webhook_endpoint_limit": _(
+        "Your organisation has as many webhook endpoints as allowed: delete one first."
+    ),
+    "webhook_endpoint_disabled": _("This endpoint is disabled: enable it first."),
 }
 
 
@@ -130,3 +141,25 @@ class ApiKeyCreateForm(Form):
 
 class CardForm(Form):
     setup_intent = forms.RegexField(r"^seti_\w{1,250}$", widget=forms.HiddenInput)
+
+
+class WebhookEndpointForm(Form):
+    """An endpoint's URL, description and event types; whether the URL may receive webhooks (its
+    scheme, the addresses its host resolves to) is the service's check."""
+
+    url = forms.RegexField(
+        r"^https?://[!-~]+$",
+        label=_("URL"),
+        max_length=2000,
+        error_messages={"invalid": _("Enter an http or https URL of at most 2000 characters.")},
+        widget=forms.URLInput(attrs={"inputmode": "url", "placeholder": "https://"}),
+        help_text=_("https; its host must resolve to public addresses only."),
+    )
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=[(ALL_EVENT_TYPES, _("All events, including those added later")), *WebhookEventType.choices],
+        initial=[ALL_EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
+        error_messages={"required": _("Choose at least one event type, or all of them.")},
+    )

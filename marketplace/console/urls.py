@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.console import auth, billing, keys, members, organisation
+from marketplace.console import auth, billing, keys, members, organisation, webhooks
 
 urlpatterns = [
     path("", organisation.dashboard, name="console-dashboard"),
@@ -20,6 +20,19 @@ urlpatterns = [
     path("keys/new/", keys.key_create, name="console-key-create"),
     path("keys/<int:key_id>/rotate/", keys.key_rotate, name="console-key-rotate"),
     path("keys/<int:key_id>/revoke/", keys.key_revoke, name="console-key-revoke"),
+    path("webhooks/", webhooks.webhooks, name="console-webhooks"),
+    path("webhooks/new/", webhooks.webhook_create, name="console-webhook-create"),
+    path("webhooks/<uuid:public_id>/", webhooks.webhook, name="console-webhook"),
+    path("webhooks/<uuid:public_id>/edit/", webhooks.webhook_edit, name="console-webhook-edit"),
+    path("webhooks/<uuid:public_id>/delete/", webhooks.webhook_delete, name="console-webhook-delete"),
+    path("webhooks/<uuid:public_id>/roll-secret/", webhooks.webhook_roll, name="console-webhook-roll"),
+    path("webhooks/<uuid:public_id>/enable/", webhooks.webhook_enable, name="console-webhook-enable"),
+    path("webhooks/<uuid:public_id>/disable/", webhooks.webhook_disable, name="console-webhook-disable"),
+    path(
+        "webhooks/deliveries/<uuid:public_id>/redeliver/",
+        webhooks.webhook_redeliver,
+        name="console-webhook-redeliver",
+    ),
     path("billing/card/", billing.card, name="console-card"),
     path("billing/invoices/", billing.invoices, name="console-invoices"),
     path("billing/invoices/<uuid:public_id>/", billing.receipt, name="console-receipt"),
