@@ -261,3 +261,17 @@ def test_the_endpoint_page_queries_do_not_grow_with_the_deliveries(
         response = client.get(reverse("console-webhook", args=[endpoint.public_id]))
 
     assert response.content.decode().count("data-delivery=") == deliveries
+
+
+def test_the_pages_speak_french(client, developer, settings):
+    settings.WEBHOOKS_ALLOW_LOOPBACK = False
+    client.force_login(developer)
+    client.cookies["django_language"] = "fr"
+
+    listing = client.get(reverse("console-webhooks")).content.decode()
+    refused = client.post(
+        reverse("console-webhook-create"), {"url": "https://10.0.0.1/", "event_types": ["*"]}
+    )
+
+    assert "Points de terminaison de webhooks" in listing and "Tous les événements" in listing
+    assert "adresses publiques" in refused.content.decode()
