@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -60,7 +61,9 @@ def _secret_page(request, *, endpoint: WebhookEndpoint, secret: str, rolled: boo
         "rolled": rolled,
         "overlap_hours": _overlap_hours(),
     }
-    return render(request, "console/webhook_secret.html", context)
+    response = render(request, "console/webhook_secret.html", context)
+    add_never_cache_headers(response)  # the secret must not stay in a cache
+    return response
 
 
 @require_POST

@@ -74,6 +74,7 @@ def test_an_endpoint_is_created_and_its_secret_shown_once(client, developer, dja
     )
 
     secret = shown_secret(response)
+    assert "no-store" in response["Cache-Control"]
     endpoint = WebhookEndpoint.objects.get()
     assert (endpoint.organisation, endpoint.url, endpoint.description, endpoint.event_types) == (
         developer.organisation,
