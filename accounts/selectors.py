@@ -332,6 +332,14 @@ ORGANISATION_REQUIRED_DETAILS = (
 )
 
 
+# every code organisation_verification_missing may answer (the API's `missing` enum)
+ORGANISATION_VERIFICATION_MISSING = (
+    *ORGANISATION_REQUIRED_DETAILS,
+    "contact_email_unverified",
+    "contact_phone_unverified",
+)
+
+
 def organisation_verification_missing(organisation: BuyerOrganisation) -> list[str]:
     """Codes of what is missing before verification can be requested: empty details, then
     `contact_email_unverified` / `contact_phone_unverified`. Empty when complete."""

@@ -159,7 +159,12 @@ def error_response(description: str) -> OpenApiResponse:
 
 def problem_media_type_hook(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
     """drf-spectacular postprocessing: error answers are `application/problem+json`."""
-    problem_ref = "#/components/schemas/Problem"
+    # the Problem component, or one extending it (`<Something>Problem`, e.g. with `missing`)
+    problem_refs = {
+        f"#/components/schemas/{name}"
+        for name in result.get("components", {}).get("schemas", {})
+        if name.endswith("Problem")
+    }
     for operations in result.get("paths", {}).values():
         for operation in operations.values():
             if not isinstance(operation, dict):
@@ -167,6 +172,6 @@ def problem_media_type_hook(result: dict[str, Any], generator, request, public) 
             for response in operation.get("responses", {}).values():
                 content = response.get("content", {})
                 media = content.get("application/json")
-                if media and media.get("schema", {}).get("$ref") == problem_ref:
+                if media and media.get("schema", {}).get("$ref") in problem_refs:
                     content[PROBLEM_CONTENT_TYPE] = content.pop("application/json")
     return result

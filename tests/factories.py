@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import factory
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import BuyerOrganisation, User
@@ -22,6 +23,9 @@ class SellerFactory(factory.Factory):
 
 
 class OrganisationFactory(factory.django.DjangoModelFactory):
+    """Every verification detail filled in and both contacts verified: it may ask for
+    verification (`contact_phone_verified_at=None` etc. for an incomplete one)."""
+
     class Meta:
         model = BuyerOrganisation
 
@@ -31,6 +35,9 @@ class OrganisationFactory(factory.django.DjangoModelFactory):
     website = "https://annonceur.example"
     contact_name = "Claire Martin"
     contact_email = factory.Sequence(lambda n: f"contact{n}@annonceur.example")
+    contact_phone = "+33612345678"
+    contact_email_verified_at = factory.LazyFunction(timezone.now)
+    contact_phone_verified_at = factory.LazyFunction(timezone.now)
 
 
 class VerifiedOrganisationFactory(OrganisationFactory):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core import signing
 from django.db import IntegrityError, transaction
@@ -200,6 +201,18 @@ def organisation_contact_phone_verify(
     )
 
 
+class VerificationIncomplete(InvalidInput):
+    """422 `verification_incomplete`; its problem details list what is missing (`missing`: the
+    codes of accounts.selectors.organisation_verification_missing)."""
+
+    def __init__(self, *, missing: list[str]) -> None:
+        super().__init__("verification_incomplete", f"Complete these first: {', '.join(missing)}.")
+        self.missing = missing
+
+    def as_problem(self, instance: str, *, in_query: bool = False) -> dict[str, Any]:
+        return {**super().as_problem(instance, in_query=in_query), "missing": self.missing}
+
+
 def organisation_request_verification(*, organisation_id: int, actor: User | None) -> BuyerOrganisation:
     """Ask a moderator to verify the organisation: refused while a detail or a check is missing."""
     organisation = BuyerOrganisation.objects.filter(pk=organisation_id).first()
@@ -207,10 +220,7 @@ def organisation_request_verification(*, organisation_id: int, actor: User | Non
         raise NotFound("not_found", "No such organisation.")
     missing = organisation_verification_missing(organisation)
     if missing:
-        raise InvalidInput(
-            "verification_incomplete",
-            f"Complete these first: {', '.join(missing)}.",
-        )
+        raise VerificationIncomplete(missing=missing)
     return organisation_set_verification(
         organisation_id=organisation_id, to_status=BuyerOrganisation.Verification.PENDING, actor=actor
     )

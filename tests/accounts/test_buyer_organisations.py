@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts import services
 from accounts.models import ApiKey, BuyerOrganisation, OrganisationVerificationEvent
 from core.errors import Conflict, Forbidden, InvalidInput
-from tests.factories import SellerFactory
+from tests.factories import OrganisationFactory, SellerFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 V = BuyerOrganisation.Verification
@@ -116,6 +116,33 @@ def test_api_verification_request_and_its_errors(organisation, api_client_for):
     assert again.status_code == 409 and again.json()["code"] == "transition_not_allowed"
     organisation.refresh_from_db()
     assert organisation.verification_status == V.PENDING
+
+
+def test_api_verification_request_lists_what_is_missing_and_changes_nothing(api_client_for):
+    organisation = OrganisationFactory(
+        website="", contact_phone_verified_at=None, contact_email_verified_at=None
+    )
+    api = api_client_for(organisation)
+
+    refused = api.post("/api/v1/organisation/verification-request/")
+
+    assert refused.status_code == 422 and refused["Content-Type"] == "application/problem+json"
+    problem = refused.json()
+    assert problem["code"] == "verification_incomplete"
+    assert problem["missing"] == ["website", "contact_email_unverified", "contact_phone_unverified"]
+    assert problem["detail"] == (
+        "Complete these first: website, contact_email_unverified, contact_phone_unverified."
+    )
+    organisation.refresh_from_db()
+    assert organisation.verification_status == V.UNVERIFIED
+    assert not OrganisationVerificationEvent.objects.filter(organisation=organisation).exists()
+
+    BuyerOrganisation.objects.filter(pk=organisation.pk).update(
+        website="https://annonceur.example",
+        contact_email_verified_at=timezone.now(),
+        contact_phone_verified_at=timezone.now(),
+    )
+    assert api.post("/api/v1/organisation/verification-request/").status_code == 202
 
 
 def test_openapi_schema_is_served(client):
