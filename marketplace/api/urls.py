@@ -1,6 +1,6 @@
 from django.urls import path
 
-from marketplace.api import views, webhooks
+from marketplace.api import notices, views, webhooks
 
 urlpatterns = [
     path("bids/", views.BidListCreateView.as_view(), name="api-bids"),
@@ -11,15 +11,15 @@ urlpatterns = [
     path("trades/<uuid:public_id>/records/", views.TradeRecordsView.as_view(), name="api-trade-records"),
     path("access-grants/", views.AccessGrantListView.as_view(), name="api-access-grants"),
     path("access-grants/<uuid:public_id>/", views.AccessGrantRecordView.as_view(), name="api-access-grant"),
-    path("deletion-notices/", views.DeletionNoticeListView.as_view(), name="api-deletion-notices"),
+    path("deletion-notices/", notices.DeletionNoticeListView.as_view(), name="api-deletion-notices"),
     path(
         "deletion-notices/<uuid:public_id>/",
-        views.DeletionNoticeDetailView.as_view(),
+        notices.DeletionNoticeDetailView.as_view(),
         name="api-deletion-notice",
     ),
     path(
         "deletion-notices/<uuid:public_id>/acknowledge/",
-        views.DeletionNoticeAcknowledgeView.as_view(),
+        notices.DeletionNoticeAcknowledgeView.as_view(),
         name="api-deletion-notice-acknowledge",
     ),
 ]

@@ -1,4 +1,4 @@
-"""Buyer API for bids, trades, purchased data and deletion notices. Every lookup is scoped to the
+"""Buyer API for bids, trades and purchased data (deletion notices: notices.py, webhooks: webhooks.py). Every lookup is scoped to the
 caller's organisation, so another organisation's ids answer 404.
 
 Bidding and reading purchased data need a verified organisation. Reading one's own bids, trades,
@@ -38,18 +38,15 @@ from marketplace.api.serializers import (
     BID_NOT_FOUND,
     GONE,
     GRANT_EXAMPLE,
-    NOTICE_EXAMPLE,
-    NOTICE_NOT_FOUND,
     RECORD_EXAMPLE,
     TRADE_EXAMPLE,
     AccessGrantOutputSerializer,
     BidOutputSerializer,
     CriteriaInputField,
-    NoticeOutputSerializer,
     RecordSerializer,
     TradeOutputSerializer,
 )
-from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade
+from marketplace.models import AccessGrant, AccessLog, Trade
 
 
 class NewestFirst(StrictCursorPagination):
@@ -444,7 +441,7 @@ class AccessGrantListView(ListAPIView):
 
     def get_queryset(self):
         grants = selectors.access_grants_of(self.request.user.organisation)
-        return _status_filtered(grants, self.request, AccessGrant.Status.values)
+        return status_filtered(grants, self.request, AccessGrant.Status.values)
 
 
 class AccessGrantRecordView(APIView):
@@ -473,85 +470,10 @@ class AccessGrantRecordView(APIView):
         return Response(RecordSerializer(records[0]).data)
 
 
-# ---------------------------------------------------------------------------------------------
-# Deletion notices
-# ---------------------------------------------------------------------------------------------
-
-
-def _status_filtered(queryset, request, allowed: list[str]):
+def status_filtered(queryset, request, allowed: list[str]):
     wanted = request.query_params.get("status")
     if wanted is not None:  # `?status=` too: an empty value is not a status
         if wanted not in allowed:
             raise serializers.ValidationError({"status": f"One of {', '.join(allowed)}."})
         queryset = queryset.filter(status=wanted)
     return queryset
-
-
-@extend_schema(
-    parameters=[OpenApiParameter("status", enum=DeletionNotice.Status.values, required=False)],
-    summary="Deletion notices: delete the seller's data and acknowledge before the deadline",
-    description="Sent when a seller withdraws consent or a licence ends: delete that seller's "
-    "data, then acknowledge the notice before its deadline. Filter by `status`.",
-    examples=[
-        OpenApiExample(
-            "A page of notices",
-            value={"next": None, "previous": None, "results": [NOTICE_EXAMPLE]},
-            response_only=True,
-        )
-    ],
-)
-class DeletionNoticeListView(ListAPIView):
-    required_scope = ApiScope.NOTICES_WRITE
-    permission_classes = [HasRequiredScope, IsBuyerMember]
-    serializer_class = NoticeOutputSerializer
-    pagination_class = NewestFirst
-
-    def get_queryset(self):
-        notices = selectors.deletion_notices_of(self.request.user.organisation)
-        return _status_filtered(notices, self.request, DeletionNotice.Status.values)
-
-
-class DeletionNoticeDetailView(APIView):
-    required_scope = ApiScope.NOTICES_WRITE
-    permission_classes = [HasRequiredScope, IsBuyerMember]
-
-    @extend_schema(
-        responses={200: NoticeOutputSerializer, 404: NOTICE_NOT_FOUND},
-        summary="One deletion notice",
-        description="A deletion notice of your organisation by id.",
-        examples=[OpenApiExample("A notice to act on", value=NOTICE_EXAMPLE, response_only=True)],
-    )
-    def get(self, request, public_id):
-        notice = selectors.deletion_notices_of(request.user.organisation).filter(public_id=public_id).first()
-        if notice is None:
-            raise NotFound("No such deletion notice.")
-        return Response(NoticeOutputSerializer(notice).data)
-
-
-class DeletionNoticeAcknowledgeView(APIView):
-    required_scope = ApiScope.NOTICES_WRITE
-    permission_classes = [HasRequiredScope, IsBuyerMember]
-
-    @extend_schema(
-        request=None,
-        responses={
-            200: NoticeOutputSerializer,
-            404: NOTICE_NOT_FOUND,
-            409: error_response("`already_acknowledged`: this notice was already acknowledged."),
-        },
-        summary="Confirm the data was deleted",
-        description="Acknowledges the notice: you confirm the seller's data is deleted everywhere.",
-        examples=[
-            OpenApiExample(
-                "The acknowledged notice",
-                value={**NOTICE_EXAMPLE, "status": "acknowledged", "acknowledged_at": "2026-12-06T09:00:00Z"},
-                response_only=True,
-            )
-        ],
-    )
-    @idempotent
-    def post(self, request, public_id):
-        notice = services.deletion_notice_acknowledge(
-            organisation=request.user.organisation, notice_public_id=public_id
-        )
-        return Response(NoticeOutputSerializer(notice).data)
