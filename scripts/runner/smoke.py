@@ -24,7 +24,9 @@ class Smoke:
             "localstripe": False,
             "worker ran a task": False,
             "beat started": False,
+            "example client's day": False,
         }
+        self.example: threading.Thread | None = None
         self.worker_ready = threading.Event()
         self.task_id: str | None = None
         self.succeeded: set[str] = set()
@@ -75,6 +77,20 @@ class Smoke:
             self.send_task()
         if self.task_id and self.task_id in self.succeeded:
             p["worker ran a task"] = True
+        if p["api with demo key"] and self.worker_ready.is_set() and self.example is None:
+            self.example = threading.Thread(target=self.run_example, daemon=True)
+            self.example.start()
+
+    def run_example(self) -> None:
+        """examples/advertiser_day.py with the demo key: a segment, a webhook receiver, a buy now
+        settled by the worker (trade.settled), the records."""
+        _logins, api_key = read_demo(self.run_dir)
+        command = [PY, "examples/advertiser_day.py", "--base-url", self.base, "--settle-timeout", "50"]
+        result = subprocess.run(
+            [*command, "--api-key", api_key or ""], cwd=ROOT, capture_output=True, text=True, timeout=120
+        )
+        self.passed["example client's day"] = result.returncode == 0
+        log("smoke: examples/advertiser_day.py:\n" + (result.stdout + result.stderr).strip()[-1500:])
 
     def send_task(self) -> None:
         code = "from accounts.tasks import consent_expire_due; print('TASK', consent_expire_due.delay().id)"
