@@ -15,10 +15,11 @@ from django.utils import formats, translation
 from django.utils.translation import gettext as _
 
 
-def format_money(cents: int, currency: str) -> str:
-    """An amount in minor units through the active locale: `2,94 €` in French, `€2.94` in English."""
+def format_money(cents: int, currency: str, *, cents_shown: bool = True) -> str:
+    """An amount in minor units through the active locale: `2,94 €` in French, `€2.94` in English;
+    `cents_shown=False` rounds to whole units: `1 500 €`, `€1,500`."""
     number = formats.number_format(
-        Decimal(cents).scaleb(-2), decimal_pos=2, use_l10n=True, force_grouping=True
+        Decimal(cents).scaleb(-2), decimal_pos=2 if cents_shown else 0, use_l10n=True, force_grouping=True
     )
     symbol = {"EUR": "€"}.get(currency, currency)
     sign, number = ("-", number[1:]) if number.startswith("-") else ("", number)

@@ -13,7 +13,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
-from accounts.forms import Form, service_error_message
+from accounts.forms import Form, WindowField, service_error_message
 from core.errors import ServiceError
 from listings.models import Listing
 from listings.services import MAX_FLOOR_PRICE_CENTS
@@ -200,3 +200,42 @@ class AudienceOptinForm(Form):
 
 class ValuationLicenceForm(Form):
     licence_days = LicenceField(widget=forms.Select)
+
+
+class WorthSimulatorForm(Form):
+    """What is my data worth: the simulator's choices. Every field has a default, so a bad value
+    is shown as an error and the estimate uses the default meanwhile."""
+
+    categories = forms.MultipleChoiceField(
+        label=_("Data categories"),
+        choices=taxonomy.DataCategory.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
+        help_text=_("None ticked: all of them."),
+    )
+    purposes = forms.MultipleChoiceField(
+        label=_("Allowed purposes"),
+        choices=taxonomy.Purpose.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple(attrs={"class": "checks"}),
+        help_text=_("None ticked: a purpose of average value."),
+    )
+    licence_days = LicenceField(widget=forms.Select)
+    consent_window_days = WindowField(widget=forms.Select)
+
+    DEFAULTS = {"categories": [], "purposes": [], "licence_days": 30, "consent_window_days": 365}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        window = self.fields["consent_window_days"]
+        window.label, window.initial = _("Consent window"), 365
+        window.help_text = _("You sell only while your consent is valid.")
+        for name in ("licence_days", "consent_window_days"):  # missing: the default
+            self.fields[name].required = False
+
+    def choices(self) -> dict:
+        """The cleaned choices, with the default in place of each field in error."""
+        if not self.is_bound:
+            return dict(self.DEFAULTS)
+        self.is_valid()
+        return {name: self.cleaned_data.get(name) or default for name, default in self.DEFAULTS.items()}

@@ -110,7 +110,9 @@ def segment_size(criteria: SegmentCriteria) -> dict:
     return {"count": rounded_count(count), "fewer_than": None, "rounded": True}
 
 
-def _percentiles(values: list[int]) -> tuple[int, int, int]:
+def percentiles(values: list[int]) -> tuple[int, int, int]:
+    """p25, p50, p75 of `values` (not empty), interpolated as PostgreSQL's percentile_cont: the
+    Python twin of the aggregate where the database is not PostgreSQL."""
     values = sorted(values)
 
     def at(q: float) -> int:
@@ -175,7 +177,7 @@ def segment_price_estimate(criteria: SegmentCriteria) -> dict:
         quartiles = [round(q) for q in quartiles] if quartiles else None
     else:
         floors = list(listings.values_list("floor_price_cents", flat=True))
-        count, quartiles = len(floors), list(_percentiles(floors)) if floors else None
+        count, quartiles = len(floors), list(percentiles(floors)) if floors else None
     if count >= k and quartiles:
         p25, p50, p75 = quartiles
         source = "active_listings"

@@ -1,7 +1,7 @@
 """What is my data worth: an honest, explained estimate per category and per seller.
 
-estimate = base rate × scarcity premium, blended half-and-half with the median clearing price
-of the last 30 days once trades exist. All money in integer cents; ratios are applied once,
+estimate = base rate × licence multiplier × purpose multiplier × scarcity premium, blended
+half-and-half with the median clearing price of the last 30 days once trades exist. All money in integer cents; ratios are applied once,
 rounded half-up, in `_cents`.
 """
 
@@ -18,7 +18,7 @@ from django.db.models import Count
 
 from accounts import taxonomy
 from accounts.models import LifeEvent, SellerProfile, User
-from accounts.taxonomy import DataCategory
+from accounts.taxonomy import DataCategory, Purpose
 
 # Base price per record for a 30-day licence, in euro cents. Sensitive and scarce data cost more.
 BASE_RATE_CENTS: dict[str, int] = {
@@ -32,6 +32,18 @@ BASE_RATE_CENTS: dict[str, int] = {
 }
 # A licence of N days costs base × LICENCE_MULTIPLIER[N].
 LICENCE_MULTIPLIER: dict[int, Decimal] = {30: Decimal(1), 90: Decimal("2.4"), 365: Decimal(7)}
+# Purposes: the base rate is for one purpose of average value. Advertising that targets a person
+# pays more than counting an audience; each further purpose of the same licence adds
+# EXTRA_PURPOSE (a wider licence is worth more, but less than a second sale).
+PURPOSE_MULTIPLIER: dict[str, Decimal] = {
+    Purpose.TARGETED_ADVERTISING: Decimal("1.2"),
+    Purpose.PERSONALISED_CONTENT: Decimal("1.1"),
+    Purpose.MARKET_RESEARCH: Decimal("0.9"),
+    Purpose.PRODUCT_DEVELOPMENT: Decimal("0.9"),
+    Purpose.AD_MEASUREMENT: Decimal("0.8"),
+    Purpose.AUDIENCE_MEASUREMENT: Decimal("0.7"),
+}
+EXTRA_PURPOSE = Decimal("0.2")
 # Which coarse attribute carries a category's scarcity.
 SCARCITY_ATTRIBUTE: dict[str, str] = {
     DataCategory.DEMOGRAPHICS: "age_band",
@@ -51,6 +63,41 @@ _clearing_prices: list[ClearingPrices] = []
 def register_clearing_price_provider(provider: ClearingPrices) -> None:
     if provider not in _clearing_prices:
         _clearing_prices.append(provider)
+
+
+# marketplace registers what buyers paid per record in settled trades, per category:
+# {category: {"trades", "p25_cents", "p50_cents", "p75_cents"}}, in one query for all categories.
+MarketPrices = Callable[[list[str], timedelta], dict[str, dict]]
+_market_prices: list[MarketPrices] = []
+
+
+def register_market_prices_provider(provider: MarketPrices) -> None:
+    if provider not in _market_prices:
+        _market_prices.append(provider)
+
+
+def market_prices(categories: list[str], window: timedelta = timedelta(days=30)) -> dict[str, dict]:
+    """What buyers paid per record in the last `window`, per category; no trades: zero and None."""
+    empty = {"trades": 0, "p25_cents": None, "p50_cents": None, "p75_cents": None}
+    figures = {category: dict(empty) for category in categories}
+    for provider in _market_prices:
+        figures.update(provider(categories, window))
+    return figures
+
+
+def purpose_multiplier(purposes: list[str] | None) -> Decimal:
+    """The best purpose's multiplier plus EXTRA_PURPOSE per further purpose; none chosen: 1."""
+    if not purposes:
+        return Decimal(1)
+    return max(PURPOSE_MULTIPLIER[p] for p in purposes) + EXTRA_PURPOSE * (len(set(purposes)) - 1)
+
+
+def licences_per_year(licence_days: int, consent_window_days: int | None = None) -> Decimal:
+    """Licences sold in a year: VALUATION_SELL_THROUGH per licence period while consent is valid
+    (the consent window, not renewed; None: all year), at least one period."""
+    selling_days = min(365, consent_window_days or 365)
+    periods = max(Decimal(1), Decimal(selling_days) / licence_days)
+    return periods * Decimal(str(settings.VALUATION_SELL_THROUGH))
 
 
 def _cents(value: Decimal) -> int:
@@ -88,9 +135,15 @@ def _premium(category: str, profile: SellerProfile | None, life_event_kinds: int
 
 
 def category_valuation(
-    category: str, *, profile: SellerProfile | None = None, life_event_kinds: int = 0, licence_days: int = 30
+    category: str,
+    *,
+    profile: SellerProfile | None = None,
+    life_event_kinds: int = 0,
+    licence_days: int = 30,
+    purposes: list[str] | None = None,
 ) -> dict:
-    base = Decimal(BASE_RATE_CENTS[category]) * LICENCE_MULTIPLIER[licence_days]
+    purpose_factor = purpose_multiplier(purposes)
+    base = Decimal(BASE_RATE_CENTS[category]) * LICENCE_MULTIPLIER[licence_days] * purpose_factor
     premium, why = _premium(category, profile, life_event_kinds)
     modelled = base * premium
     recent = [price for provider in _clearing_prices for price in provider(category, timedelta(days=30))]
@@ -105,6 +158,8 @@ def category_valuation(
         "factors": {
             "base_rate_cents": _cents(base),
             "licence_days": licence_days,
+            "licence_multiplier": str(LICENCE_MULTIPLIER[licence_days]),
+            "purpose_multiplier": str(purpose_factor.quantize(Decimal("0.01"))),
             "scarcity_premium": str(premium.quantize(Decimal("0.01"))),
             "scarcity_explained": why,
             "median_clearing_price_cents_30d": _cents(clearing) if clearing is not None else None,
@@ -113,16 +168,26 @@ def category_valuation(
     }
 
 
-def seller_valuation(*, seller: User, categories: list[str] | None = None, licence_days: int = 30) -> dict:
-    """Per-category estimates for one seller, the total, and a yearly income estimate."""
+def seller_valuation(
+    *,
+    seller: User,
+    categories: list[str] | None = None,
+    licence_days: int = 30,
+    purposes: list[str] | None = None,
+    consent_window_days: int | None = None,
+) -> dict:
+    """Per-category estimates for one seller, the total, and a yearly income estimate (selling
+    all year, or only during `consent_window_days` when given)."""
     profile = SellerProfile.objects.filter(seller=seller).first()
     kinds = LifeEvent.objects.filter(seller=seller).count()
     per_category = [
-        category_valuation(c, profile=profile, life_event_kinds=kinds, licence_days=licence_days)
+        category_valuation(
+            c, profile=profile, life_event_kinds=kinds, licence_days=licence_days, purposes=purposes
+        )
         for c in (categories or taxonomy.CATEGORY_CODES)
     ]
     total = sum(item["estimate_cents"] for item in per_category)
-    licences_per_year = Decimal(365) / licence_days * Decimal(str(settings.VALUATION_SELL_THROUGH))
+    per_year = licences_per_year(licence_days, consent_window_days)
     return {
         "categories": per_category,
         "total": {
@@ -131,7 +196,8 @@ def seller_valuation(*, seller: User, categories: list[str] | None = None, licen
             "high_cents": sum(item["high_cents"] for item in per_category),
             "currency": "EUR",
         },
-        "yearly_income_cents": _cents(total * licences_per_year),
+        "yearly_income_cents": _cents(total * per_year),
+        "licences_per_year": str(per_year.quantize(Decimal("0.01"))),
         "explanation": (
             "Each category starts from a base rate per record, scaled by licence length, times a "
             "scarcity premium (rarer attribute values are worth more, measured on the live seller "

@@ -10,20 +10,17 @@ error's status; nothing is stored. Another seller's listing is a 404.
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import formats
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import selectors as account_selectors
@@ -32,12 +29,11 @@ from accounts.models import User
 from accounts.views import seller_required
 from core.errors import NotFound, ServiceError
 from core.money import format_euros
-from listings import services, valuation
+from listings import services
 from listings.forms import (
     AudienceOptinForm,
     ListingCreateForm,
     ListingPriceForm,
-    ValuationLicenceForm,
     add_service_error,
     euros_for_input,
     listing_error_message,
@@ -327,97 +323,6 @@ def listing_create(request):
         "has_consent": has_consent,
     }
     return render(request, "listings/listing_create.html", context)
-
-
-# ---------------------------------------------------------------------------------------------
-# What my data is worth
-# ---------------------------------------------------------------------------------------------
-
-SCARCITY_ATTRIBUTE_NAMES = {
-    "age_band": gettext_lazy("age band"),
-    "region": gettext_lazy("region"),
-    "mobile_os": gettext_lazy("mobile OS"),
-    "mobile_operator": gettext_lazy("mobile operator"),
-}
-SCARCITY_VALUE_LABELS = {
-    "age_band": dict(taxonomy.AgeBand.choices),
-    "region": dict(taxonomy.Region.choices),
-    "mobile_os": dict(taxonomy.MobileOS.choices),
-    "mobile_operator": dict(taxonomy.MobileOperator.choices),
-}
-
-
-def _scarcity_explained(category: str, profile, life_event_count: int) -> str:
-    """The scarcity premium in the seller's language. The valuation explains it in English only
-    (`scarcity_explained`); this reads the same cached shares it used."""
-    if category in taxonomy.SENSITIVE_CATEGORIES:
-        return ngettext(
-            "You recorded %(count)s life event: the more you record, the more they are worth.",
-            "You recorded %(count)s life events: the more you record, the more they are worth.",
-            life_event_count,
-        ) % {"count": life_event_count}
-    attribute = valuation.SCARCITY_ATTRIBUTE.get(category)
-    if attribute is None:
-        return _("No scarcity is measured for this category.")
-    value = getattr(profile, attribute, "")
-    if not value:
-        return _("Complete your profile to measure how rare your %(attribute)s is.") % {
-            "attribute": SCARCITY_ATTRIBUTE_NAMES[attribute]
-        }
-    share = valuation.attribute_shares(attribute).get(value, 0.0)
-    return _(
-        "%(percent)s%% of sellers share your %(attribute)s (%(value)s): the rarer, the more it is worth."
-    ) % {
-        "percent": formats.number_format(round(share * 100)),
-        "attribute": SCARCITY_ATTRIBUTE_NAMES[attribute],
-        "value": SCARCITY_VALUE_LABELS[attribute].get(value, value),
-    }
-
-
-@require_GET
-@seller_required
-def worth(request):
-    seller = request.user
-    form = ValuationLicenceForm(request.GET if "licence_days" in request.GET else None)
-    licence_days = form.cleaned_data["licence_days"] if form.is_bound and form.is_valid() else 30
-    if not form.is_bound:
-        form = ValuationLicenceForm(initial={"licence_days": licence_days})
-    result = seller_valuation(seller=seller, licence_days=licence_days)
-    profile = seller.profile
-    life_event_count = account_selectors.life_events_for(seller=seller).count()
-    rows = []
-    for item in result["categories"]:
-        factors = item["factors"]
-        clearing = factors["median_clearing_price_cents_30d"]
-        rows.append(
-            {
-                "category": item["category"],
-                "label": CATEGORY_LABELS[item["category"]],
-                "estimate": format_euros(item["estimate_cents"]),
-                "low": format_euros(item["low_cents"]),
-                "high": format_euros(item["high_cents"]),
-                "base_rate": format_euros(factors["base_rate_cents"]),
-                "premium": formats.number_format(Decimal(factors["scarcity_premium"]), decimal_pos=2),
-                "scarcity_explained": _scarcity_explained(item["category"], profile, life_event_count),
-                "clearing": format_euros(clearing) if clearing is not None else None,
-                "trades": factors["trades_in_30d"],
-            }
-        )
-    total = result["total"]
-    context = {
-        "form": form,
-        "licence_days": licence_days,
-        "rows": rows,
-        "total": {
-            "estimate": format_euros(total["estimate_cents"]),
-            "low": format_euros(total["low_cents"]),
-            "high": format_euros(total["high_cents"]),
-        },
-        "yearly_income": format_euros(result["yearly_income_cents"]),
-        # "0.5" / "0,5": as many decimals as the setting has, no more
-        "sell_through": formats.number_format(Decimal(f"{settings.VALUATION_SELL_THROUGH:g}")),
-    }
-    return render(request, "listings/worth.html", context)
 
 
 # ---------------------------------------------------------------------------------------------

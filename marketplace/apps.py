@@ -7,7 +7,7 @@ class MarketplaceConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
-        from listings.valuation import register_clearing_price_provider
+        from listings.valuation import register_clearing_price_provider, register_market_prices_provider
         from marketplace import selectors, services, settlement
         from payments.handlers import register_payment_outcome_handler
 
@@ -16,6 +16,7 @@ class MarketplaceConfig(AppConfig):
         )
         register_payment_outcome_handler(settlement.on_payment_outcome)
         register_clearing_price_provider(selectors.clearing_prices)
+        register_market_prices_provider(selectors.paid_per_record)
         hooks.register_export_section("sales", selectors.seller_export_sales)
         hooks.register_export_section("recipients", selectors.seller_export_recipients)
         hooks.register_export_section("access_log", selectors.seller_export_access_log)

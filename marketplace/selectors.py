@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import operator
 import uuid
 from datetime import datetime, timedelta
+from functools import reduce
 
 from django.conf import settings
-from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import BigIntegerField, Count, ExpressionWrapper, F, Max, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation, ConsentGrant, User
 from accounts.selectors import consent_valid_q
+from listings.selectors import percentiles
 from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade, TradeLine
 
 
@@ -143,6 +147,73 @@ def clearing_prices(category: str, window: timedelta) -> list[int]:
         .values_list("price_cents", "categories_mask")[:1000]
     )
     return [price // max(1, bin(mask).count("1")) for price, mask in lines]
+
+
+def _categories_in(mask: F) -> Greatest:
+    """How many categories a bitmask holds, in SQL (PostgreSQL and SQLite alike), at least 1."""
+    bits = [mask.bitrightshift(i).bitand(1) for i in range(len(taxonomy.CATEGORY_CODES))]
+    return Greatest(reduce(operator.add, bits), Value(1))
+
+
+def paid_per_record(categories: list[str], window: timedelta) -> dict[str, dict]:
+    """What buyers paid per record in settled trades of the last `window`, per category: the
+    number of trades and the p25 / median / p75 price in cents (None without trades). A line's
+    price is shared equally among its categories, as in `clearing_prices`. One aggregate query:
+    percentile_cont per category on PostgreSQL, the same interpolation in Python elsewhere.
+    Registered with listings.valuation."""
+    bits = {c: taxonomy.mask_of([c], taxonomy.CATEGORY_CODES) for c in categories}
+    if not bits:
+        return {}
+    lines = (
+        TradeLine.objects.filter(
+            status=TradeLine.Status.DELIVERED,
+            trade__status=Trade.Status.SETTLED,
+            trade__updated_at__gte=timezone.now() - window,
+        )
+        .alias(
+            has=ExpressionWrapper(
+                F("categories_mask").bitand(sum(bits.values())), output_field=BigIntegerField()
+            )
+        )
+        .filter(has__gt=0)
+        .annotate(
+            per_record=ExpressionWrapper(
+                F("price_cents") / _categories_in(F("categories_mask")), output_field=BigIntegerField()
+            )
+        )
+        .values("trade_id", "categories_mask", "per_record")
+    )
+    figures: dict[str, dict] = {}
+    if connection.vendor == "postgresql":
+        sql, params = lines.query.sql_with_params()
+        columns = ", ".join(
+            "count(DISTINCT trade_id) FILTER (WHERE categories_mask & %s <> 0), "
+            "percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY per_record) "
+            "FILTER (WHERE categories_mask & %s <> 0)"
+            for _category in bits
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {columns} FROM ({sql}) lines",
+                [bit for bit in bits.values() for _twice in (1, 2)] + list(params),
+            )
+            row = cursor.fetchone()
+        for index, category in enumerate(bits):
+            trades, quartiles = row[2 * index], row[2 * index + 1]
+            figures[category] = _figures(trades, [round(q) for q in quartiles] if quartiles else None)
+        return figures
+    rows = list(lines)
+    for category, bit in bits.items():
+        mine = [row for row in rows if row["categories_mask"] & bit]
+        prices = [row["per_record"] for row in mine]
+        trades = len({row["trade_id"] for row in mine})
+        figures[category] = _figures(trades, list(percentiles(prices)) if prices else None)
+    return figures
+
+
+def _figures(trades: int, quartiles: list[int] | None) -> dict:
+    p25, p50, p75 = quartiles or (None, None, None)
+    return {"trades": trades, "p25_cents": p25, "p50_cents": p50, "p75_cents": p75}
 
 
 def organisations_failing_payments(*, since: datetime | None = None) -> dict[int, int]:
