@@ -168,6 +168,9 @@ def category_valuation(
     }
 
 
+_READ = object()  # seller_valuation reads the profile itself
+
+
 def seller_valuation(
     *,
     seller: User,
@@ -175,11 +178,15 @@ def seller_valuation(
     licence_days: int = 30,
     purposes: list[str] | None = None,
     consent_window_days: int | None = None,
+    profile: SellerProfile | None | object = _READ,
+    life_event_kinds: int | None = None,
 ) -> dict:
     """Per-category estimates for one seller, the total, and a yearly income estimate (selling
-    all year, or only during `consent_window_days` when given)."""
-    profile = SellerProfile.objects.filter(seller=seller).first()
-    kinds = LifeEvent.objects.filter(seller=seller).count()
+    all year, or only during `consent_window_days` when given). A caller that has read the
+    seller's profile and counted their life events already passes them, saving two queries."""
+    if profile is _READ:
+        profile = SellerProfile.objects.filter(seller=seller).first()
+    kinds = LifeEvent.objects.filter(seller=seller).count() if life_event_kinds is None else life_event_kinds
     per_category = [
         category_valuation(
             c, profile=profile, life_event_kinds=kinds, licence_days=licence_days, purposes=purposes

@@ -103,15 +103,17 @@ def worth_context(request: HttpRequest, form: WorthSimulatorForm) -> dict:
     categories = choices["categories"] or list(taxonomy.CATEGORY_CODES)
     purposes, licence_days = choices["purposes"], choices["licence_days"]
     window = choices["consent_window_days"]
+    profile = seller.profile
+    life_event_count = account_selectors.life_events_for(seller=seller).count()
     result = valuation.seller_valuation(
         seller=seller,
         categories=categories,
         licence_days=licence_days,
         purposes=purposes,
         consent_window_days=window,
+        profile=profile,
+        life_event_kinds=life_event_count,
     )
-    profile = seller.profile
-    life_event_count = account_selectors.life_events_for(seller=seller).count()
     rows = []
     for item in result["categories"]:
         factors = item["factors"]

@@ -99,7 +99,7 @@ def test_seller_lists_data_at_a_suggested_price_then_pauses_it(page: Page, live_
     expect(page.get_by_role("heading", level=1)).to_have_text("What my data is worth")
     page.get_by_label("Licence length").select_option("365")
     page.get_by_role("button", name="Show").click()
-    expect(page).to_have_url(re.compile(r"/worth/\?licence_days=365$"))
+    expect(page).to_have_url(re.compile(r"/worth/\?licence_days=365&consent_window_days=365$"))
     year = seller_valuation(seller=seller, licence_days=365)
     expect(page.locator("[data-total]")).to_have_text(euros(year["total"]["estimate_cents"]))
     expect(page.locator("table.worth tbody tr")).to_have_count(7)

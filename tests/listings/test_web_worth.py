@@ -156,6 +156,15 @@ def test_bad_input_is_a_form_error_with_the_defaults(seller_client, seller, name
     assert response.context["licence_days"] == 30
 
 
+def test_query_guard(seller_client, django_assert_max_num_queries):
+    seller_client.get(reverse(PARTIAL))  # the scarcity shares, cached ten minutes
+    # session, user, profile, life events, the 30-day clearing price of each of the 7
+    # categories (listings.valuation), and what buyers paid for all of them (one query)
+    for name in (PAGE, PARTIAL):
+        with django_assert_max_num_queries(12):
+            assert seller_client.get(reverse(name)).status_code == 200
+
+
 def test_only_sellers_see_it(client, db):
     assert client.get(reverse(PARTIAL)).status_code == 302  # to the login page
 
