@@ -179,5 +179,7 @@ def worth(request: HttpRequest) -> HttpResponse:
 @require_GET
 @seller_required
 def worth_estimate(request: HttpRequest) -> HttpResponse:
-    """The part of the page that follows the choices, for htmx to swap in."""
-    return render(request, "listings/_worth_estimate.html", worth_context(request, _form(request)))
+    """The part of the page that follows the choices, for htmx to swap in, with the new figures
+    for the page's status region (screen readers hear them, not the whole part)."""
+    context = {**worth_context(request, _form(request)), "announce": True}
+    return render(request, "listings/_worth_estimate.html", context)

@@ -159,12 +159,21 @@ def paid_per_record(categories: list[str], window: timedelta) -> dict[str, dict]
     """What buyers paid per record in settled trades of the last `window`, per category: the
     number of trades and the p25 / median / p75 price in cents (None without trades). A line's
     price is shared equally among its categories, as in `clearing_prices`. One aggregate query:
-    percentile_cont per category on PostgreSQL, the same interpolation in Python elsewhere.
-    Registered with listings.valuation."""
+    percentile_cont per category on PostgreSQL, its Python twin elsewhere. Registered with
+    listings.valuation."""
     bits = {c: taxonomy.mask_of([c], taxonomy.CATEGORY_CODES) for c in categories}
     if not bits:
         return {}
-    lines = (
+    lines = lines_paid(bits, window)
+    if connection.vendor == "postgresql":
+        return _paid_in_sql(lines, bits)
+    return paid_in_python(lines, bits)
+
+
+def lines_paid(bits: dict[str, int], window: timedelta) -> QuerySet:
+    """Delivered lines of trades settled in the last `window` holding any of `bits`, with their
+    trade, categories and price per record."""
+    return (
         TradeLine.objects.filter(
             status=TradeLine.Status.DELIVERED,
             trade__status=Trade.Status.SETTLED,
@@ -183,26 +192,34 @@ def paid_per_record(categories: list[str], window: timedelta) -> dict[str, dict]
         )
         .values("trade_id", "categories_mask", "per_record")
     )
-    figures: dict[str, dict] = {}
-    if connection.vendor == "postgresql":
-        sql, params = lines.query.sql_with_params()
-        columns = ", ".join(
-            "count(DISTINCT trade_id) FILTER (WHERE categories_mask & %s <> 0), "
-            "percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY per_record) "
-            "FILTER (WHERE categories_mask & %s <> 0)"
-            for _category in bits
+
+
+def _paid_in_sql(lines: QuerySet, bits: dict[str, int]) -> dict[str, dict]:
+    sql, params = lines.query.sql_with_params()
+    columns = ", ".join(
+        "count(DISTINCT trade_id) FILTER (WHERE categories_mask & %s <> 0), "
+        "percentile_cont(ARRAY[0.25, 0.5, 0.75]) WITHIN GROUP (ORDER BY per_record) "
+        "FILTER (WHERE categories_mask & %s <> 0)"
+        for _category in bits
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM ({sql}) lines",
+            [bit for bit in bits.values() for _twice in (1, 2)] + list(params),
         )
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {columns} FROM ({sql}) lines",
-                [bit for bit in bits.values() for _twice in (1, 2)] + list(params),
-            )
-            row = cursor.fetchone()
-        for index, category in enumerate(bits):
-            trades, quartiles = row[2 * index], row[2 * index + 1]
-            figures[category] = _figures(trades, [round(q) for q in quartiles] if quartiles else None)
-        return figures
+        row = cursor.fetchone()
+    figures = {}
+    for index, category in enumerate(bits):
+        trades, quartiles = row[2 * index], row[2 * index + 1]
+        figures[category] = _figures(trades, [round(q) for q in quartiles] if quartiles else None)
+    return figures
+
+
+def paid_in_python(lines: QuerySet, bits: dict[str, int]) -> dict[str, dict]:
+    """The Python twin of the aggregate (SQLite has no percentile_cont): one query for the lines,
+    the same interpolation (`listings.selectors.percentiles`)."""
     rows = list(lines)
+    figures = {}
     for category, bit in bits.items():
         mine = [row for row in rows if row["categories_mask"] & bit]
         prices = [row["per_record"] for row in mine]

@@ -3,6 +3,8 @@ htmx (the vendored file, under the CSP) without reloading the page."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -40,6 +42,9 @@ def test_ticking_a_category_updates_the_estimate_without_a_reload(page: Page, li
     page.get_by_label(DEVICE).check()
     expect(page.locator("[data-total]")).to_have_text(euros(both))
     expect(page.locator("[data-market]")).to_have_count(2)
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(rf"^Estimate {re.escape(euros(both))} per record")
+    )
 
     assert page.evaluate("window.__samePage") is True  # swapped in, not reloaded
     assert page.url == f"{live_server.url}/worth/"

@@ -9,6 +9,7 @@ not grow with the number of trades.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
@@ -16,8 +17,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from accounts import taxonomy
 from listings.selectors import percentiles
 from listings.valuation import seller_valuation
+from marketplace import selectors as marketplace_selectors
 from marketplace import services as marketplace_services
 from marketplace.models import Trade
 from tests.listings.conftest import make_seller
@@ -83,6 +86,9 @@ def test_page_and_partial_in_english(seller_client, seller):
         and len(partial.context["rows"]) == 1
     )
     assert "No trades yet" in body and "0 trades" in body
+    # the new figures for the page's status region, swapped out of band
+    assert re.search(r'<p id="worth-announce" hx-swap-oob="innerHTML">Estimate €[\d.]+ per record', body)
+    assert 'id="worth-announce" class="visually-hidden" role="status"></p>' in page
 
 
 def test_page_and_partial_in_french(seller_client, seller):
@@ -208,6 +214,12 @@ def test_market_figures_come_from_settled_trades_in_constant_queries(client, buy
     assert location["trades"] == 3 and location["trades_label"] == "3 trades"
     assert (location["p25"], location["median"], location["p75"]) == ("€7.50", "€10.00", "€15.00")
     assert device["trades"] == 0 and device["median"] is None
+    # the Python twin (SQLite) finds the same figures from the same lines
+    bits = {c: taxonomy.mask_of([c], taxonomy.CATEGORY_CODES) for c in ("location", "device")}
+    window = timedelta(days=30)
+    twin = marketplace_selectors.paid_in_python(marketplace_selectors.lines_paid(bits, window), bits)
+    assert twin == marketplace_selectors.paid_per_record(["location", "device"], window)
+    assert twin["location"] == {"trades": 3, "p25_cents": 750, "p50_cents": 1000, "p75_cents": 1500}
     body = response.content.decode()
     assert "€7.50 – €15.00" in body
     french = client.get(reverse(PARTIAL), {"categories": ["location"]}, headers=FR).content.decode()
