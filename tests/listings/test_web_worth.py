@@ -101,6 +101,12 @@ def test_page_and_partial_in_french(seller_client, seller):
     assert "Ce que les acheteurs ont payé ces 30 derniers jours" in partial
     assert "Localisation" in partial and "Aucune vente pour l’instant" in partial and "0 vente" in partial
     assert "What buyers paid" not in partial
+    purposes = {"purposes": ["targeted_advertising", "market_research"], "licence_days": "90"}
+    factors = seller_client.get(reverse(PARTIAL), purposes, headers=FR).content.decode()
+    assert "× 2,4 pour une licence de 90 jours × 1,4 pour les finalités" in factors
+    assert (
+        "Publicité ciblée ×1,2, Études de marché ×0,9 ; +0,2 pour chaque finalité supplémentaire" in factors
+    )
     estimate = seller_valuation(seller=seller, categories=["location"])["total"]["estimate_cents"]
     assert f"{estimate // 100},{estimate % 100:02d}\xa0€" in partial
 
