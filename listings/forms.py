@@ -198,10 +198,6 @@ class AudienceOptinForm(Form):
     )
 
 
-class ValuationLicenceForm(Form):
-    licence_days = LicenceField(widget=forms.Select)
-
-
 class WorthSimulatorForm(Form):
     """What is my data worth: the simulator's choices. Every field has a default, so a bad value
     is shown as an error and the estimate uses the default meanwhile."""

@@ -1,5 +1,6 @@
 """The seller's listings in the web UI: list, create, pause, resume, resubmit, withdraw, reprice,
-offer categories to audience bundles, and see what their data is worth.
+offer categories to audience bundles, and the price suggestion's JSON (what their data is worth:
+`listings.worth_views`).
 
 Thin views in the seller UI's manner (`accounts.views`): forms check the input, services write,
 selectors read. Every page is for sellers only; every write is a POST. A `ServiceError` becomes
