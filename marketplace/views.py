@@ -7,6 +7,7 @@ from datetime import datetime
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from accounts import taxonomy
@@ -17,7 +18,12 @@ from marketplace.models import DeletionNotice
 
 CATEGORY_LABELS = dict(taxonomy.DataCategory.choices)
 PURPOSE_LABELS = dict(taxonomy.Purpose.choices)
-NOTICE_STATUS_LABELS = dict(DeletionNotice.Status.choices)
+# "avis" (notice) is masculine in French: the model's labels ("Envoyée") are shared with feminine nouns
+NOTICE_STATUS_LABELS = {
+    DeletionNotice.Status.SENT: pgettext_lazy("deletion notice", "Sent"),
+    DeletionNotice.Status.ACKNOWLEDGED: pgettext_lazy("deletion notice", "Acknowledged"),
+    DeletionNotice.Status.OVERDUE: pgettext_lazy("deletion notice", "Overdue"),
+}
 NOTICES_SHOWN = 200
 
 
