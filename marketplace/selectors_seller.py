@@ -9,8 +9,10 @@ does) of every delivered line of a settled trade, dated by the sale.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from django.db.models import (
     BigIntegerField,
@@ -162,10 +164,10 @@ def seller_earnings_by_buyer(*, seller: User, limit: int = 10) -> list[tuple[str
     )
 
 
-def seller_buyer_licences(*, seller: User) -> QuerySet[TradeLine]:
+def seller_buyer_licences(*, seller: User) -> list[Mapping[str, Any]]:
     """Who bought my data, per buyer organisation, purpose and set of categories: licences
     sold, the latest licence end, active licences, reads and the last read (one query)."""
-    return (
+    rows = (
         TradeLine.objects.filter(seller=seller, status=TradeLine.Status.DELIVERED)
         .order_by()
         .values(
@@ -185,6 +187,7 @@ def seller_buyer_licences(*, seller: User) -> QuerySet[TradeLine]:
         )
         .order_by("trade__organisation__legal_name", "trade__organisation_id", "-last_sold")
     )
+    return list(rows)
 
 
 def seller_deletion_notices(*, seller: User) -> QuerySet[DeletionNotice]:
