@@ -3,7 +3,6 @@ from django.urls import path
 from accounts.views import auth, consents, dashboard, my_data, privacy, profile
 
 urlpatterns = [
-    path("", dashboard.dashboard, name="seller-dashboard"),
     path("signup/", auth.signup, name="signup"),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),

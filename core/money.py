@@ -4,7 +4,7 @@ payments/money.py; this module only displays.
 - `format_money`: seller pages and the export, through the active locale with the currency's
   symbol: "€2.94" in English, "2,94 €" in French.
 - `format_euros`: listing prices, through the active locale and a translated pattern.
-- `format_amount`: moderators and earnings, the same in every language: "1,234.50 EUR".
+- `format_amount`: moderators (the admin), the same in every language: "1,234.50 EUR".
 """
 
 from __future__ import annotations

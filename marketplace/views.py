@@ -1,13 +1,97 @@
-"""Seller pages of the marketplace: who bought my data."""
+"""Seller pages of the marketplace: who bought my data (and sales.json, the same as data)."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import pgettext_lazy
+from django.views.decorators.http import require_GET
 
+from accounts import taxonomy
 from accounts.views import seller_required
 from core.money import format_euros
-from marketplace import selectors
+from marketplace import selectors, selectors_seller
+from marketplace.models import DeletionNotice
+
+CATEGORY_LABELS = dict(taxonomy.DataCategory.choices)
+PURPOSE_LABELS = dict(taxonomy.Purpose.choices)
+# "avis" (notice) is masculine in French: the model's labels ("Envoyée") are shared with feminine nouns
+NOTICE_STATUS_LABELS = {
+    DeletionNotice.Status.SENT: pgettext_lazy("deletion notice", "Sent"),
+    DeletionNotice.Status.ACKNOWLEDGED: pgettext_lazy("deletion notice", "Acknowledged"),
+    DeletionNotice.Status.OVERDUE: pgettext_lazy("deletion notice", "Overdue"),
+}
+NOTICES_SHOWN = 200
+
+
+def _category_labels(mask: int) -> list[str]:
+    return [str(CATEGORY_LABELS.get(code, code)) for code in taxonomy.codes_of(mask, taxonomy.CATEGORY_CODES)]
+
+
+def _buyers(seller) -> list[dict]:
+    """One entry per buyer organisation: its licences (grouped by purpose and categories) and the
+    deletion notices it was sent. Two queries, whatever the number of sales."""
+    now = timezone.now()
+    buyers: dict[int, dict] = {}
+
+    def buyer(organisation_id: int, name: str, country: str) -> dict:
+        return buyers.setdefault(
+            organisation_id,
+            {"id": organisation_id, "name": name, "country": country, "licences": [], "notices": []},
+        )
+
+    for row in selectors_seller.seller_buyer_licences(seller=seller):
+        ends: datetime | None = row["until"]
+        buyer(
+            row["trade__organisation_id"],
+            row["trade__organisation__legal_name"],
+            row["trade__organisation__country"],
+        )["licences"].append(
+            {
+                "categories": _category_labels(row["categories_mask"]),
+                "purpose": PURPOSE_LABELS.get(row["trade__purpose"], row["trade__purpose"]),
+                "licences": row["licences"],
+                "active": row["active"],
+                "until": ends,
+                "ended": ends is None or ends <= now or not row["active"],
+                "reads": row["reads"],
+                "last_read": row["last_read"],
+            }
+        )
+    for notice in selectors_seller.seller_deletion_notices(seller=seller)[:NOTICES_SHOWN]:
+        overdue = notice.status == DeletionNotice.Status.OVERDUE or (
+            notice.status == DeletionNotice.Status.SENT and notice.deadline <= now
+        )
+        buyer(notice.organisation_id, notice.organisation.legal_name, notice.organisation.country)[
+            "notices"
+        ].append(
+            {
+                "categories": _category_labels(notice.categories_mask),
+                "sent_at": notice.created_at,
+                "deadline": notice.deadline,
+                "status": DeletionNotice.Status.OVERDUE if overdue else notice.status,
+                "status_label": NOTICE_STATUS_LABELS[
+                    DeletionNotice.Status.OVERDUE if overdue else notice.status
+                ],
+                "acknowledged_at": notice.acknowledged_at,
+            }
+        )
+    return sorted(buyers.values(), key=lambda b: (b["name"].casefold(), b["id"]))
+
+
+@require_GET
+@seller_required
+def sales(request: HttpRequest) -> HttpResponse:
+    """Who bought my data: per buyer organisation, what, for what, until when, reads, notices."""
+    buyers = _buyers(request.user)
+    return render(
+        request,
+        "marketplace/sales.html",
+        {"buyers": buyers, "any_notice": any(b["notices"] for b in buyers)},
+    )
 
 
 def _sale_rows(request: HttpRequest) -> list[dict]:
@@ -28,12 +112,6 @@ def _sale_rows(request: HttpRequest) -> list[dict]:
         }
         for line in selectors.seller_sales(seller=request.user)[:500]
     ]
-
-
-@seller_required
-def sales(request: HttpRequest) -> HttpResponse:
-    """Who bought my data: buyer, purpose, categories, price, date, licence end, reads."""
-    return render(request, "marketplace/sales.html", {"sales": _sale_rows(request)})
 
 
 @seller_required

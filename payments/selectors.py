@@ -94,6 +94,10 @@ def seller_earnings(*, seller_id: int, currency: str = "EUR") -> SellerEarnings:
     )
 
 
+def connect_account_of_seller(*, seller_id: int) -> ConnectAccount | None:
+    return ConnectAccount.objects.filter(seller_id=seller_id).first()
+
+
 def payouts_of_seller(*, seller_id: int) -> QuerySet[Payout]:
     return Payout.objects.filter(seller_id=seller_id).order_by("-created_at", "-pk")
 

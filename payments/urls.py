@@ -3,7 +3,6 @@ from django.urls import path
 from payments import views
 
 urlpatterns = [
-    path("payouts/", views.earnings, name="seller-payouts"),
     path("payouts/onboarding/", views.onboarding_start, name="seller-payouts-onboarding"),
     path("payouts/onboarding/refresh/", views.onboarding_refresh, name="seller-payouts-refresh"),
     path("payouts/onboarding/return/", views.onboarding_return, name="seller-payouts-return"),

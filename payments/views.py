@@ -1,4 +1,5 @@
-"""Seller pages for getting paid: earnings, payouts, and Stripe Connect onboarding.
+"""Stripe Connect onboarding for sellers. (The earnings and payouts page, which also shows sales by
+category and buyer, is marketplace/views_seller.py.)
 
 Onboarding goes through Stripe's hosted pages (Account Links): our refresh URL makes a new link
 when one expired; our return URL re-reads the account from Stripe (the webhook also will).
@@ -7,32 +8,15 @@ when one expired; our return URL re-reads the account from Stripe (the webhook a
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
-from django.shortcuts import redirect, render
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.views import SellerRequest, seller_required
 from core.errors import ServiceError
-from core.money import format_amount
 from payments import selectors, services
-
-
-@require_GET
-@seller_required
-def earnings(request: SellerRequest) -> HttpResponse:
-    summary = selectors.seller_earnings(seller_id=request.user.pk)
-    payouts = list(selectors.payouts_of_seller(seller_id=request.user.pk)[:50])
-    for payout in payouts:
-        payout.amount_display = format_amount(payout.amount, payout.currency)  # type: ignore[attr-defined]  # for the template
-    amounts = {
-        name: format_amount(getattr(summary, name), summary.currency)
-        for name in ("payable", "in_flight", "paid_out", "receivable")
-    }
-    return render(
-        request, "payments/earnings.html", {"earnings": summary, "amounts": amounts, "payouts": payouts}
-    )
 
 
 def _to_stripe(request: SellerRequest) -> HttpResponseRedirect:

@@ -259,8 +259,9 @@ def test_query_count_does_not_grow_with_grants_and_events(client, name):
 def test_dashboard_query_guard(seller_client, seller, django_assert_max_num_queries):
     make_history(seller, 50)
 
-    # session, user, profile (badges), active consents count, life events count
-    with django_assert_max_num_queries(5):
+    # session, user, profile (badges), active consents (count, next end), listings by state, this
+    # month's earnings, last sale, pending deletion notices, payout account, life events count
+    with django_assert_max_num_queries(10):
         seller_client.get(reverse("seller-dashboard"))
 
 
