@@ -14,8 +14,11 @@ from accounts.middleware import TOUCHED_KEY
 
 @receiver(user_logged_in, dispatch_uid="accounts.login_session_record")
 def _record_login(sender, request, user, **kwargs) -> None:
-    if request is None:
+    session = getattr(request, "session", None)
+    if request is None or session is None:
         return
+    if not session.session_key:  # login() flushed another user's session: give the new one its key
+        session.save()
     if services.login_session_record(request=request, user=user) is not None:
         request.session[TOUCHED_KEY] = time.time()
 
