@@ -189,6 +189,7 @@ SELLER_EXPORT_COVERS = (
     "accounts.LifeEvent",
     "accounts.ConsentGrant",
     "accounts.ConsentEvent",
+    "accounts.LoginSession",
 )
 
 
@@ -254,6 +255,15 @@ def seller_export(*, seller: User) -> dict[str, Any]:
                 "receipt": e.full_receipt,
             }
             for e in consent_events_for(seller=seller)
+        ],
+        "sessions": [
+            {
+                "user_agent": s.user_agent,
+                "ip_address": s.ip_address,
+                "logged_in_at": _iso(s.created_at),
+                "last_seen_at": _iso(s.last_seen_at),
+            }
+            for s in login_sessions_for(user=seller)
         ],
     }
     for name, section in hooks.export_sections().items():

@@ -327,3 +327,28 @@ def test_every_page_links_the_privacy_notice(client, name):
     html = client.get(reverse(name)).content.decode()
 
     assert re.search(r'<footer[^>]*>.*href="/privacy/".*</footer>', html, re.S)
+
+
+def test_sessions_are_in_the_export_and_erasure_forgets_them(seller):
+    client = _log_in(seller, "Firefox/133.0", "192.0.2.2")
+    other_device = _log_in(seller, "Chrome/131.0", "192.0.2.3")
+
+    export = selectors.seller_export(seller=seller)["sessions"]
+    assert sorted(row["ip_address"] for row in export) == ["192.0.2.2", "192.0.2.3"]
+    assert {"user_agent", "logged_in_at", "last_seen_at"} <= set(export[0])
+
+    services.seller_erase(seller=seller)
+
+    assert not LoginSession.objects.filter(user=seller).exists()
+    assert other_device.get(reverse("seller-consents"))["Location"].startswith(reverse("login"))
+    assert client.get(reverse("seller-consents"))["Location"].startswith(reverse("login"))
+
+
+def test_logging_in_over_another_users_session_is_recorded(client, seller):
+    other = services.seller_create(email="other@example.test", password=PASSWORD)
+    client.force_login(other)
+
+    client.force_login(seller)  # login() flushes the other user's session first
+
+    assert LoginSession.objects.filter(user=seller, session_key=client.session.session_key).exists()
+    assert client.get(reverse("seller-sessions")).context["sessions"][0]["current"] is True
