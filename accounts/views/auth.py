@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -111,10 +112,8 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
     def form_valid(self, form):
         response = super().form_valid(form)
-        # a new password ends the lock-out for this account (django-axes)
-        from axes.utils import reset
-
-        reset(username=form.user.get_username())
+        # a new password ends the lock-out for this account (django-axes), from every address
+        axes_reset(username=form.user.get_username())
         return response
 
 

@@ -160,6 +160,21 @@ def test_the_lock_is_per_account_and_ignores_the_emails_case(client, seller):
     assert client.post(reverse("login"), {"username": other.email, "password": PASSWORD}).status_code == 302
 
 
+def test_a_password_reset_ends_the_lock_out(client, seller):
+    _fail(client, reverse("login"), seller.email, settings.AXES_FAILURE_LIMIT)
+    client.post(reverse("password_reset"), {"email": seller.email})
+    form_page = client.get(_link_in(mail.outbox[-1].body, "/password-reset/"), follow=True)
+    new = {"new_password1": "a brand new secret", "new_password2": "a brand new secret"}
+    assert client.post(form_page.redirect_chain[-1][0], new).status_code == 302
+
+    assert (
+        client.post(
+            reverse("login"), {"username": seller.email, "password": new["new_password1"]}
+        ).status_code
+        == 302
+    )
+
+
 def test_lock_out_in_french(client, seller):
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
 
