@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors, services
+from accounts.forms import AdminLoginForm
 from accounts.models import (
     ApiKey,
     BuyerOrganisation,
@@ -20,6 +21,9 @@ from accounts.models import (
     User,
 )
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
+
+# the admin's login shows django-axes' lock-out as a form error, like the seller and console logins
+admin.site.login_form = AdminLoginForm
 
 
 @admin.register(User)

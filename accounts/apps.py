@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401 - registers the system checks
+        # the system checks; login sessions that follow login and logout
+        from accounts import checks, receivers  # noqa: F401

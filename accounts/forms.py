@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
@@ -43,6 +44,7 @@ SERVICE_ERROR_MESSAGES = {
 NOT_FOUND_MESSAGES = {
     "No such life event.": _("No such life event."),
     "No such consent.": _("No such consent."),
+    "No such session.": _("No such session."),
     "No such listing.": _("No such listing."),
     "No such member.": _("No such member."),
     "No such API key.": _("No such API key."),
@@ -105,7 +107,21 @@ class SignupForm(Form):
         return data
 
 
-class EmailAuthenticationForm(AuthenticationForm):
+class LockoutMessageMixin:
+    """A login form whose (user, IP) django-axes has locked out says so, instead of "wrong
+    password" (the backend refused before checking it; accounts.lockout answers 429)."""
+
+    request: object
+
+    def get_invalid_login_error(self):
+        if getattr(self.request, "axes_locked_out", False):
+            from accounts.lockout import lockout_message
+
+            return forms.ValidationError(lockout_message(), code="locked_out")
+        return super().get_invalid_login_error()  # type: ignore[misc]
+
+
+class EmailAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
     """Django's login form; its `username` field is the email (User.USERNAME_FIELD)."""
 
     def __init__(self, *args, **kwargs):
@@ -113,6 +129,20 @@ class EmailAuthenticationForm(AuthenticationForm):
         super().__init__(*args, **kwargs)
         self.fields["username"].label = _("Email")
         self.fields["username"].widget = forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
+
+
+class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
+    """The admin's login form, with the lock-out error (accounts.admin sets it on the site)."""
+
+
+class ResetPasswordForm(PasswordResetForm):
+    """Django's form: it emails only an active account with a password, and the page after it
+    says the same whether or not the address has one (no account enumeration)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = _("Email")
 
 
 class ProfileForm(Form):

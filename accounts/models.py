@@ -506,3 +506,6 @@ class ConsentEvent(models.Model):
         if self.template_id is None or self.template is None:
             return self.receipt
         return {**self.template.body, **self.receipt}
+
+
+from accounts.models_sessions import LoginSession  # noqa: E402, F401 - its own module (size)

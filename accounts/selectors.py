@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
+from django.contrib.sessions.models import Session
 from django.db.models import BigIntegerField, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,6 +18,7 @@ from accounts.models import (
     ConsentEvent,
     ConsentGrant,
     LifeEvent,
+    LoginSession,
     SellerDataKey,
     SellerProfile,
     User,
@@ -98,6 +100,28 @@ def seller_precise_values(*, seller: User) -> dict[str, Any]:
     }
 
 
+def mask_phone(phone: str | None, *, shown: int = 2) -> str:
+    """`+33612345678` → `+33 •••••••78`: the country code and the last digits, enough for the
+    seller to recognise their number, too little for anyone reading over their shoulder."""
+    if not phone:
+        return ""
+    digits = phone.lstrip("+")
+    country = phone[: len(phone) - len(digits)] + digits[:2] if phone.startswith("+") else ""
+    rest = digits[2:] if country else digits
+    return f"{country} {'•' * max(len(rest) - shown, 0)}{rest[-shown:]}".strip()
+
+
+def seller_phone_masked(*, seller: User) -> str:
+    """The seller's phone number as the verification page shows it (mask_phone); "" if none."""
+    return mask_phone(seller_precise_values(seller=seller).get("phone"))
+
+
+def login_sessions_for(*, user: User) -> list[LoginSession]:
+    """The user's logged-in sessions, the most recently used first (expired ones left out)."""
+    live = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    return list(LoginSession.objects.filter(user=user, session_key__in=live).order_by("-last_seen_at", "-id"))
+
+
 def life_event_details(*, seller: User, events: list[LifeEvent]) -> dict[int, str]:
     try:
         fernet = _data_fernet(seller)
@@ -165,6 +189,7 @@ SELLER_EXPORT_COVERS = (
     "accounts.LifeEvent",
     "accounts.ConsentGrant",
     "accounts.ConsentEvent",
+    "accounts.LoginSession",
 )
 
 
@@ -230,6 +255,15 @@ def seller_export(*, seller: User) -> dict[str, Any]:
                 "receipt": e.full_receipt,
             }
             for e in consent_events_for(seller=seller)
+        ],
+        "sessions": [
+            {
+                "user_agent": s.user_agent,
+                "ip_address": s.ip_address,
+                "logged_in_at": _iso(s.created_at),
+                "last_seen_at": _iso(s.last_seen_at),
+            }
+            for s in login_sessions_for(user=seller)
         ],
     }
     for name, section in hooks.export_sections().items():

@@ -1,11 +1,21 @@
 from django.urls import path
 
-from accounts.views import auth, consents, dashboard, my_data, privacy, profile
+from accounts.views import auth, consents, dashboard, my_data, privacy, profile, sessions
 
 urlpatterns = [
     path("signup/", auth.signup, name="signup"),
     path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
+    path("password-reset/", auth.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        auth.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password-reset/done/", auth.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("sessions/", sessions.sessions, name="seller-sessions"),
+    path("sessions/<int:login_session_id>/close/", sessions.session_close, name="seller-session-close"),
     path("verify/", dashboard.verification, name="seller-verification"),
     path("verify/email/send/", dashboard.email_verification_send, name="email-verification-send"),
     path("verify/email/<str:token>/", dashboard.email_verify, name="email-verify"),

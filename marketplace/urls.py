@@ -4,7 +4,7 @@ from marketplace import views, views_seller
 
 urlpatterns = [
     path("console/", include("marketplace.console.urls")),
-    path("", views_seller.dashboard, name="seller-dashboard"),
+    path("", views_seller.home, name="seller-dashboard"),
     path("payouts/", views_seller.earnings, name="seller-payouts"),
     path("sales/", views.sales, name="seller-sales"),
     path("sales.json", views.sales_json, name="seller-sales-json"),

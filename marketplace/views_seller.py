@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats, timezone
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET
 
 from accounts import selectors as account_selectors
 from accounts import taxonomy
-from accounts.views import SellerRequest, seller_required
+from accounts.views import SellerRequest, landing, seller_required
 from core.charts import column_chart, row_chart
 from core.money import format_money
 from listings.models import Listing
@@ -73,6 +73,15 @@ def _next_steps(
             ("set-up-payouts", _("Set up payouts to receive your earnings"), reverse("seller-payouts"))
         )
     return steps
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """`/`: the landing page for anonymous visitors, the dashboard for a logged-in seller
+    (seller_required: moderators to the admin, buyers to their console)."""
+    if request.user.is_authenticated:
+        return dashboard(request)
+    return landing.landing(request)
 
 
 @require_GET

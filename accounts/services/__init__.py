@@ -27,6 +27,7 @@ from accounts.services.identity import (
     api_key_revoke,
     api_key_rotate,
     buyer_member_create,
+    email_verification_send,
     email_verification_token,
     email_verify,
     phone_verification_code,
@@ -58,6 +59,13 @@ from accounts.services.seller_data import (
     seller_age_bands_refresh,
     seller_profile_update,
 )
+from accounts.services.sessions import (
+    login_session_close,
+    login_session_forget,
+    login_session_record,
+    login_session_touch,
+    login_sessions_prune,
+)
 
 __all__ = [
     # identity
@@ -70,6 +78,7 @@ __all__ = [
     "api_key_revoke",
     "api_key_rotate",
     "buyer_member_create",
+    "email_verification_send",
     "email_verification_token",
     "email_verify",
     "phone_verification_code",
@@ -109,6 +118,12 @@ __all__ = [
     "consent_revoke",
     # erasure
     "seller_erase",
+    # the logins a user sees and closes
+    "login_session_close",
+    "login_session_forget",
+    "login_session_record",
+    "login_session_touch",
+    "login_sessions_prune",
     # API usage (the rate limiter's counters)
     "api_usage_flush",
 ]

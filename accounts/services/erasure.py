@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import lock_objects
-from accounts.models import LifeEvent, SellerDataKey, SellerProfile, User
+from accounts.models import LifeEvent, LoginSession, SellerDataKey, SellerProfile, User
 from accounts.services.consent import _end_grants_locked
 from core.errors import Conflict, Forbidden
 
@@ -39,6 +40,10 @@ def seller_erase(*, seller: User) -> User:
             phone_encrypted=None,
         )
         LifeEvent.objects.filter(seller=user).delete()
+        # every device is logged out, and where it logged in from is forgotten
+        session_keys = LoginSession.objects.filter(user=user).values("session_key")
+        Session.objects.filter(session_key__in=session_keys).delete()
+        LoginSession.objects.filter(user=user).delete()
         user.email = f"erased-{user.pseudonym}@erased.invalid"
         user.full_name = ""
         user.is_active = False

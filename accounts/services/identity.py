@@ -9,8 +9,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
 
 from accounts import crypto
 from accounts.models import ApiKey, ApiScope, BuyerOrganisation, SellerDataKey, SellerProfile, User
@@ -63,6 +66,18 @@ EMAIL_VERIFICATION_MAX_AGE = timedelta(days=3)
 
 def email_verification_token(user: User) -> str:
     return signing.dumps({"u": user.pk, "e": user.email}, salt=EMAIL_VERIFICATION_SALT)
+
+
+def email_verification_send(*, user: User) -> None:
+    """Email the verification link (at sign-up, and again from the verification page)."""
+    token = email_verification_token(user)
+    # SITE_URL, not the request's Host header: an emailed link must not point elsewhere.
+    link = settings.SITE_URL.rstrip("/") + reverse("email-verify", args=[token])
+    context = {"user": user, "link": link}
+    with translation.override(user.preferred_language or settings.LANGUAGE_CODE):
+        subject = render_to_string("registration/email_verification_subject.txt", context).strip()
+        body = render_to_string("registration/email_verification.txt", context)
+    send_mail(subject, body, None, [user.email])
 
 
 def email_verify(*, token: str) -> User:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.utils import reset as axes_reset
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
@@ -14,6 +15,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import services
 from accounts.forms import (
     EmailAuthenticationForm,
+    ResetPasswordForm,
     SignupForm,
     add_service_error,
 )
@@ -51,7 +53,12 @@ def signup(request):
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             translation.activate(user.preferred_language)
+            services.email_verification_send(user=user)
             messages.success(request, _("Welcome to Courtier. Start by completing your profile."))
+            messages.info(
+                request,
+                _("We sent a link to %(email)s. Open it to verify your email.") % {"email": user.email},
+            )
             return _set_language_cookie(redirect("seller-profile"), user.preferred_language)
     return render(request, "registration/signup.html", {"form": form})
 
@@ -76,3 +83,39 @@ class LoginView(auth_views.LoginView):
 
 class LogoutView(auth_views.LogoutView):
     pass
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Asks for the email and always answers "if an account exists, we sent a link": nothing
+    tells whether the address has an account. The link is built on SITE_URL, never on the
+    request's Host header, and the email is sent through the configured EMAIL_BACKEND."""
+
+    form_class = ResetPasswordForm
+    template_name = "registration/password_reset_form.html"
+    email_template_name = "registration/password_reset_email.txt"
+    subject_template_name = "registration/password_reset_subject.txt"
+
+    def get_extra_email_context(self) -> dict:
+        return {"site_url": settings.SITE_URL.rstrip("/")}
+
+    def form_valid(self, form):
+        self.extra_email_context = self.get_extra_email_context()
+        return super().form_valid(form)
+
+
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "registration/password_reset_done.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "registration/password_reset_confirm.html"
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        # a new password ends the lock-out for this account (django-axes), from every address
+        axes_reset(username=form.user.get_username())
+        return response
+
+
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "registration/password_reset_complete.html"

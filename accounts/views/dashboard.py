@@ -7,14 +7,11 @@ import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.mail import send_mail
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import services
+from accounts import selectors, services
 from accounts.forms import (
     PhoneCodeForm,
     add_service_error,
@@ -29,19 +26,19 @@ sms_logger = logging.getLogger("courtier.sms")
 @require_GET
 @seller_required
 def verification(request):
-    return render(request, "accounts/verification.html", {"code_form": PhoneCodeForm()})
+    return render(request, "accounts/verification.html", _verification_context(request, PhoneCodeForm()))
+
+
+def _verification_context(request, code_form: PhoneCodeForm) -> dict:
+    # the number the code goes to, masked but for its last digits (accounts.selectors.mask_phone)
+    phone = "" if request.user.phone_verified_at else selectors.seller_phone_masked(seller=request.user)
+    return {"code_form": code_form, "phone_masked": phone}
 
 
 @require_POST
 @seller_required
 def email_verification_send(request):
-    token = services.email_verification_token(request.user)
-    # SITE_URL, not the request's Host header: an emailed link must not point elsewhere.
-    link = settings.SITE_URL.rstrip("/") + reverse("email-verify", args=[token])
-    context = {"user": request.user, "link": link}
-    subject = render_to_string("registration/email_verification_subject.txt", context).strip()
-    body = render_to_string("registration/email_verification.txt", context)
-    send_mail(subject, body, None, [request.user.email])
+    services.email_verification_send(user=request.user)
     messages.success(
         request,
         _("We sent a link to %(email)s. Open it to verify your email.") % {"email": request.user.email},
@@ -74,7 +71,11 @@ def phone_code_send(request):
         return redirect("seller-profile")
     # No SMS gateway yet: the code goes to the log (and, in development, on screen).
     sms_logger.info("SMS to seller %s: Courtier code %s", request.user.pk, code)
-    messages.success(request, _("We sent a code by SMS to your phone."))
+    messages.success(
+        request,
+        _("We sent a code by SMS to %(phone)s.")
+        % {"phone": selectors.seller_phone_masked(seller=request.user)},
+    )
     if settings.DEBUG:
         messages.info(request, _("Development mode: the code is %(code)s.") % {"code": code})
     return redirect("seller-verification")
@@ -92,4 +93,4 @@ def phone_verify(request):
         else:
             messages.success(request, _("Your phone number is verified."))
             return redirect("seller-dashboard")
-    return render(request, "accounts/verification.html", {"code_form": form})
+    return render(request, "accounts/verification.html", _verification_context(request, form))

@@ -42,6 +42,7 @@ EXPORT_SECTION_TITLES = {
     "sale_shares": gettext_lazy("Sale proceeds"),
     "payouts": gettext_lazy("Payouts"),
     "payout_account": gettext_lazy("Payout account"),
+    "sessions": gettext_lazy("Where you are logged in"),
 }
 
 # Human labels of the export's field names (the JSON keeps the names).
@@ -58,6 +59,10 @@ EXPORT_FIELD_LABELS = {
     "is_active": gettext_lazy("Active"),
     "date_joined": gettext_lazy("Joined on"),
     "last_login": gettext_lazy("Last login"),
+    "user_agent": gettext_lazy("Device"),
+    "ip_address": gettext_lazy("IP address"),
+    "logged_in_at": gettext_lazy("Logged in"),
+    "last_seen_at": gettext_lazy("Last activity"),
     "password": gettext_lazy("Password"),
     "email_verified": gettext_lazy("Email verified"),
     "phone_verified": gettext_lazy("Phone verified"),

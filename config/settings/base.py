@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files (CSP: 'self' only)
     "csp",
+    "axes",  # lock-out after repeated failed logins (AXES_* below)
     "core",
     "accounts",
     "listings",
@@ -47,6 +48,8 @@ MIDDLEWARE = [
     "core.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.LoginSessionMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lock-out into the login form's error
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -81,6 +84,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Axes first: it refuses a locked-out (user, IP) before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lock-out (django-axes): AXES_FAILURE_LIMIT failed logins for one email from one IP lock that
+# pair for AXES_COOLOFF_TIME; every login form (seller, advertiser console, admin) shows it as a
+# form error (accounts.forms.LockoutMessageMixin, accounts.lockout). A success resets the count.
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# the login forms post the email as "username" (Django's AuthenticationForm); axes would read "email".
+# The callable lower-cases it, so that Lea@… and lea@… count as one account.
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.axes_username"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_VERBOSE = False
+AXES_DISABLE_ACCESS_LOG = True  # accounts.models.LoginSession keeps what the seller sees of their logins
+# the client's address is REMOTE_ADDR (no django-ipware); behind a proxy set AXES_CLIENT_IP_CALLABLE
+# a seller who forgot their password: the reset link stays valid this long (Django's default is 3 days)
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=60 * 60 * 24)
+# a session's "last activity" (accounts.models.LoginSession) is written at most this often
+LOGIN_SESSION_TOUCH_SECONDS = env.int("LOGIN_SESSION_TOUCH_SECONDS", default=300)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "seller-dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -267,6 +295,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
 }
+
+# django-axes logs every attempt at INFO: keep its lock-outs (WARNING), not each login.
+LOGGING.setdefault("loggers", {})["axes"] = {"level": env("AXES_LOG_LEVEL", default="WARNING")}
 
 # --- Listings and audiences --------------------------------------------------------------
 SEGMENT_MIN_SIZE = env.int("SEGMENT_MIN_SIZE", default=25)  # K: smaller segments are never revealed
