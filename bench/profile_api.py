@@ -32,7 +32,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from bench.api import BARE_PATH, OPS, request_lines, reader_keys  # noqa: E402
+from bench.api import BARE_PATH, OPS, reader_keys, request_lines  # noqa: E402
 from bench.bids import create_buyers  # noqa: E402
 
 
