@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
-from accounts.models import BuyerOrganisation, User
-from accounts.selectors import consented_pairs_mask_expression
+from accounts.models import BuyerOrganisation, ConsentGrant, User
+from accounts.selectors import consent_valid_q
 from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade, TradeLine
 
 
@@ -84,32 +84,33 @@ def access_grants_of(organisation: BuyerOrganisation) -> QuerySet[AccessGrant]:
 
 def readable_grants(organisation: BuyerOrganisation, trade_public_id: uuid.UUID) -> QuerySet[AccessGrant]:
     """The grants of the organisation's trade that it may read now: active and inside the licence
-    (none for another organisation's trade), each with its seller's consent (`with_consent`)."""
-    now = timezone.now()
-    grants = AccessGrant.objects.filter(
+    (none for another organisation's trade)."""
+    return AccessGrant.objects.filter(
         organisation=organisation,
         trade_line__trade__public_id=trade_public_id,
         status=AccessGrant.Status.ACTIVE,
-        ends_at__gt=now,
+        ends_at__gt=timezone.now(),
     ).order_by("pk")
-    return with_consent(grants, now)
 
 
-def with_consent(grants: QuerySet[AccessGrant], at: datetime | None = None) -> QuerySet[AccessGrant]:
-    """`grants`, each with `consented_mask`: its seller's (category, purpose) pairs valid at `at`
-    (default now), read in the same statement as the grant. `grant_consented` then needs no
-    query. The consent sweep revokes grants within a minute of an expiry; this closes that
-    minute, so no read ever serves data whose consent has ended."""
-    return grants.annotate(
-        consented_mask=consented_pairs_mask_expression(seller_ref="seller_id", at=at or timezone.now())
+def grants_consented_now(grants: list[AccessGrant], at: datetime | None = None) -> set[int]:
+    """Ids of the grants whose seller's consent holds at `at` for every category x the purpose.
+
+    One query for any number of grants. The consent sweep revokes grants within a minute of an
+    expiry; this closes that minute, so no read ever serves data whose consent has ended.
+    (A separate query costs less CPU than the same check as a subquery of the grants' page:
+    Django resolves an annotated aggregate subquery slowly; bench/README.md, bench-api.)
+    """
+    if not grants:
+        return set()
+    held = set(
+        ConsentGrant.objects.filter(seller_id__in={g.seller_id for g in grants})
+        .filter(consent_valid_q(at or timezone.now()))
+        .values_list("seller_id", "category", "purpose")
     )
-
-
-def grant_consented(grant: AccessGrant) -> bool:
-    """Whether the seller's consent holds for every category of the grant x its purpose (the
-    grant comes from `with_consent`)."""
-    required = taxonomy.pairs_mask(grant.categories, [grant.purpose])
-    return (grant.consented_mask or 0) & required == required
+    return {
+        g.pk for g in grants if all((g.seller_id, category, g.purpose) in held for category in g.categories)
+    }
 
 
 def deletion_notices_of(organisation: BuyerOrganisation) -> QuerySet[DeletionNotice]:

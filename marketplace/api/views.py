@@ -436,8 +436,7 @@ class AccessGrantRecordView(APIView):
         examples=[OpenApiExample("A record", value=RECORD_EXAMPLE, response_only=True)],
     )
     def get(self, request, public_id):
-        grants = selectors.with_consent(selectors.access_grants_of(request.user.organisation))
-        grant = grants.filter(public_id=public_id).first()
+        grant = selectors.access_grants_of(request.user.organisation).filter(public_id=public_id).first()
         if grant is None:
             raise NotFound("No such access grant.")
         if grant.status != AccessGrant.Status.ACTIVE or grant.ends_at <= timezone.now():

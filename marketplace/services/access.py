@@ -37,15 +37,16 @@ SWEEP_BATCH_SIZE = 1000
 def records_read(
     *, organisation: BuyerOrganisation, api_key: ApiKey, grants: list[AccessGrant]
 ) -> list[dict]:
-    """The records of these readable grants of the organisation (from `selectors.with_consent`:
-    those whose consent no longer holds are left out), precise values decrypted, and one read
-    logged per record returned.
+    """The records of these readable grants of the organisation (those whose consent no longer
+    holds are left out), precise values decrypted, and one read logged per record returned.
 
-    Constant queries whatever the number of grants: one for the data (profiles and data keys;
-    one more for life events when bought), one INSERT for the access log (autocommitted for one
-    grant; for more, in the transaction bulk_create opens: BEGIN and COMMIT).
+    Constant queries whatever the number of grants: one for consent, one for the data (profiles
+    and data keys; one more for life events when bought), one INSERT for the access log
+    (autocommitted for one grant; for more, in the transaction bulk_create opens: BEGIN and
+    COMMIT).
     """
-    grants = [g for g in grants if selectors.grant_consented(g)]
+    consented = selectors.grants_consented_now(grants)
+    grants = [g for g in grants if g.pk in consented]
     if not grants:
         return []
     data = account_selectors.sellers_data(categories_by_seller={g.seller_id: g.categories for g in grants})

@@ -377,14 +377,13 @@ def test_records_query_count_is_the_same_for_2_and_20_records(api_client_for):
 
     assert len(response.json()["results"]) == 20
     assert large_queries == small_queries
-    # key, the page (of the organisation's trade) with its sellers' consent, the sellers'
-    # profiles and data keys, BEGIN, access log, COMMIT (the trade itself only when the page is
-    # empty: 404, 409 or 410)
-    assert large_queries == 6, "\n".join(q["sql"][:150] for q in captured.captured_queries)
+    # key, the page (of the organisation's trade), consent, the sellers' profiles and data keys,
+    # BEGIN, access log, COMMIT (the trade itself only when the page is empty: 404, 409 or 410)
+    assert large_queries == 7, "\n".join(q["sql"][:150] for q in captured.captured_queries)
     assert AccessLog.objects.filter(grant__in=grants).count() == 20
 
 
-def test_one_record_is_read_in_four_statements(api_client_for):
+def test_one_record_is_read_in_five_statements(api_client_for):
     buyer = PayingOrganisationFactory()
     trade = bought_listing(buyer)
     (grant,) = deliver(trade)
@@ -395,10 +394,10 @@ def test_one_record_is_read_in_four_statements(api_client_for):
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
         assert response.status_code == 200, response.content
-        # key, the grant with its seller's consent, profile and data key, one autocommitted
+        # key, the grant, its seller's consent, profile and data key, one autocommitted
         # access-log INSERT: no transaction for one row
         statements = [q["sql"] for q in captured.captured_queries]
-        assert len(statements) == 4, "\n".join(s[:150] for s in statements)
+        assert len(statements) == 5, "\n".join(s[:150] for s in statements)
         assert statements[-1].startswith('INSERT INTO "marketplace_accesslog"')
     assert AccessLog.objects.filter(grant=grant).count() == 2
 
