@@ -3,8 +3,8 @@
 
 bids (bids on listings, trade transitions), auctions (auction close, held listings whose sale
 failed), audience (audience-bundle bids and clearing), access (trade line, access grant and
-deletion notice transitions, reading purchased records with their access log, access revocation with its notices, the licence and notice
-sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent
+deletion notice transitions, reading purchased records with their access log, access
+revocation with its notices, the licence and notice sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent
 hook), webhooks (outbound events and their endpoints) and webhook_delivery (attempts, retries,
 the sweep). Settlement is in marketplace.settlement.
 """
