@@ -105,9 +105,9 @@ BRIEFS = (
 SEED_SQL = """
 INSERT INTO accounts_user (password, last_login, is_superuser, email, full_name, role, pseudonym,
                            preferred_language, email_verified_at, phone_verified_at, erased_at,
-                           is_active, is_staff, date_joined, organisation_id)
+                           is_active, is_staff, date_joined, organisation_id, organisation_role)
 SELECT '!', NULL, false, 'bench-api-seller-' || n || '@bench.invalid', '', 'seller',
-       gen_random_uuid(), 'en', now(), now(), NULL, true, false, now(), NULL
+       gen_random_uuid(), 'en', now(), now(), NULL, true, false, now(), NULL, ''
 FROM generate_series(1, %(sellers)s) AS n;
 
 INSERT INTO accounts_consentgrant (seller_id, category, purpose, window_days, granted_at, expires_at,
@@ -142,9 +142,10 @@ FROM accounts_user u ORDER BY u.id;
 
 INSERT INTO accounts_buyerorganisation (legal_name, registration_number, country, website,
                                         contact_name, contact_email, verification_status,
-                                        verification_reason, verification_decided_at, created_at)
+                                        verification_reason, verification_decided_at, created_at,
+                                        contact_phone)
 SELECT 'Earlier buyer ' || n, 'bench-history-' || n, 'FR', 'https://bench.invalid', 'Bench',
-       'history' || n || '@bench.invalid', 'verified', '', now(), now()
+       'history' || n || '@bench.invalid', 'verified', '', now(), now(), ''
 FROM generate_series(1, %(history_buyers)s) AS n;
 
 WITH bids AS (

@@ -18,6 +18,9 @@ from listings.models import Listing
 
 
 class ListingCursorPagination(StrictCursorPagination):
+    # 20 a page unless `page_size` says otherwise (up to 200), as list APIs commonly default to
+    # a screenful (Stripe's to 10): a browse rarely reads past the first page.
+    page_size = 20
     ordering = ("-created_at", "-id")
 
 

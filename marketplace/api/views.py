@@ -22,7 +22,6 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import selectors as account_selectors
 from accounts.api.permissions import HasRequiredScope, IsBuyerMember, IsVerifiedBuyer
 from accounts.models import ApiScope
 from accounts.taxonomy import Purpose
@@ -46,7 +45,7 @@ from marketplace.api.serializers import (
     RecordSerializer,
     TradeOutputSerializer,
 )
-from marketplace.models import AccessGrant, AccessLog, Trade
+from marketplace.models import AccessGrant, Trade
 
 
 class NewestFirst(StrictCursorPagination):
@@ -340,33 +339,6 @@ class GrantPages(StrictCursorPagination):
     ordering = ("id",)
 
 
-def _records(request, grants: list[AccessGrant]) -> list[dict]:
-    """Decrypt the records of these readable grants and log one read per grant.
-
-    Constant queries whatever the number of grants: one for consent, three for the data (profiles,
-    data keys, life events), one insert for the access log.
-    """
-    organisation = request.user.organisation
-    consented = selectors.grants_consented_now(grants)
-    grants = [g for g in grants if g.pk in consented]
-    if not grants:
-        return []
-    data = account_selectors.sellers_data(categories_by_seller={g.seller_id: g.categories for g in grants})
-    now = timezone.now()
-    AccessLog.objects.bulk_create(AccessLog(grant=g, api_key=request.auth, read_at=now) for g in grants)
-    return [
-        {
-            "seller": selectors.buyer_pseudonym(organisation.pk, g.seller_id),
-            "grant": g.public_id,
-            "categories": g.categories,
-            "purpose": g.purpose,
-            "licence_ends_at": g.ends_at,
-            "data": data[g.seller_id],
-        }
-        for g in grants
-    ]
-
-
 @extend_schema(
     responses={
         200: RecordSerializer(many=True),
@@ -410,7 +382,9 @@ class TradeRecordsView(ListAPIView):
             if not AccessGrant.objects.filter(trade_line__trade=trade).exists():
                 raise Conflict("trade_not_delivered", f"This trade is {trade.status}: no data yet.")
             raise Gone()
-        records = _records(request, page)
+        records = services.records_read(
+            organisation=request.user.organisation, api_key=request.auth, grants=page
+        )
         if page and not records and not (self.paginator.has_next or self.paginator.has_previous):
             raise Gone()  # every grant's consent ended, the sweep has not revoked them yet
         return self.get_paginated_response(RecordSerializer(records, many=True).data)
@@ -464,7 +438,9 @@ class AccessGrantRecordView(APIView):
             raise NotFound("No such access grant.")
         if grant.status != AccessGrant.Status.ACTIVE or grant.ends_at <= timezone.now():
             raise Gone()
-        records = _records(request, [grant])
+        records = services.records_read(
+            organisation=request.user.organisation, api_key=request.auth, grants=[grant]
+        )
         if not records:
             raise Gone()
         return Response(RecordSerializer(records[0]).data)

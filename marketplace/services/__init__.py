@@ -3,8 +3,8 @@
 
 bids (bids on listings, trade transitions), auctions (auction close, held listings whose sale
 failed), audience (audience-bundle bids and clearing), access (trade line, access grant and
-deletion notice transitions, access revocation with its notices, the licence and notice
-sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent
+deletion notice transitions, reading purchased records with their access log, access
+revocation with its notices, the licence and notice sweeps), deletion_duty (the bidding block of overdue deletion notices), revocation (the consent
 hook), webhooks (outbound events and their endpoints) and webhook_delivery (attempts, retries,
 the sweep). Settlement is in marketplace.settlement.
 """
@@ -15,6 +15,7 @@ from marketplace.services.access import (
     access_revoke,
     deletion_notice_acknowledge,
     deletion_notices_flag_overdue,
+    records_read,
     trade_lines_transition,
 )
 from marketplace.services.auctions import auctions_close_due, listings_release
@@ -63,6 +64,7 @@ __all__ = [
     "access_revoke",
     "deletion_notice_acknowledge",
     "deletion_notices_flag_overdue",
+    "records_read",
     "trade_lines_transition",
     # deletion duty
     "deletion_duty_clear",

@@ -68,6 +68,18 @@ def test_filters_ordering_and_cursor_pages(buyer_api, moderator):
     assert buyer_api.get("/api/v1/listings/?mobile_os=android").json()["results"] == []
 
 
+def test_pages_hold_20_listings_unless_page_size_says_otherwise(buyer_api, moderator):
+    for _ in range(21):
+        active_listing(moderator)
+
+    first = buyer_api.get("/api/v1/listings/").json()
+    rest = buyer_api.get(first["next"]).json()
+    everything = buyer_api.get("/api/v1/listings/?page_size=200").json()
+
+    assert (len(first["results"]), len(rest["results"]), rest["next"]) == (20, 1, None)
+    assert len(everything["results"]) == 21 and everything["next"] is None
+
+
 @pytest.mark.parametrize(
     "query",
     [
