@@ -66,6 +66,19 @@ def consent_active_for(*, seller: User) -> QuerySet[ConsentGrant]:
     )
 
 
+def consent_latest_per_pair(*, seller: User) -> QuerySet[ConsentGrant]:
+    """The seller's latest grant of each category × purpose pair (at most one row per pair): the
+    consent matrix's cells. A renewed grant's predecessor is never the latest."""
+    latest = (
+        ConsentGrant.objects.filter(
+            seller_id=OuterRef("seller_id"), category=OuterRef("category"), purpose=OuterRef("purpose")
+        )
+        .order_by("-granted_at", "-pk")
+        .values("pk")[:1]
+    )
+    return consent_grants_for(seller=seller).filter(pk=Subquery(latest))
+
+
 def consent_events_for(*, seller: User) -> QuerySet[ConsentEvent]:
     return ConsentEvent.objects.filter(seller=seller).select_related("template").order_by("occurred_at", "pk")
 

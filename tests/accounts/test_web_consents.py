@@ -47,10 +47,10 @@ def test_grant_then_listed_as_active(seller_client, seller):
 
     page = seller_client.get(reverse("seller-consents"))
     assert [g.pk for g in page.context["active"]] == [grant.pk]
-    assert page.context["active"][0].days_left == 89
+    assert page.context["active"][0].days_left == 90
     content = page.content.decode()
     assert f'data-cell="{DEMO}:{ADS}"' in content
-    assert "89 days left" in content
+    assert "90 days left" in content
 
 
 def test_the_matrix_link_prefills_the_grant_form(seller_client):
