@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -64,6 +65,12 @@ def consent_active_for(*, seller: User) -> QuerySet[ConsentGrant]:
     return consent_grants_for(seller=seller).filter(
         status=ConsentGrant.Status.ACTIVE, expires_at__gt=timezone.now()
     )
+
+
+def consent_days_left(expires_at: datetime, now: datetime) -> int:
+    """Whole days until `expires_at`, rounded up: a 90-day grant made a moment ago has 90 left,
+    one that ends in an hour has 1 (never 0 while it holds)."""
+    return max(math.ceil((expires_at - now).total_seconds() / 86400), 0)
 
 
 def consent_latest_per_pair(*, seller: User) -> QuerySet[ConsentGrant]:

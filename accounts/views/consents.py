@@ -7,7 +7,6 @@ out of band, so withdrawing from a cell takes as few steps as granting from it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,15 +35,10 @@ LIVE_TEMPLATE = "accounts/includes/consents_live.html"
 WINDOW_CHOICES = ConsentRenewForm.base_fields["window_days"].choices  # lazy: labels in the request's language
 
 
-def days_left(expires_at: datetime, now: datetime) -> int:
-    """Whole days until `expires_at`, rounded up: a 90-day grant made a moment ago has 90 left."""
-    return max(math.ceil((expires_at - now).total_seconds() / 86400), 0)
-
-
 def _with_days_left(grants: list[ConsentGrant], now: datetime | None = None) -> list[ConsentGrant]:
     now = now or timezone.now()
     for grant in grants:
-        grant.days_left = days_left(grant.expires_at, now)
+        grant.days_left = selectors.consent_days_left(grant.expires_at, now)
     return grants
 
 
@@ -69,7 +63,7 @@ def _cell(category: str, purpose: str, grant: ConsentGrant | None, now: datetime
     if grant is not None and grant.status != ConsentGrant.Status.REVOKED:
         live = grant.status == ConsentGrant.Status.ACTIVE and grant.expires_at > now
         state = "granted" if live else "expired"
-        grant.days_left = days_left(grant.expires_at, now) if live else 0
+        grant.days_left = selectors.consent_days_left(grant.expires_at, now) if live else 0
     return Cell(taxonomy.DataCategory(category), taxonomy.Purpose(purpose), grant, state)
 
 

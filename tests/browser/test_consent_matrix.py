@@ -75,6 +75,16 @@ def test_grant_and_withdraw_from_the_cell_on_a_phone(browser: Browser, live_serv
         page.locator("table.history tbody tr").first.get_by_role("link", name=re.compile("Download")).click()
     assert re.fullmatch(r"consent-receipt-[0-9a-f-]{36}\.json", download.value.suggested_filename)
 
+    # In French too: the longer labels still fit the screen.
+    page.get_by_role("button", name="Français").tap()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Vos consentements")
+    expect(demo).to_contain_text("Non donné")
+    expect(location).to_contain_text("jours restants")
+    expect(page.locator('td[data-cell="life_events:market_research"]')).to_contain_text(
+        "j’accepte expressément"
+    )
+    assert page.evaluate(FITS), page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+
     page.screenshot(path=SCREENSHOT, full_page=True)
     assert errors == [], errors  # nothing refused by the Content-Security-Policy, no script error
     context.close()
