@@ -603,3 +603,18 @@ def test_cell_actions_query_count_is_the_same_for_1_and_50_grants(client, action
         counts.append(len(context))
 
     assert counts[0] == counts[1]
+
+
+def test_an_htmx_call_without_a_session_sends_the_browser_to_the_login_page(client, seller):
+    grant = services.consent_grant(seller=seller, category=DEMO, purpose=ADS, window_days=30)
+
+    response = client.post(
+        reverse("seller-consent-revoke", args=[grant.pk]),
+        HTTP_HX_CURRENT_URL="http://testserver/consents/",
+        **HX,
+    )
+
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("login") + "?next=/consents/"
+    grant.refresh_from_db()
+    assert grant.status == "active"
