@@ -6,6 +6,7 @@ table only, evaluated)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from accounts.models import BuyerOrganisation, ConsentGrant, SellerDataKey, SellerProfile, User
 from core.locks import claim_rows, lock_row, lock_rows
@@ -20,6 +21,21 @@ def consent_grants_active_of_sellers(seller_ids: Iterable[int]) -> list[ConsentG
 
 def consent_grant_of_seller(*, seller: User, grant_id: int) -> ConsentGrant | None:
     return lock_row(ConsentGrant.objects.filter(pk=grant_id, seller=seller))
+
+
+def consent_grants_due_of_pair(
+    *, seller: User, category: str, purpose: str, now: datetime
+) -> list[ConsentGrant]:
+    """The seller's grants of one pair still active past their window (the sweep not yet run)."""
+    return lock_rows(
+        ConsentGrant.objects.filter(
+            seller=seller,
+            category=category,
+            purpose=purpose,
+            status=ConsentGrant.Status.ACTIVE,
+            expires_at__lte=now,
+        )
+    )
 
 
 def user(user_id: int) -> User:

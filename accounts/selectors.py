@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -67,6 +68,25 @@ def consent_active_for(*, seller: User) -> QuerySet[ConsentGrant]:
     return consent_grants_for(seller=seller).filter(
         status=ConsentGrant.Status.ACTIVE, expires_at__gt=timezone.now()
     )
+
+
+def consent_days_left(expires_at: datetime, now: datetime) -> int:
+    """Whole days until `expires_at`, rounded up: a 90-day grant made a moment ago has 90 left,
+    one that ends in an hour has 1 (never 0 while it holds)."""
+    return max(math.ceil((expires_at - now).total_seconds() / 86400), 0)
+
+
+def consent_latest_per_pair(*, seller: User) -> QuerySet[ConsentGrant]:
+    """The seller's latest grant of each category × purpose pair (at most one row per pair): the
+    consent matrix's cells. A renewed grant's predecessor is never the latest."""
+    latest = (
+        ConsentGrant.objects.filter(
+            seller_id=OuterRef("seller_id"), category=OuterRef("category"), purpose=OuterRef("purpose")
+        )
+        .order_by("-granted_at", "-pk")
+        .values("pk")[:1]
+    )
+    return consent_grants_for(seller=seller).filter(pk=Subquery(latest))
 
 
 def consent_events_for(*, seller: User) -> QuerySet[ConsentEvent]:

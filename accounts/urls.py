@@ -25,6 +25,7 @@ urlpatterns = [
     path("life-events/", profile.life_events, name="seller-life-events"),
     path("life-events/<str:kind>/remove/", profile.life_event_remove, name="seller-life-event-remove"),
     path("consents/", consents.consents, name="seller-consents"),
+    path("consents/cell/<str:category>/<str:purpose>/", consents.consent_cell, name="seller-consent-cell"),
     path("consents/grant/", consents.consent_grant, name="seller-consent-grant"),
     path("consents/<int:grant_id>/renew/", consents.consent_renew, name="seller-consent-renew"),
     path("consents/<int:grant_id>/revoke/", consents.consent_revoke, name="seller-consent-revoke"),

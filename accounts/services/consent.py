@@ -67,6 +67,17 @@ def consent_grant(
             "Life events are sensitive: confirm this consent on its own.",
             field="explicit_sensitive",
         )
+    try:
+        return _consent_grant_once(seller, category, purpose, window_days)
+    except Conflict as exc:
+        # The pair's last grant may be past its window with the expiry sweep yet to run (up to a
+        # minute): expire it now, as the sweep would, and grant again.
+        if exc.code != "consent_already_active" or not _consent_expire_pair_due(seller, category, purpose):
+            raise
+    return _consent_grant_once(seller, category, purpose, window_days)
+
+
+def _consent_grant_once(seller: User, category: str, purpose: str, window_days: int) -> ConsentGrant:
     with transaction.atomic(durable=True):
         now = timezone.now()
         try:
@@ -88,6 +99,20 @@ def consent_grant(
         )
         hooks.run_consent_change_handlers([hooks.ConsentChange.of(grant)], "granted")
     return grant
+
+
+def _consent_expire_pair_due(seller: User, category: str, purpose: str) -> bool:
+    """Expire the seller's grant of one pair if its window has ended (event and cascades as in
+    consent_expire_due); True if there was one."""
+    with transaction.atomic(durable=True):
+        due = lock_objects.consent_grants_due_of_pair(
+            seller=seller, category=category, purpose=purpose, now=timezone.now()
+        )
+        for grant in due:
+            grant.seller = seller
+        _consent_grants_end(due, ConsentGrant.Status.EXPIRED, at=None, event_kind=ConsentEvent.Kind.EXPIRED)
+        hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, due), "expired")
+    return bool(due)
 
 
 def _locked_active_grant(seller: User, grant_id: int, now: datetime) -> ConsentGrant:

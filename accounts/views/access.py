@@ -5,10 +5,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Concatenate, ParamSpec, cast
+from urllib.parse import urlsplit
 
 from django.contrib.auth import views as auth_views
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import reverse
 
@@ -35,6 +36,15 @@ def seller_required(
     ) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
+            if request.headers.get("HX-Request") == "true":
+                # An htmx call (the session ended meanwhile): the browser goes to the login page,
+                # back to the page it was on, instead of a login form swapped into the page.
+                current = urlsplit(request.headers.get("HX-Current-URL", ""))
+                back = current.path + (f"?{current.query}" if current.query else "")
+                login = auth_views.redirect_to_login(back or request.get_full_path(), reverse("login"))
+                response = HttpResponse(status=204)
+                response["HX-Redirect"] = login["Location"]
+                return response
             return auth_views.redirect_to_login(request.get_full_path(), reverse("login"))
         if user.role == User.Role.MODERATOR or user.is_staff:
             return redirect("admin:index")

@@ -57,8 +57,8 @@ def test_seller_signs_up_grants_and_revokes_consent_then_reads_french(page: Page
     expect(active).to_contain_text("Location (region, postcode)")
     expect(active).to_contain_text("Market research")
     expect(active).to_contain_text("Active")
-    expect(active).to_contain_text("179 days left")
-    expect(page.locator('td[data-cell="location:market_research"]')).to_contain_text("Active")
+    expect(active).to_contain_text("180 days left")
+    expect(page.locator('td[data-cell="location:market_research"]')).to_contain_text("Granted")
 
     # Revoke it, after the confirmation page
     active.get_by_role("link", name=re.compile("^Revoke")).click()
