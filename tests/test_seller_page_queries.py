@@ -40,3 +40,20 @@ def test_seller_pages_query_count_does_not_grow_with_trades(client):
     over = {name: c for name, c in counts.items() if max(c) > MAX_QUERIES}
     assert not grows, f"query count grows with trades (10 vs 1,000): {grows}"
     assert not over, f"more than {MAX_QUERIES} queries: {over}"
+
+
+def test_clearing_prices_of_every_category_in_one_query_match_the_per_category_reads():
+    from datetime import timedelta
+
+    from accounts import taxonomy
+    from marketplace import selectors
+
+    seller_with_sales(40)  # 30 of them settled in the last 30 days, two category masks
+    window, categories = timedelta(days=30), list(taxonomy.CATEGORY_CODES)
+
+    with CaptureQueriesContext(connection) as captured:
+        many = selectors.clearing_prices_many(categories, window)
+
+    assert len(captured) == 1
+    assert many == {category: selectors.clearing_prices(category, window) for category in categories}
+    assert len(many["demographics"]) == 30 and len(many["location"]) == 15 and not many["device"]
