@@ -10,6 +10,7 @@
 #   make bench-segments segment sizing benchmark (bench/segments.py)
 #   make bench-settle   settlement benchmark (bench/settle.py)
 #   make bench-ledger   ledger benchmark (bench/ledger.py)
+#   make bench-pages    seller pages (1,000 trades) vs a bare base.html render (bench/pages.py)
 #
 # Variables: PYTHON (interpreter that creates .venv), PYTEST_ARGS, RUN_SECONDS, RUN_PORT,
 # STRIPE_PORT, COURTIER_RUN_DIR, DATABASE_URL, CELERY_BROKER_URL (see scripts/run.py).
@@ -114,3 +115,7 @@ bench-bids: venv
 .PHONY: bench-api
 bench-api: venv
 	$(VPY) bench/api.py $(BENCH_ARGS)
+
+.PHONY: bench-pages
+bench-pages: venv
+	$(VPY) bench/pages.py $(BENCH_ARGS)

@@ -55,14 +55,35 @@ MAX_PREMIUM = Decimal("1.5")
 RANGE = Decimal("0.25")
 STATS_TTL = 600
 
-# marketplace registers a provider of recent clearing prices (cents per record) per category.
+# marketplace registers a provider of recent clearing prices (cents per record) per category,
+# and its twin for several categories at once (one query for a page that values them all).
 ClearingPrices = Callable[[str, timedelta], list[int]]
+ClearingPricesMany = Callable[[list[str], timedelta], dict[str, list[int]]]
 _clearing_prices: list[ClearingPrices] = []
+_clearing_prices_many: dict[ClearingPrices, ClearingPricesMany] = {}
 
 
-def register_clearing_price_provider(provider: ClearingPrices) -> None:
+def register_clearing_price_provider(
+    provider: ClearingPrices, many: ClearingPricesMany | None = None
+) -> None:
     if provider not in _clearing_prices:
         _clearing_prices.append(provider)
+    if many is not None:
+        _clearing_prices_many[provider] = many
+
+
+def recent_clearing_prices(
+    categories: list[str], window: timedelta = timedelta(days=30)
+) -> dict[str, list[int]]:
+    """Every provider's recent clearing prices for `categories`, each provider asked once when it
+    has a twin for several categories."""
+    recent: dict[str, list[int]] = {category: [] for category in categories}
+    for provider in _clearing_prices:
+        many = _clearing_prices_many.get(provider)
+        answers = many(categories, window) if many else {c: provider(c, window) for c in categories}
+        for category in categories:
+            recent[category].extend(answers.get(category, []))
+    return recent
 
 
 # marketplace registers what buyers paid per record in settled trades, per category:
@@ -141,12 +162,16 @@ def category_valuation(
     life_event_kinds: int = 0,
     licence_days: int = 30,
     purposes: list[str] | None = None,
+    recent: list[int] | None = None,
 ) -> dict:
+    """`recent`: the category's clearing prices when the caller read them already (seller_valuation
+    reads every category's in one go); None: asked of the providers here."""
     purpose_factor = purpose_multiplier(purposes)
     base = Decimal(BASE_RATE_CENTS[category]) * LICENCE_MULTIPLIER[licence_days] * purpose_factor
     premium, why = _premium(category, profile, life_event_kinds)
     modelled = base * premium
-    recent = [price for provider in _clearing_prices for price in provider(category, timedelta(days=30))]
+    if recent is None:
+        recent = [price for provider in _clearing_prices for price in provider(category, timedelta(days=30))]
     clearing = Decimal(int(median(recent))) if recent else None
     estimate = (modelled + clearing) / 2 if clearing is not None else modelled
     return {
@@ -187,11 +212,18 @@ def seller_valuation(
     if profile is _READ:
         profile = SellerProfile.objects.filter(seller=seller).first()
     kinds = LifeEvent.objects.filter(seller=seller).count() if life_event_kinds is None else life_event_kinds
+    categories = list(categories or taxonomy.CATEGORY_CODES)
+    recent = recent_clearing_prices(categories)
     per_category = [
         category_valuation(
-            c, profile=profile, life_event_kinds=kinds, licence_days=licence_days, purposes=purposes
+            c,
+            profile=profile,
+            life_event_kinds=kinds,
+            licence_days=licence_days,
+            purposes=purposes,
+            recent=recent[c],
         )
-        for c in (categories or taxonomy.CATEGORY_CODES)
+        for c in categories
     ]
     total = sum(item["estimate_cents"] for item in per_category)
     per_year = licences_per_year(licence_days, consent_window_days)

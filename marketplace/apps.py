@@ -15,7 +15,7 @@ class MarketplaceConfig(AppConfig):
             services.on_consent_change, stage=hooks.ConsentHandlerStage.MARKETPLACE
         )
         register_payment_outcome_handler(settlement.on_payment_outcome)
-        register_clearing_price_provider(selectors.clearing_prices)
+        register_clearing_price_provider(selectors.clearing_prices, many=selectors.clearing_prices_many)
         register_market_prices_provider(selectors.paid_per_record)
         hooks.register_export_section("sales", selectors.seller_export_sales)
         hooks.register_export_section("recipients", selectors.seller_export_recipients)

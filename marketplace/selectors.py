@@ -133,11 +133,12 @@ def seller_sales(*, seller: User) -> QuerySet[TradeLine]:
     )
 
 
-def clearing_prices(category: str, window: timedelta) -> list[int]:
-    """Per-record prices paid for `category` in settled trades of the last `window`, each line's
-    price shared equally among its categories. Registered with listings.valuation."""
+CLEARING_PRICES_KEPT = 1_000  # the most recent lines per category
+
+
+def _recent_lines(category: str, window: timedelta) -> QuerySet[TradeLine]:
     bit = taxonomy.mask_of([category], taxonomy.CATEGORY_CODES)
-    lines = (
+    return (
         TradeLine.objects.filter(
             status=TradeLine.Status.DELIVERED,
             trade__status=Trade.Status.SETTLED,
@@ -146,9 +147,33 @@ def clearing_prices(category: str, window: timedelta) -> list[int]:
         .alias(has=ExpressionWrapper(F("categories_mask").bitand(bit), output_field=BigIntegerField()))
         .filter(has=bit)
         .order_by("-trade__updated_at")
-        .values_list("price_cents", "categories_mask")[:1000]
     )
-    return [price // max(1, bin(mask).count("1")) for price, mask in lines]
+
+
+def clearing_prices(category: str, window: timedelta) -> list[int]:
+    """Per-record prices paid for `category` in settled trades of the last `window` (the latest
+    CLEARING_PRICES_KEPT lines), each line's price shared equally among its categories.
+    Registered with listings.valuation."""
+    lines = _recent_lines(category, window).values_list("price_cents", "categories_mask")
+    return [price // max(1, bin(mask).count("1")) for price, mask in lines[:CLEARING_PRICES_KEPT]]
+
+
+def clearing_prices_many(categories: list[str], window: timedelta) -> dict[str, list[int]]:
+    """`clearing_prices` of several categories in one query (a UNION ALL of the per-category
+    reads, each with its own ORDER BY and LIMIT) where the database allows it, else one query per
+    category. Registered with listings.valuation, for pages that value every category at once."""
+    if len(categories) < 2 or not connection.features.supports_slicing_ordering_in_compound:
+        return {category: clearing_prices(category, window) for category in categories}
+    parts = [
+        _recent_lines(category, window)
+        .annotate(category=Value(category))
+        .values_list("category", "price_cents", "categories_mask")[:CLEARING_PRICES_KEPT]
+        for category in categories
+    ]
+    prices: dict[str, list[int]] = {category: [] for category in categories}
+    for category, price, mask in parts[0].union(*parts[1:], all=True):
+        prices[category].append(price // max(1, bin(mask).count("1")))
+    return prices
 
 
 def _categories_in(mask: F) -> Greatest:
