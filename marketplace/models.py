@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation
@@ -30,7 +31,7 @@ class Bid(models.Model):
         WON = "won", _("Won")
         LOST = "lost", _("Lost")
         CANCELLED = "cancelled", _("Cancelled")
-        EXPIRED = "expired", _("Expired")
+        EXPIRED = "expired", pgettext_lazy("bid", "Expired")
         REJECTED = "rejected", _("Rejected")
 
     TRANSITIONS: dict[str, frozenset[str]] = {
@@ -251,9 +252,10 @@ class AccessGrant(models.Model):
     """A buyer's licence to one seller's purchased categories, for one purpose, until ends_at."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
-        EXPIRED = "expired", _("Expired")
-        REVOKED = "revoked", _("Revoked")
+        # a licence (feminine in French)
+        ACTIVE = "active", pgettext_lazy("licence", "Active")
+        EXPIRED = "expired", pgettext_lazy("licence", "Expired")
+        REVOKED = "revoked", pgettext_lazy("licence", "Revoked")
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.ACTIVE: frozenset({Status.EXPIRED, Status.REVOKED}),
