@@ -263,3 +263,29 @@ def test_every_string_of_the_code_is_in_the_french_catalogue(tmp_path):
         for e in catalogue.untranslated_entries() + catalogue.fuzzy_entries()
     ]
     assert not missing, "not translated in locale/fr/LC_MESSAGES/django.po:\n" + "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    ("value", "english", "french"),
+    [
+        ("0.5", "0.5 licences sold", "0,5 licence vendue"),
+        ("1", "1 licence sold", "1 licence vendue"),
+        ("1.5", "1.5 licences sold", "1,5 licence vendue"),
+        ("2", "2 licences sold", "2 licences vendues"),
+        ("2.5", "2.5 licences sold", "2,5 licences vendues"),
+    ],
+)
+def test_a_fraction_of_licences_takes_each_language_s_plural(value, english, french):
+    from decimal import Decimal
+
+    from django.utils.translation import ngettext
+
+    from listings.worth_views import plural_count
+
+    for language, expected in (("en", english), ("fr", french)):
+        with translation.override(language):
+            count = Decimal(value)
+            text = ngettext("%(count)s licence sold", "%(count)s licences sold", plural_count(count)) % {
+                "count": formats.number_format(count)
+            }
+        assert text == expected, language
