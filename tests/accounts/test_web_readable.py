@@ -289,3 +289,24 @@ def test_a_fraction_of_licences_takes_each_language_s_plural(value, english, fre
                 "count": formats.number_format(count)
             }
         assert text == expected, language
+
+
+def test_privacy_notice_in_french_names_the_country_and_the_contact_role(client, db):
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "fr"
+
+    text = main_text(client.get(reverse("privacy-notice")))
+
+    assert "Île-de-France, France" in text
+    assert "Délégué à la protection des données" in text
+    assert "Data Protection Officer" not in text
+
+
+def test_french_puts_a_space_before_a_colon(client, trader):
+    seller, _line = trader
+    client.force_login(seller)
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "fr"
+
+    html = client.get(reverse("seller-dashboard")).content.decode()
+
+    assert f'E-mail vérifié<span class="visually-hidden">{NBSP}: oui</span>' in html
+    assert 'visually-hidden">: ' not in html
