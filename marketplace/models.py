@@ -320,9 +320,10 @@ class DeletionNotice(models.Model):
     """Tells a buyer organisation to delete a seller's data it received, by a deadline."""
 
     class Status(models.TextChoices):
-        SENT = "sent", _("Sent")
-        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
-        OVERDUE = "overdue", _("Overdue")
+        # an "avis de suppression" in French (masculine), on every page
+        SENT = "sent", pgettext_lazy("deletion notice", "Sent")
+        ACKNOWLEDGED = "acknowledged", pgettext_lazy("deletion notice", "Acknowledged")
+        OVERDUE = "overdue", pgettext_lazy("deletion notice", "Overdue")
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.SENT: frozenset({Status.ACKNOWLEDGED, Status.OVERDUE}),

@@ -100,6 +100,8 @@ MY_DATA = {
             "Oui",
             "France",
             "Prix fixe (achat immédiat)",
+            "Avis de suppression envoyés aux acheteurs",
+            "Confirmé",  # an avis (masculine), as on the sales page
         ],
         "absent": [r"\bTrue\b", r"\bFalse\b", r"\bYes\b", r"\bEnglish\b", r"\bEUR\b", r"\(FR\)", r"\bFR\b"],
     },
