@@ -165,6 +165,14 @@ _SECTION_CHOICES: dict[str, dict[str, dict]] = {
     "consent_grants": {"status": dict(ConsentGrant.Status.choices)},
     "consent_events": {"kind": dict(ConsentEvent.Kind.choices)},
 }
+# Ledger references ("trade:12") as people read them ("Sale no. 12"); the JSON keeps them.
+_REFERENCE_LABELS = {
+    "trade": pgettext_lazy("ledger reference", "Sale no. %(number)s"),
+    "payout": pgettext_lazy("ledger reference", "Payout no. %(number)s"),
+    "payout_reversal": pgettext_lazy("ledger reference", "Payout reversal no. %(number)s"),
+    "refund": pgettext_lazy("ledger reference", "Refund no. %(number)s"),
+    "dispute": pgettext_lazy("ledger reference", "Dispute no. %(number)s"),
+}
 _DATE_FIELDS = frozenset({"birth_date", "date_joined", "last_login", "deadline", "sellable_until"})
 _HIDDEN_FIELDS = frozenset({"receipt"})
 _COUNTRY_FIELDS = frozenset({"country", "organisation_country", "buyer_country"})
@@ -190,6 +198,9 @@ def _display_value(name: str, value: Any, row: dict, choices: dict[str, dict]) -
             f"({_display_value('occurred_at', step['occurred_at'], step, choices)})"
             for step in value
         )
+    if name == "reference" and isinstance(value, str) and value.partition(":")[0] in _REFERENCE_LABELS:
+        kind, _sep, number = value.partition(":")
+        return _REFERENCE_LABELS[kind] % {"number": number.split(":")[0]}
     if name in _COUNTRY_FIELDS and isinstance(value, str):
         return country_name(value)
     if name.endswith("_cents") and isinstance(value, int):

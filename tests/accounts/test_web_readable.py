@@ -102,8 +102,18 @@ MY_DATA = {
             "Prix fixe (achat immédiat)",
             "Avis de suppression envoyés aux acheteurs",
             "Confirmé",  # an avis (masculine), as on the sales page
+            "Vente n° ",  # the ledger reference trade:<id>
         ],
-        "absent": [r"\bTrue\b", r"\bFalse\b", r"\bYes\b", r"\bEnglish\b", r"\bEUR\b", r"\(FR\)", r"\bFR\b"],
+        "absent": [
+            r"\bTrue\b",
+            r"\bFalse\b",
+            r"\bYes\b",
+            r"\bEnglish\b",
+            r"\bEUR\b",
+            r"\(FR\)",
+            r"\bFR\b",
+            "trade:",
+        ],
     },
     "en": {
         "present": [
@@ -118,8 +128,9 @@ MY_DATA = {
             "Yes",
             "France",
             "Fixed price (buy now)",
+            "Sale no. ",
         ],
-        "absent": [r"\bTrue\b", r"\bFalse\b", r"\bOui\b", r"\bEUR\b", r"\bFR\b"],
+        "absent": [r"\bTrue\b", r"\bFalse\b", r"\bOui\b", r"\bEUR\b", r"\bFR\b", "trade:"],
     },
 }
 
