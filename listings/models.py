@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts import taxonomy
 
@@ -17,13 +18,13 @@ class Listing(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
         PENDING_REVIEW = "pending_review", _("Pending review")
-        ACTIVE = "active", _("Active")
+        ACTIVE = "active", pgettext_lazy("listing", "Active")
         HELD = "held", _("Held: payment in progress")
         PAUSED = "paused", _("Paused")
         SOLD = "sold", _("Sold")
         WITHDRAWN = "withdrawn", _("Withdrawn")
         SUSPENDED = "suspended", _("Suspended")
-        EXPIRED = "expired", _("Expired")
+        EXPIRED = "expired", pgettext_lazy("listing", "Expired")
 
     class PricingMode(models.TextChoices):
         FIXED = "fixed", _("Fixed price (buy now)")

@@ -29,7 +29,7 @@ from accounts import taxonomy
 from accounts.models import User
 from accounts.views import seller_required
 from core.errors import NotFound, ServiceError
-from core.money import format_euros
+from core.money import format_money
 from listings import services
 from listings.forms import (
     AudienceOptinForm,
@@ -89,10 +89,12 @@ def _with_display(listing: Listing) -> Listing:
     """Labels and euros for the template; the listing's fields are not touched."""
     listing.category_labels = [CATEGORY_LABELS[c] for c in listing.categories]
     listing.purpose_labels = [PURPOSE_LABELS[p] for p in listing.purposes]
-    listing.floor_price = format_euros(listing.floor_price_cents)
+    listing.floor_price = format_money(listing.floor_price_cents, listing.currency)
     listing.floor_price_input = euros_for_input(listing.floor_price_cents)
     listing.suggested_price = (
-        format_euros(listing.suggested_price_cents) if listing.suggested_price_cents is not None else ""
+        format_money(listing.suggested_price_cents, listing.currency)
+        if listing.suggested_price_cents is not None
+        else ""
     )
     listing.reason_display = STATUS_REASONS.get(listing.status_reason, listing.status_reason)
     listing.is_live = listing.status in Listing.LIVE
@@ -206,7 +208,9 @@ def listing_price(request, listing_id: int):
         error = _row_error(listing_id, listing_error_message(exc), typed)
         return _listings_page(request, row_error=error, status=exc.status_code)
     messages.success(
-        request, _("Floor price changed to %(price)s.") % {"price": format_euros(listing.floor_price_cents)}
+        request,
+        _("Floor price changed to %(price)s.")
+        % {"price": format_money(listing.floor_price_cents, listing.currency)},
     )
     return redirect("seller-listings")
 
@@ -264,6 +268,8 @@ def _chosen_terms(form: ListingCreateForm) -> tuple[list[str], int]:
     )
 
 
+CURRENCY = "EUR"  # valuations are in euros (listings.valuation)
+
 # The page's script fills the same sentence when the seller ticks other categories.
 SUGGESTION_RANGE = gettext_lazy("Likely between %(low)s and %(high)s per licence.")
 
@@ -274,9 +280,12 @@ def _suggestion(seller: User, categories: list[str], licence_days: int) -> dict 
     total = seller_valuation(seller=seller, categories=categories, licence_days=licence_days)["total"]
     return {
         "estimate_cents": total["estimate_cents"],
-        "estimate": format_euros(total["estimate_cents"]),
+        "estimate": format_money(total["estimate_cents"], CURRENCY),
         "range": SUGGESTION_RANGE
-        % {"low": format_euros(total["low_cents"]), "high": format_euros(total["high_cents"])},
+        % {
+            "low": format_money(total["low_cents"], CURRENCY),
+            "high": format_money(total["high_cents"], CURRENCY),
+        },
         "estimate_input": euros_for_input(total["estimate_cents"]),
     }
 

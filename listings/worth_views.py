@@ -55,6 +55,15 @@ def _number(value: Decimal | str, decimals: int = 2) -> str:
     return formats.number_format(value, decimal_pos=max(0, -value.as_tuple().exponent))
 
 
+def plural_count(value: Decimal) -> int:
+    """An integer that takes the plural form `value` takes, for ngettext (which wants integers):
+    a whole number is itself; a fraction below 2 is 0, plural in English ("0.5 licences") and
+    singular in French ("0,5 licence", "1,5 licence"); from 2 both are plural."""
+    if value == value.to_integral_value() or value >= 2:
+        return int(value)
+    return 0
+
+
 def _scarcity_explained(category: str, profile, life_event_count: int) -> str:
     """The scarcity premium in the seller's language. The valuation explains it in English only
     (`scarcity_explained`); this reads the same cached shares it used."""
@@ -155,7 +164,10 @@ def worth_context(request: HttpRequest, form: WorthSimulatorForm) -> dict:
         ],
         "extra_purpose": _number(valuation.EXTRA_PURPOSE),
         "licences_per_year": _number(result["licences_per_year"]),
-        "sell_through": formats.number_format(sell_through),
+        "sell_through_label": ngettext(
+            "%(count)s licence sold", "%(count)s licences sold", plural_count(sell_through)
+        )
+        % {"count": formats.number_format(sell_through)},
         "selling_days": selling_days,
         "selling_days_label": ngettext("%(count)s day", "%(count)s days", selling_days)
         % {"count": selling_days},

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation
@@ -30,7 +31,7 @@ class Bid(models.Model):
         WON = "won", _("Won")
         LOST = "lost", _("Lost")
         CANCELLED = "cancelled", _("Cancelled")
-        EXPIRED = "expired", _("Expired")
+        EXPIRED = "expired", pgettext_lazy("bid", "Expired")
         REJECTED = "rejected", _("Rejected")
 
     TRANSITIONS: dict[str, frozenset[str]] = {
@@ -251,9 +252,10 @@ class AccessGrant(models.Model):
     """A buyer's licence to one seller's purchased categories, for one purpose, until ends_at."""
 
     class Status(models.TextChoices):
-        ACTIVE = "active", _("Active")
-        EXPIRED = "expired", _("Expired")
-        REVOKED = "revoked", _("Revoked")
+        # a licence (feminine in French)
+        ACTIVE = "active", pgettext_lazy("licence", "Active")
+        EXPIRED = "expired", pgettext_lazy("licence", "Expired")
+        REVOKED = "revoked", pgettext_lazy("licence", "Revoked")
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.ACTIVE: frozenset({Status.EXPIRED, Status.REVOKED}),
@@ -318,9 +320,10 @@ class DeletionNotice(models.Model):
     """Tells a buyer organisation to delete a seller's data it received, by a deadline."""
 
     class Status(models.TextChoices):
-        SENT = "sent", _("Sent")
-        ACKNOWLEDGED = "acknowledged", _("Acknowledged")
-        OVERDUE = "overdue", _("Overdue")
+        # an "avis de suppression" in French (masculine), on every page
+        SENT = "sent", pgettext_lazy("deletion notice", "Sent")
+        ACKNOWLEDGED = "acknowledged", pgettext_lazy("deletion notice", "Acknowledged")
+        OVERDUE = "overdue", pgettext_lazy("deletion notice", "Overdue")
 
     TRANSITIONS: dict[str, frozenset[str]] = {
         Status.SENT: frozenset({Status.ACKNOWLEDGED, Status.OVERDUE}),

@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET
 
 from accounts import taxonomy
 from accounts.views import seller_required
-from core.money import format_euros
+from core.countries import country_name
+from core.money import format_money
 from marketplace import selectors, selectors_seller
 from marketplace.models import DeletionNotice
 
@@ -40,7 +41,14 @@ def _buyers(seller) -> list[dict]:
     def buyer(organisation_id: int, name: str, country: str) -> dict:
         return buyers.setdefault(
             organisation_id,
-            {"id": organisation_id, "name": name, "country": country, "licences": [], "notices": []},
+            {
+                "id": organisation_id,
+                "name": name,
+                "country": country,
+                "country_name": country_name(country),
+                "licences": [],
+                "notices": [],
+            },
         )
 
     for row in selectors_seller.seller_buyer_licences(seller=seller):
@@ -102,7 +110,7 @@ def _sale_rows(request: HttpRequest) -> list[dict]:
             "purpose": line.trade.purpose,
             "categories": line.categories,
             "price_cents": line.price_cents,
-            "price": format_euros(line.price_cents),
+            "price": format_money(line.price_cents, line.trade.currency),
             "currency": line.trade.currency,
             "sold_at": line.trade.created_at,
             "licence_ends_at": getattr(getattr(line, "access_grant", None), "ends_at", None),

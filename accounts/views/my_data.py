@@ -6,14 +6,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import hooks, selectors, services, taxonomy
@@ -23,6 +22,7 @@ from accounts.forms import (
 )
 from accounts.models import ConsentEvent, ConsentGrant, User
 from accounts.views.access import seller_required
+from core.countries import country_name
 from core.errors import ServiceError
 from core.money import format_money
 
@@ -154,15 +154,28 @@ _ACCOUNTS_CHOICES: dict[str, dict] = {
     "interests": dict(taxonomy.INTERESTS),
     "affinities": dict(taxonomy.AFFINITIES),
     "role": dict(User.Role.choices),
-    "preferred_language": dict(settings.LANGUAGES),
+    # in the reader's language ("Anglais" on the French page), not the switcher's native names
+    "preferred_language": {
+        "en": pgettext_lazy("language name", "English"),
+        "fr": pgettext_lazy("language name", "French"),
+    },
 }
 _SECTION_CHOICES: dict[str, dict[str, dict]] = {
     "life_events": {"kind": dict(taxonomy.LifeEventKind.choices)},
     "consent_grants": {"status": dict(ConsentGrant.Status.choices)},
     "consent_events": {"kind": dict(ConsentEvent.Kind.choices)},
 }
+# Ledger references ("trade:12") as people read them ("Sale no. 12"); the JSON keeps them.
+_REFERENCE_LABELS = {
+    "trade": pgettext_lazy("ledger reference", "Sale no. %(number)s"),
+    "payout": pgettext_lazy("ledger reference", "Payout no. %(number)s"),
+    "payout_reversal": pgettext_lazy("ledger reference", "Payout reversal no. %(number)s"),
+    "refund": pgettext_lazy("ledger reference", "Refund no. %(number)s"),
+    "dispute": pgettext_lazy("ledger reference", "Dispute no. %(number)s"),
+}
 _DATE_FIELDS = frozenset({"birth_date", "date_joined", "last_login", "deadline", "sellable_until"})
 _HIDDEN_FIELDS = frozenset({"receipt"})
+_COUNTRY_FIELDS = frozenset({"country", "organisation_country", "buyer_country"})
 
 
 def _display_value(name: str, value: Any, row: dict, choices: dict[str, dict]) -> Any:
@@ -185,6 +198,11 @@ def _display_value(name: str, value: Any, row: dict, choices: dict[str, dict]) -
             f"({_display_value('occurred_at', step['occurred_at'], step, choices)})"
             for step in value
         )
+    if name == "reference" and isinstance(value, str) and value.partition(":")[0] in _REFERENCE_LABELS:
+        kind, _sep, number = value.partition(":")
+        return _REFERENCE_LABELS[kind] % {"number": number.split(":")[0]}
+    if name in _COUNTRY_FIELDS and isinstance(value, str):
+        return country_name(value)
     if name.endswith("_cents") and isinstance(value, int):
         return format_money(value, row.get("currency") or "EUR")
     if name in choices:

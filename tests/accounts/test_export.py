@@ -366,7 +366,7 @@ def test_my_data_pages_answer_410_when_the_account_is_erased(db, client, languag
                 "Mode de vente",
                 "Versements",
                 "Versé",
-                "Confirmée",
+                "Confirmé",  # an avis de suppression
             ],
             ["targeted_advertising", "seller_payable", "price_cents", "demographics"],
         ),

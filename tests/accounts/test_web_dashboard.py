@@ -91,7 +91,7 @@ def test_cards_in_french_use_french_money_dates_and_plurals(client):
     assert '<html lang="fr">' in html
     assert "Consentements actifs" in html
     assert 'data-amount="this-month">1,20\N{NO-BREAK SPACE}€<' in html
-    assert re.search(r"La prochaine prend fin le \d{1,2} \w+ \d{4}, dans 90 jours\.", html)
+    assert re.search(r"Le prochain prend fin le \d{1,2} \w+ \d{4}, dans 90 jours\.", html)
     assert "4 avis de suppression attendent la confirmation des acheteurs" in html
     assert "<strong>2 sont en retard</strong>" in html
     assert "Mettez vos données en vente" not in html  # a listing exists

@@ -532,7 +532,7 @@ def test_worth_shows_the_valuation_for_the_chosen_licence(seller_client, seller,
     assert response.context["yearly_income"] == f"€{yearly // 100:,}.{yearly % 100:02d}"
     content = response.content.decode()
     assert "No trades yet" in content
-    assert f"The assumption: 0.5 licence sold per {licence_days}-day period" in content
+    assert f"The assumption: 0.5 licences sold per {licence_days}-day period" in content
 
 
 def test_worth_explains_scarcity_from_the_profile(seller_client, seller):
