@@ -1,0 +1,112 @@
+"""Every seller page at 360 × 740 in Chromium, in French and in English: nothing wider than the
+screen, and axe-core (tests/browser/vendor, injected from a same-origin URL the test serves, since
+the CSP refuses inline scripts) finds no serious or critical violation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.urls import reverse
+from playwright.sync_api import Page
+
+from tests.marketplace.seller_history import seller_with_sales
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+AXE_PATH = "/__test-assets__/axe.min.js"
+
+ANONYMOUS = ["seller-dashboard", "login", "signup", "password_reset", "privacy-notice"]
+SELLER = [
+    "seller-dashboard",
+    "seller-verification",
+    "seller-profile",
+    "seller-consents",
+    "seller-life-events",
+    "seller-listings",
+    "seller-listing-new",
+    "seller-worth",
+    "seller-sales",
+    "seller-payouts",
+    "seller-my-data",
+    "seller-sessions",
+    "privacy-notice",
+]
+
+
+def _problems(page: Page, url: str, label: str) -> list[str]:
+    """What is wrong with the page at `url`: its width, then axe's serious and critical findings."""
+    response = page.goto(url)
+    if response is None or response.status != 200:
+        return [f"{label}: status {response.status if response else None}"]
+    found: list[str] = []
+    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    if scroll > inner:
+        found.append(f"{label}: {scroll} px wide at {inner} px")
+    page.add_script_tag(url=AXE_PATH)
+    violations = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => v.impact + ' ' + v.id + ': ' + v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(' | '))"""
+    )
+    found += [f"{label}: {v}" for v in violations]
+    return found
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_every_seller_page_fits_360_px_and_passes_axe(page: Page, live_server, language):
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.route(
+        f"{live_server.url}{AXE_PATH}", lambda route: route.fulfill(path=AXE, content_type="text/javascript")
+    )
+    page.context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+    )
+    problems: list[str] = []
+    for name in ANONYMOUS:
+        problems += _problems(page, f"{live_server.url}{reverse(name)}", f"anonymous {name}")
+
+    seller, _buyers = seller_with_sales(5)
+    client = Client()
+    client.force_login(seller)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    for name in SELLER:
+        problems += _problems(page, f"{live_server.url}{reverse(name)}", name)
+    assert problems == [], "\n".join(problems)
+
+
+def test_menu_button_opens_and_closes_the_navigation(page: Page, live_server):
+    """Below 768 px the ten links hide behind a menu button that says whether it is open."""
+    seller, _buyers = seller_with_sales(1)
+    client = Client()
+    client.force_login(seller)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.context.add_cookies(
+        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
+    )
+    page.goto(f"{live_server.url}{reverse('seller-dashboard')}")
+    button = page.get_by_role("button", name="Menu")
+    links = page.get_by_role("navigation", name="Main").get_by_role("link")
+    assert button.get_attribute("aria-expanded") == "false"
+    assert not links.first.is_visible()
+    header = page.locator(".site-header").bounding_box()
+    assert header is not None and header["height"] <= 740 / 6
+    button.click()
+    assert button.get_attribute("aria-expanded") == "true"
+    assert links.count() == 9 and all(links.nth(i).is_visible() for i in range(9))
+    for i in range(9):
+        box = links.nth(i).bounding_box()
+        assert box is not None and box["height"] >= 44 and box["width"] >= 44
+    page.keyboard.press("Escape")
+    assert button.get_attribute("aria-expanded") == "false"
+    # wide screens: no button, the links in view
+    page.set_viewport_size({"width": 1024, "height": 740})
+    assert not button.is_visible()
+    assert links.first.is_visible()
