@@ -37,6 +37,25 @@ SELLER = [
 ]
 
 
+# Tap targets under 44 × 44 px: links, buttons, form controls and the labels of checkboxes and
+# radios; links inside running text (the paragraph has more text than the link) are exempt, as
+# WCAG 2.5.5 exempts inline targets.
+SMALL_TARGETS = """() => {
+  const choice = 'input[type=checkbox], input[type=radio]';
+  const targets = [...document.querySelectorAll(
+    'a[href], button, select, textarea, summary, input:not([type=hidden]):not([type=checkbox]):not([type=radio]), label'
+  )].filter(el => el.tagName !== 'LABEL' || el.querySelector(choice) || (el.control && el.control.matches(choice)));
+  const inline = el => el.tagName === 'A' && el.parentElement
+    && el.parentElement.textContent.trim().length > el.textContent.trim().length
+    && getComputedStyle(el).display === 'inline';
+  return targets.filter(el => el.checkVisibility() && !inline(el) && !el.closest('.skip')).map(el => {
+    const box = el.getBoundingClientRect();
+    return [el, Math.round(box.width), Math.round(box.height)];
+  }).filter(([, w, h]) => w < 44 || h < 44).slice(0, 5).map(([el, w, h]) =>
+    `${el.tagName.toLowerCase()}${el.className ? '.' + el.className : ''} "${el.textContent.trim().slice(0, 30)}" ${w}x${h}`);
+}"""
+
+
 def _problems(page: Page, url: str, label: str) -> list[str]:
     """What is wrong with the page at `url`: its width, then axe's serious and critical findings."""
     response = page.goto(url)
@@ -46,6 +65,7 @@ def _problems(page: Page, url: str, label: str) -> list[str]:
     scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     if scroll > inner:
         found.append(f"{label}: {scroll} px wide at {inner} px")
+    found += [f"{label}: small target {t}" for t in page.evaluate(SMALL_TARGETS)]
     page.add_script_tag(url=AXE_PATH)
     violations = page.evaluate(
         """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
