@@ -130,3 +130,9 @@ def test_menu_button_opens_and_closes_the_navigation(page: Page, live_server):
     page.set_viewport_size({"width": 1024, "height": 740})
     assert not button.is_visible()
     assert links.first.is_visible()
+    # without the script: no button, the navigation open under the header
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.route("**/js/menu.js", lambda route: route.abort())
+    page.reload()
+    assert not button.is_visible()
+    assert links.first.is_visible() and links.last.is_visible()
