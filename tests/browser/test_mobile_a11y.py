@@ -12,6 +12,9 @@ from django.test import Client
 from django.urls import reverse
 from playwright.sync_api import Page
 
+from accounts.models import User
+from listings.models import Listing
+from tests.factories import SellerFactory
 from tests.marketplace.seller_history import seller_with_sales
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -76,41 +79,58 @@ def _problems(page: Page, url: str, label: str) -> list[str]:
     return found
 
 
+def _log_in(page: Page, live_server, user: User) -> None:
+    client = Client()
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    cookie = {"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}
+    page.context.add_cookies([cookie])
+
+
+def _at_360_px(page: Page, live_server, language: str) -> None:
+    """A 360 × 740 screen, the page's language, and axe served from the live server's origin."""
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.route(f"{live_server.url}{AXE_PATH}", lambda r: r.fulfill(path=AXE, content_type="text/javascript"))
+    cookie = {"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}
+    page.context.add_cookies([cookie])
+
+
 @pytest.mark.parametrize("language", ["fr", "en"])
 def test_every_seller_page_fits_360_px_and_passes_axe(page: Page, live_server, language):
-    page.set_viewport_size({"width": 360, "height": 740})
-    page.route(
-        f"{live_server.url}{AXE_PATH}", lambda route: route.fulfill(path=AXE, content_type="text/javascript")
-    )
-    page.context.add_cookies(
-        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
-    )
+    _at_360_px(page, live_server, language)
     problems: list[str] = []
     for name in ANONYMOUS:
         problems += _problems(page, f"{live_server.url}{reverse(name)}", f"anonymous {name}")
 
     seller, _buyers = seller_with_sales(5)
-    client = Client()
-    client.force_login(seller)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
+    _log_in(page, live_server, seller)
+    listing = Listing.objects.filter(seller=seller).first()
+    assert listing is not None
+    urls = [(name, reverse(name)) for name in SELLER]
+    urls += [
+        ("seller-listing-withdraw", reverse("seller-listing-withdraw", args=[listing.pk])),
+        ("seller-my-data-erase", reverse("seller-my-data-erase")),
+    ]
+    for name, url in urls:
+        problems += _problems(page, f"{live_server.url}{url}", name)
+    assert problems == [], "\n".join(problems)
+
+
+def test_a_new_sellers_pages_fit_and_pass_axe(page: Page, live_server):
+    """The empty states: no profile, no consent, no listing, no sale (in French, the longer)."""
+    _at_360_px(page, live_server, "fr")
+    _log_in(page, live_server, SellerFactory())
+    problems: list[str] = []
     for name in SELLER:
-        problems += _problems(page, f"{live_server.url}{reverse(name)}", name)
+        problems += _problems(page, f"{live_server.url}{reverse(name)}", f"new seller {name}")
     assert problems == [], "\n".join(problems)
 
 
 def test_menu_button_opens_and_closes_the_navigation(page: Page, live_server):
     """Below 768 px the ten links hide behind a menu button that says whether it is open."""
     seller, _buyers = seller_with_sales(1)
-    client = Client()
-    client.force_login(seller)
-    session = client.cookies[settings.SESSION_COOKIE_NAME].value
     page.set_viewport_size({"width": 360, "height": 740})
-    page.context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": session, "url": live_server.url}]
-    )
+    _log_in(page, live_server, seller)
     page.goto(f"{live_server.url}{reverse('seller-dashboard')}")
     button = page.get_by_role("button", name="Menu")
     links = page.get_by_role("navigation", name="Main").get_by_role("link")
@@ -126,6 +146,7 @@ def test_menu_button_opens_and_closes_the_navigation(page: Page, live_server):
         assert box is not None and box["height"] >= 44 and box["width"] >= 44
     page.keyboard.press("Escape")
     assert button.get_attribute("aria-expanded") == "false"
+    assert page.evaluate("document.activeElement.classList.contains('menu-toggle')")
     # wide screens: no button, the links in view
     page.set_viewport_size({"width": 1024, "height": 740})
     assert not button.is_visible()
