@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from listings.models import Listing
 from listings.valuation import seller_valuation
+from tests.browser.menu import nav_link
 from tests.listings.conftest import make_seller
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -39,7 +40,7 @@ def test_seller_lists_data_at_a_suggested_price_then_pauses_it(page: Page, live_
     expect(page.get_by_role("heading", level=1)).to_contain_text("Hello")
 
     # New listing: prefilled with what the seller consents to, and a suggested price
-    page.get_by_role("navigation").get_by_role("link", name="Listings").click()
+    nav_link(page, "Listings").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("My listings")
     expect(page.get_by_text("You have no current listing.")).to_be_visible()
     page.get_by_role("link", name="New listing").click()
@@ -95,7 +96,7 @@ def test_seller_lists_data_at_a_suggested_price_then_pauses_it(page: Page, live_
     page.screenshot(path=SCREENSHOT, full_page=True)
 
     # What my data is worth, for a year-long licence
-    page.get_by_role("navigation").get_by_role("link", name="My data's worth").click()
+    nav_link(page, "My data's worth").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("What my data is worth")
     page.get_by_label("Licence length").select_option("365")
     page.get_by_role("button", name="Show").click()

@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from accounts.models import ConsentGrant, User
+from tests.browser.menu import nav_link
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -45,7 +46,7 @@ def test_seller_signs_up_grants_and_revokes_consent_then_reads_french(page: Page
     expect(page.get_by_label("Travel")).to_be_checked()
 
     # Grant a consent
-    page.get_by_role("link", name="Consents").click()
+    nav_link(page, "Consents").click()
     page.get_by_label("Data category", exact=True).select_option(label="Location (region, postcode)")
     page.get_by_label("Purpose", exact=True).select_option(label="Market research")
     page.get_by_label("For how long").select_option("180")

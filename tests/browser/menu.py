@@ -1,0 +1,14 @@
+"""The seller header folds its navigation behind a menu button below 768 px (static/js/menu.js):
+tests that follow a navigation link open the menu first when it is folded."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Locator, Page
+
+
+def nav_link(page: Page, name: str) -> Locator:
+    """The main navigation's link called `name`, the menu opened first if it is folded."""
+    button = page.locator(".menu-toggle")
+    if button.count() and button.is_visible() and button.get_attribute("aria-expanded") == "false":
+        button.click()
+    return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
