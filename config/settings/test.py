@@ -17,6 +17,8 @@ STORAGES = {
 }
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise")]
 CACHES = {"default": env.cache("CACHE_URL", default="redis://127.0.0.1:6379/14")}
+# keys named per test database, as the rate limiter's below: suites side by side share no value
+CACHES["default"]["KEY_PREFIX"] = DATABASES["default"]["TEST"]["NAME"]
 # The rate limiter on a Redis database that no test clears (some clear the default cache), its
 # keys named per test database so that suites running side by side do not share windows. Limits
 # high enough for whole-schema runs; tests/accounts/test_api_rate_limits.py sets its own.
