@@ -308,12 +308,12 @@ def sellers_data(*, categories_by_seller: dict[int, list[str]]) -> dict[int, dic
     """
     seller_ids = list(categories_by_seller)
     profiles: dict[int, SellerProfile] = {}
-    keys: dict[int, str] = {}
+    keys: dict[int, str | None] = {}
     sellers = User.objects.filter(pk__in=seller_ids).select_related("profile", "data_key")
     for seller in sellers.only("pk", "profile", "data_key"):
-        if (profile := _related_or_none(seller, "profile")) is not None:
+        if isinstance(profile := _related_or_none(seller, "profile"), SellerProfile):
             profiles[seller.pk] = profile
-        if (data_key := _related_or_none(seller, "data_key")) is not None:
+        if isinstance(data_key := _related_or_none(seller, "data_key"), SellerDataKey):
             keys[seller.pk] = data_key.wrapped_key
     events: dict[int, list[LifeEvent]] = {}
     if any(taxonomy.DataCategory.LIFE_EVENTS in cats for cats in categories_by_seller.values()):
