@@ -76,8 +76,7 @@ def _blank(choices) -> list[tuple[str, str]]:
     return [("", "—"), *choices]
 
 
-class SignupForm(Form):
-    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+class PasswordsForm(Form):
     password1 = forms.CharField(
         label=_("Password"),
         strip=False,
@@ -89,10 +88,6 @@ class SignupForm(Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
-    full_name = forms.CharField(
-        label=_("Name"), max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"})
-    )
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
     def clean(self):
         data = super().clean()
@@ -105,6 +100,16 @@ class SignupForm(Form):
             except forms.ValidationError as exc:
                 self.add_error("password1", exc)
         return data
+
+
+class SignupForm(PasswordsForm):
+    field_order = ["email", "password1", "password2", "full_name", "language"]
+
+    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
+    full_name = forms.CharField(
+        label=_("Name"), max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"})
+    )
+    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
 
 
 class LockoutMessageMixin:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
-from accounts.forms import SERVICE_ERROR_MESSAGES, Form
+from accounts.forms import SERVICE_ERROR_MESSAGES, Form, PasswordsForm
 from accounts.models import ApiScope, User
 from core.errors import ServiceError
 from marketplace.models_webhooks import ALL_EVENT_TYPES, WebhookEventType
@@ -51,32 +50,6 @@ def console_error_message(exc: ServiceError) -> str:
 def add_console_error(form: forms.Form, exc: ServiceError) -> None:
     field = exc.field if exc.field in form.fields else None
     form.add_error(field, console_error_message(exc))
-
-
-class PasswordsForm(Form):
-    password1 = forms.CharField(
-        label=_("Password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 8 characters, not only digits, not a common password."),
-    )
-    password2 = forms.CharField(
-        label=_("Password again"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
-
-    def clean(self):
-        data = super().clean()
-        password1, password2 = data.get("password1"), data.get("password2")
-        if password1 and password2 and password1 != password2:
-            self.add_error("password2", _("The two passwords differ."))
-        elif password1:
-            try:
-                password_validation.validate_password(password1)
-            except forms.ValidationError as exc:
-                self.add_error("password1", exc)
-        return data
 
 
 class AdvertiserSignupForm(PasswordsForm):
