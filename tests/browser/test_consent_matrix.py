@@ -15,7 +15,7 @@ from tests.factories import SellerFactory
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCREENSHOT = "/tmp/courtier-consent-matrix.png"
-FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
 
 
 def test_grant_and_withdraw_from_the_cell_on_a_phone(browser: Browser, live_server):
@@ -36,7 +36,9 @@ def test_grant_and_withdraw_from_the_cell_on_a_phone(browser: Browser, live_serv
     page.get_by_role("button", name="Log in").click()
     page.goto(f"{live_server.url}/consents/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Your consents")
-    assert page.evaluate(FITS), page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert page.evaluate(FITS), page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
     page.evaluate("window.sameDocument = true")
 
     # A 90-day grant made a moment ago: 90 days left, in its cell.
@@ -83,7 +85,9 @@ def test_grant_and_withdraw_from_the_cell_on_a_phone(browser: Browser, live_serv
     expect(page.locator('td[data-cell="life_events:market_research"]')).to_contain_text(
         "j’accepte expressément"
     )
-    assert page.evaluate(FITS), page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert page.evaluate(FITS), page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
 
     page.screenshot(path=SCREENSHOT, full_page=True)
     assert errors == [], errors  # nothing refused by the Content-Security-Policy, no script error

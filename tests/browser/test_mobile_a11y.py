@@ -65,7 +65,9 @@ def _problems(page: Page, url: str, label: str) -> list[str]:
     if response is None or response.status != 200:
         return [f"{label}: status {response.status if response else None}"]
     found: list[str] = []
-    scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    scroll, inner = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
     if scroll > inner:
         found.append(f"{label}: {scroll} px wide at {inner} px")
     found += [f"{label}: small target {t}" for t in page.evaluate(SMALL_TARGETS)]

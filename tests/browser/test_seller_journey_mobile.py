@@ -35,7 +35,11 @@ from tests.payments.conftest import (  # noqa: F401  (fixtures)
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "un mot de passe solide"
-FITS = "document.documentElement.scrollWidth <= window.innerWidth"
+FITS = "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+# what sticks out, for the failure message
+WIDER = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').trim().slice(0, 40))"""
 CELL = 'td[data-cell="demographics:targeted_advertising"]'
 LOCALES = {"fr": "fr-FR", "en": "en-GB"}
 
@@ -211,7 +215,4 @@ def test_a_seller_journey_on_a_phone(
 
 
 def fits(page: Page) -> None:
-    assert page.evaluate(FITS), (
-        page.url,
-        page.evaluate("[document.documentElement.scrollWidth, innerWidth]"),
-    )
+    assert page.evaluate(FITS), (page.url, page.evaluate(WIDER))
