@@ -105,7 +105,8 @@ def _with_display(listing: Listing) -> Listing:
 
 
 def _consent_missing_message(seller: User, categories: list[str], purposes: list[str]) -> SafeString:
-    """Which category × purpose lacks consent, and a link that prefills the consent form for it."""
+    """Which category × purpose lacks consent, and a link to its cell of the consent matrix (where
+    one tap grants it; the query also prefills the grant form below the matrix)."""
     held = set(account_selectors.consent_active_for(seller=seller).values_list("category", "purpose"))
     missing = [(c, p) for c in categories for p in purposes if (c, p) not in held]
     url = reverse("seller-consents")
@@ -113,7 +114,8 @@ def _consent_missing_message(seller: User, categories: list[str], purposes: list
         text = _("Consent is missing for: %(pairs)s.") % {
             "pairs": ", ".join(f"{CATEGORY_LABELS[c]} × {PURPOSE_LABELS[p]}" for c, p in missing)
         }
-        url += "?" + urlencode({"category": missing[0][0], "purpose": missing[0][1]}) + "#grant"
+        category, purpose = missing[0]
+        url += "?" + urlencode({"category": category, "purpose": purpose}) + f"#cell-{category}-{purpose}"
     else:
         text = _("Consent is missing for some of these categories and purposes.")
     return format_html('{} <a href="{}">{}</a>', text, url, _("Give your consent on the consents page."))
