@@ -211,7 +211,10 @@ def test_resuming_without_consent_says_which_and_links_to_consents(client, verif
     assert response.status_code == 409
     content = response.content.decode()
     assert "Consent is missing for: Location (region, postcode) × Targeted advertising." in content
-    assert 'href="/consents/?category=location&amp;purpose=targeted_advertising#cell-location-targeted_advertising"' in content
+    assert (
+        'href="/consents/?category=location&amp;purpose=targeted_advertising#cell-location-targeted_advertising"'
+        in content
+    )
     assert "you revoked a consent it needs" in content
     assert snapshot() == before
 
@@ -415,7 +418,10 @@ def test_missing_consent_is_a_form_error_with_a_link_to_consents(seller_client):
         "Location (region, postcode) × Market research."
     )
     content = response.content.decode()
-    assert '<a href="/consents/?category=demographics&amp;purpose=market_research#cell-demographics-market_research">' in content
+    assert (
+        '<a href="/consents/?category=demographics&amp;purpose=market_research#cell-demographics-market_research">'
+        in content
+    )
     assert snapshot() == ([], 0)
 
 
