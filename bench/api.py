@@ -58,7 +58,7 @@ os.environ["CELERY_BROKER_URL"] = "memory://localhost/"  # buy-now bids in the s
 import psycopg2  # noqa: E402
 
 from bench import pg  # noqa: E402
-from bench.bids import HISTORY_BUYERS, create_buyers, prepare_clone  # noqa: E402
+from bench.bids import HISTORY_BUYERS, create_buyers, paying_organisation, prepare_clone  # noqa: E402
 from bench.server import BACKENDS_SQL, call, children, cpu_seconds, free_port, start_gunicorn, stop  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/courtier_bench_api"
@@ -217,13 +217,11 @@ def _readers_trade(readers: int, trades: int, notices: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from accounts.models import BuyerOrganisation
     from listings import lock_objects as listing_locks
     from listings import services as listing_services
     from listings.models import Listing
     from marketplace import lock_objects, services
     from marketplace.models import AccessGrant, Trade, TradeLine
-    from payments.models import StripeCustomer
 
     fixed = list(
         Listing.objects.filter(pricing_mode=Listing.PricingMode.FIXED)
@@ -234,20 +232,7 @@ def _readers_trade(readers: int, trades: int, notices: int) -> None:
     assert len(fixed) == readers * per_reader, (len(fixed), readers, per_reader)
     refunded: list[int] = []
     for r in range(readers):
-        organisation = BuyerOrganisation.objects.create(
-            legal_name=f"Bench reader {r}",
-            registration_number=f"bench-reader-{r}",
-            country="FR",
-            website="https://bench.invalid",
-            contact_name="Bench",
-            contact_email=f"reader{r}@bench.invalid",
-            verification_status=BuyerOrganisation.Verification.VERIFIED,
-        )
-        StripeCustomer.objects.create(
-            organisation=organisation,
-            stripe_customer_id=f"cus_bench_reader_{r}",
-            default_payment_method_id="pm_card_visa",
-        )
+        organisation = paying_organisation(f"Bench reader {r}", f"reader-{r}")
         for n, public_id in enumerate(fixed[r * per_reader : (r + 1) * per_reader]):
             bid = services.bid_place(organisation=organisation, listing_public_id=public_id)
             if n >= trades:

@@ -215,31 +215,37 @@ def prepare_clone(cfg: dict, admin, name: str, seed: str) -> None:
         conn.close()
 
 
-def create_buyers(count: int) -> list[str]:
-    """`count` verified organisations with a card on file and one API key each; returns the
-    plaintext keys."""
-    from accounts import services
+def paying_organisation(name: str, slug: str):
+    """A verified organisation with a card on file (bids need one); the benches never reach
+    Stripe, so no sandbox is asked. `slug` makes its registration number and ids unique."""
     from accounts.models import BuyerOrganisation
     from payments.models import StripeCustomer
+
+    organisation = BuyerOrganisation.objects.create(
+        legal_name=name,
+        registration_number=f"bench-{slug}",
+        country="FR",
+        website="https://bench.invalid",
+        contact_name="Bench",
+        contact_email=f"{slug}@bench.invalid",
+        verification_status=BuyerOrganisation.Verification.VERIFIED,
+    )
+    StripeCustomer.objects.create(
+        organisation=organisation,
+        stripe_customer_id=f"cus_bench_{slug}",
+        default_payment_method_id="pm_card_visa",
+    )
+    return organisation
+
+
+def create_buyers(count: int) -> list[str]:
+    """`count` paying organisations with one API key each; returns the plaintext keys."""
+    from accounts import services
 
     run = uuid.uuid4().hex[:8]
     keys = []
     for n in range(count):
-        organisation = BuyerOrganisation.objects.create(
-            legal_name=f"Bench buyer {n}",
-            registration_number=f"bench-{run}-{n}",
-            country="FR",
-            website="https://bench.invalid",
-            contact_name="Bench",
-            contact_email=f"bench{n}@bench.invalid",
-            verification_status=BuyerOrganisation.Verification.VERIFIED,
-        )
-        # a card on file (bids need one); this bench never reaches Stripe, so no sandbox is asked
-        StripeCustomer.objects.create(
-            organisation=organisation,
-            stripe_customer_id=f"cus_bench_{run}_{n}",
-            default_payment_method_id="pm_card_visa",
-        )
+        organisation = paying_organisation(f"Bench buyer {n}", f"{run}-{n}")
         _key, plaintext = services.api_key_create(organisation=organisation, name="bench")
         keys.append(plaintext)
     return keys
