@@ -15,6 +15,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
+from core.models import AuditEntry
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise  # dev-only package: for the type checker
@@ -53,7 +54,12 @@ class ReadOnlyInline(admin.TabularInline):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(widget=forms.Textarea, required=False, label=_("Reason"))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label=_("Reason"),
+        help_text=_("Required: it is kept in the audit trail and may be shown to the people concerned."),
+        error_messages={"required": _("Give a reason: every moderator action records why.")},
+    )
 
 
 def action_with_reason(
@@ -63,33 +69,57 @@ def action_with_reason(
     title: StrOrPromise,
     apply: Callable[[_Row, str], object],
 ) -> TemplateResponse | None:
-    """An admin action that first asks for a reason, then calls `apply(obj, reason)` per object.
+    """An admin action that first asks for a reason (required: without one the form comes back
+    with its error in place), then calls `apply(obj, reason)` per object.
 
     `apply` calls a service; its ServiceErrors are shown per object and change nothing for it.
     """
-    if "apply" in request.POST:
-        form = ReasonForm(request.POST)
-        if form.is_valid():
-            done = 0
-            for obj in queryset:
-                try:
-                    apply(obj, form.cleaned_data["reason"])
-                    done += 1
-                except ServiceError as exc:
-                    model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
-            if done:
-                model_admin.message_user(request, _("%d updated.") % done)
-            return None
+    form = ReasonForm(request.POST) if "apply" in request.POST else ReasonForm()
+    if form.is_bound and form.is_valid():
+        done = 0
+        for obj in queryset:
+            try:
+                apply(obj, form.cleaned_data["reason"])
+                done += 1
+            except ServiceError as exc:
+                model_admin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+        if done:
+            model_admin.message_user(request, _("%d updated.") % done)
+        return None
     return TemplateResponse(
         request,
         "admin/action_with_reason.html",
         {
             **model_admin.admin_site.each_context(request),
             "title": title,
-            "form": ReasonForm(),
+            "form": form,
             "queryset": queryset,
             "action": request.POST.get("action"),
             "opts": model_admin.model._meta,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
         },
     )
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """The audit trail: readable and filterable, never editable (core.audit)."""
+
+    list_display = [
+        "occurred_at",
+        "actor",
+        "actor_role",
+        "action",
+        "target_type",
+        "target_repr",
+        "short_reason",
+    ]
+    list_filter = ["actor_role", "target_type", "action", ("occurred_at", admin.DateFieldListFilter)]
+    search_fields = ["action", "target_repr", "target_id", "reason", "actor__email"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["actor"]
+    show_full_result_count = False
+
+    @admin.display(description=_("reason"))
+    def short_reason(self, entry: AuditEntry) -> str:
+        return entry.reason if len(entry.reason) <= 80 else entry.reason[:79] + "…"

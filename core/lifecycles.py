@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from django.db import models
 
+from core import audit
 from core.errors import Conflict
 
 M = TypeVar("M", bound=models.Model)
@@ -41,8 +42,9 @@ def transition_rows(
 ) -> list[M]:
     """Move rows of one model to `to_status`: every move checked against the model's table, then
     one UPDATE per current status (guarded by it) and one INSERT of their events
-    (`event_model(<row>, from_status, to_status, reason, occurred_at)`). `changes` are other
-    fields set with the status. Updates the instances and returns them.
+    (`event_model(<row>, from_status, to_status, reason, occurred_at)`), plus their audit
+    entries when the model names itself in the trail (`AUDIT_NAME = "trade"`). `changes` are
+    other fields set with the status. Updates the instances and returns them.
 
     Requires: the rows locked or claimed in the current transaction.
     """
@@ -68,6 +70,15 @@ def transition_rows(
         )
         for row in rows
     )
+    audit_name = getattr(model, "AUDIT_NAME", None)
+    if audit_name:  # the audit trail follows consent, listings, trades and payouts (core.audit)
+        audit.record_transitions(
+            audit_name,
+            [(row, row.status) for row in rows],  # type: ignore[attr-defined]
+            to_status,
+            reason=reason,
+            at=at,
+        )
     for row in rows:
         row.status = to_status  # type: ignore[attr-defined]
         for field, value in changes.items():

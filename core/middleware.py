@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 
+from core.audit import request_actor
+
 # Answers under these paths may carry personal data whoever asks: the buyer API (API keys are
 # not sessions, so `request.user` is anonymous there) and the seller's export download.
 NO_STORE_PATH_PREFIXES = ("/api/", "/my-data/")
@@ -51,3 +53,14 @@ class RateLimitHeadersMiddleware:
                     continue
                 response[name] = value
         return response
+
+
+class AuditActorMiddleware:
+    """Attributes the audit entries a request writes (core.audit) to its signed-in user."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        with request_actor(request):
+            return self.get_response(request)

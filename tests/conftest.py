@@ -115,6 +115,17 @@ def moderator(db):
 
 
 @pytest.fixture
+def moderator_client(moderator):
+    """A browser session of a signed-in moderator on the admin (its own Client, so a test may
+    also use `client` as someone else)."""
+    from django.test import Client
+
+    admin = Client()
+    admin.force_login(moderator)
+    return admin
+
+
+@pytest.fixture
 def organisation(db):
     return OrganisationFactory()
 

@@ -12,12 +12,6 @@ from accounts.taxonomy import DataCategory, Purpose
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def moderator_client(client, moderator):
-    client.force_login(moderator)
-    return client
-
-
 def test_every_model_changelist_renders(moderator_client, seller, organisation):
     services.consent_grant(
         seller=seller, category=DataCategory.DEVICE, purpose=Purpose.AD_MEASUREMENT, window_days=30

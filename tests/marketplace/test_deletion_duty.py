@@ -33,15 +33,6 @@ def client(api_client_for, buyer):
     return api_client_for(buyer)
 
 
-@pytest.fixture
-def moderator_client(moderator):
-    from django.test import Client
-
-    admin = Client()
-    admin.force_login(moderator)
-    return admin
-
-
 def notice(buyer, *, status=DeletionNotice.Status.OVERDUE, days_late: int = 3) -> DeletionNotice:
     now = timezone.now()
     return DeletionNotice.objects.create(
