@@ -255,17 +255,21 @@ def _create_initial(seller: User) -> tuple[dict, bool]:
     return initial, bool(held)
 
 
-def _chosen_terms(form: ListingCreateForm) -> tuple[list[str], int]:
-    """The categories and licence the form shows now, valid or not, for the price suggestion."""
+def _chosen_terms(form: ListingCreateForm) -> tuple[list[str], list[str], int]:
+    """The categories, purposes and licence the form shows now, valid or not, for the price
+    suggestion."""
     if form.is_bound:
         categories = form.data.getlist("categories")
+        purposes = form.data.getlist("purposes")
         licence = form.data.get("licence_days", "")
     else:
         categories = form.initial.get("categories", [])
+        purposes = form.initial.get("purposes", [])
         licence = form.initial.get("licence_days", 30)
     licence_days = int(licence) if str(licence).isdigit() else 0
     return (
         [c for c in taxonomy.CATEGORY_CODES if c in categories],
+        [p for p in taxonomy.PURPOSE_CODES if p in purposes],
         licence_days if licence_days in taxonomy.LICENCE_DAYS else 30,
     )
 
@@ -276,10 +280,13 @@ CURRENCY = "EUR"  # valuations are in euros (listings.valuation)
 SUGGESTION_RANGE = gettext_lazy("Likely between %(low)s and %(high)s per licence.")
 
 
-def _suggestion(seller: User, categories: list[str], licence_days: int) -> dict | None:
+def _suggestion(seller: User, categories: list[str], purposes: list[str], licence_days: int) -> dict | None:
+    """The same estimate as the worth simulator's for these terms (listings.valuation)."""
     if not categories:
         return None
-    total = seller_valuation(seller=seller, categories=categories, licence_days=licence_days)["total"]
+    total = seller_valuation(
+        seller=seller, categories=categories, purposes=purposes or None, licence_days=licence_days
+    )["total"]
     return {
         "estimate_cents": total["estimate_cents"],
         "estimate": format_money(total["estimate_cents"], CURRENCY),
@@ -319,13 +326,13 @@ def listing_create(request):
             else:
                 messages.success(request, _("Listing created."))
                 return redirect("seller-listings")
-        categories, licence_days = _chosen_terms(form)
-        suggestion = _suggestion(seller, categories, licence_days)
+        categories, purposes, licence_days = _chosen_terms(form)
+        suggestion = _suggestion(seller, categories, purposes, licence_days)
     else:
         initial, has_consent = _create_initial(seller)
         form = ListingCreateForm(initial=initial)
-        categories, licence_days = _chosen_terms(form)
-        suggestion = _suggestion(seller, categories, licence_days)
+        categories, purposes, licence_days = _chosen_terms(form)
+        suggestion = _suggestion(seller, categories, purposes, licence_days)
         if suggestion:
             form.initial["floor_price"] = suggestion["estimate_input"]
     context = {
@@ -367,6 +374,19 @@ def valuation_json(request: HttpRequest) -> JsonResponse:
             },
             status=400,
         )
+    purposes = request.GET.getlist("purpose") or None
+    unknown = [p for p in purposes or [] if p not in taxonomy.PURPOSE_CODES]
+    if unknown:
+        return JsonResponse(
+            {
+                "code": "purpose_unknown",
+                "detail": f"Unknown purposes: {', '.join(unknown)}.",
+                "field": "purpose",
+            },
+            status=400,
+        )
     return JsonResponse(
-        seller_valuation(seller=request.user, categories=categories, licence_days=licence_days)
+        seller_valuation(
+            seller=request.user, categories=categories, purposes=purposes, licence_days=licence_days
+        )
     )

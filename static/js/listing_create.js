@@ -32,6 +32,7 @@
     if (!categories.length) { latest += 1; show(null); return; }
     var params = new URLSearchParams({licence_days: licence ? licence.value : "30"});
     categories.forEach(function (box) { params.append("category", box.value); });
+    form.querySelectorAll("input[name=purposes]:checked").forEach(function (box) { params.append("purpose", box.value); });
     var request = ++latest;
     fetch(panel.dataset.url + "?" + params.toString(), {credentials: "same-origin", headers: {Accept: "application/json"}})
       .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
@@ -46,7 +47,7 @@
 
   form.addEventListener("change", function (event) {
     var name = event.target.name;
-    if (name === "categories" || name === "licence_days") refresh();
+    if (name === "categories" || name === "purposes" || name === "licence_days") refresh();
     if (name === "pricing_mode") toggleAuctionEnd();
   });
   useButton.hidden = false;

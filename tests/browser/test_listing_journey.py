@@ -29,8 +29,11 @@ def test_seller_lists_data_at_a_suggested_price_then_pauses_it(page: Page, live_
     settings.LISTING_AUTO_APPROVE_VERIFIED = True
     # Verified, with consents for demographics and location × targeted advertising (services).
     seller = make_seller(verified=True)
-    both = seller_valuation(seller=seller, categories=["demographics", "location"], licence_days=30)
-    alone = seller_valuation(seller=seller, categories=["demographics"], licence_days=90)
+    ads = ["targeted_advertising"]  # the purpose the form is prefilled with: the price follows it
+    both = seller_valuation(
+        seller=seller, categories=["demographics", "location"], purposes=ads, licence_days=30
+    )
+    alone = seller_valuation(seller=seller, categories=["demographics"], purposes=ads, licence_days=90)
 
     # Log in
     page.goto(f"{live_server.url}/login/")

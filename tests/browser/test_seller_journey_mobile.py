@@ -134,7 +134,9 @@ def test_a_seller_journey_on_a_phone(
     go("Listings", "My listings")
     page.locator("main a[href$='/listings/new/']").first.tap()
     expect(page.get_by_role("heading", level=1)).to_have_text(t("New listing"))
-    suggestion = seller_valuation(seller=seller, categories=["demographics"], licence_days=30)
+    suggestion = seller_valuation(
+        seller=seller, categories=["demographics"], purposes=["targeted_advertising"], licence_days=30
+    )
     expect(page.locator("#suggestion [data-estimate]")).to_have_text(
         money(suggestion["total"]["estimate_cents"])
     )

@@ -63,3 +63,21 @@ def test_longer_licences_cost_more_and_the_json_endpoint_answers(client):
     bad = client.get("/valuation.json?licence_days=7")
     assert bad.status_code == 400 and bad.json()["field"] == "licence_days"
     assert client.get("/valuation.json?category=shoe_size").status_code == 400
+
+
+def test_the_price_suggestion_follows_the_purposes_like_the_simulator(client):
+    """The new-listing page and the worth simulator give the same estimate for the same terms."""
+    seller = make_seller()
+    client.force_login(seller)
+    terms = "licence_days=30&category=demographics"
+
+    measurement = client.get(f"/valuation.json?{terms}&purpose=audience_measurement").json()["total"]
+    targeted = client.get(f"/valuation.json?{terms}&purpose=targeted_advertising").json()["total"]
+    expected = valuation.seller_valuation(
+        seller=seller, categories=["demographics"], purposes=["targeted_advertising"], licence_days=30
+    )["total"]
+
+    assert targeted["estimate_cents"] == expected["estimate_cents"]
+    assert measurement["estimate_cents"] != targeted["estimate_cents"]
+    bad = client.get(f"/valuation.json?{terms}&purpose=mind_reading")
+    assert bad.status_code == 400 and bad.json()["code"] == "purpose_unknown"

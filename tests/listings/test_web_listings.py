@@ -436,7 +436,9 @@ def test_the_form_is_prefilled_with_what_the_seller_consents_to_and_a_suggested_
     # sensitive categories are never ticked for the seller
     assert form.initial["categories"] == ["demographics", "location"]
     assert form.initial["purposes"] == [ADS]
-    expected = seller_valuation(seller=seller, categories=["demographics", "location"], licence_days=30)
+    expected = seller_valuation(
+        seller=seller, categories=["demographics", "location"], purposes=[ADS], licence_days=30
+    )
     cents = expected["total"]["estimate_cents"]
     suggestion = response.context["suggestion"]
     assert suggestion["estimate_cents"] == cents
@@ -452,7 +454,7 @@ def test_the_suggestion_follows_the_chosen_categories_and_licence_after_an_error
         {**FORM, "categories": ["device"], "licence_days": "365", "floor_price": "x"},
     )
 
-    expected = seller_valuation(seller=seller, categories=["device"], licence_days=365)
+    expected = seller_valuation(seller=seller, categories=["device"], purposes=[ADS], licence_days=365)
     assert response.context["suggestion"]["estimate_cents"] == expected["total"]["estimate_cents"]
 
 
