@@ -6,11 +6,41 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+PG_FORWARD = """
+CREATE TRIGGER auditentry_append_only BEFORE UPDATE OR DELETE ON core_auditentry
+    FOR EACH ROW EXECUTE FUNCTION courtier_refuse_change();
+"""
+PG_BACKWARD = "DROP TRIGGER IF EXISTS auditentry_append_only ON core_auditentry;"
+SQLITE_FORWARD = [
+    f"""CREATE TRIGGER auditentry_no_{op.lower()} BEFORE {op} ON core_auditentry
+        BEGIN SELECT RAISE(ABORT, 'core_auditentry is append-only: {op} refused'); END;"""
+    for op in ("UPDATE", "DELETE")
+]
+SQLITE_BACKWARD = ["DROP TRIGGER IF EXISTS auditentry_no_update;", "DROP TRIGGER IF EXISTS auditentry_no_delete;"]
+
+
+def forward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(PG_FORWARD, params=None)
+    elif schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE_FORWARD:
+            schema_editor.execute(statement)
+
+
+def backward(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(PG_BACKWARD, params=None)
+    elif schema_editor.connection.vendor == "sqlite":
+        for statement in SQLITE_BACKWARD:
+            schema_editor.execute(statement)
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
         ('core', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ('accounts', '0002_consent_events_append_only'),  # courtier_refuse_change()
     ]
 
     operations = [
@@ -35,34 +65,7 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['target_type', 'target_id'], name='audit_target')],
             },
         ),
+        # the trail is append-only, like consent events and the ledger
+        migrations.RunPython(forward, backward),
     ]
 
-
-# The trail is append-only: on PostgreSQL a trigger refuses UPDATE and DELETE (SQLite, the
-# embedded default of `make run`, relies on the admin being read-only).
-FORBID_CHANGES = """
-CREATE FUNCTION core_auditentry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    RAISE EXCEPTION 'the audit trail is append-only (% refused)', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END $$;
-CREATE TRIGGER core_auditentry_append_only BEFORE UPDATE OR DELETE ON core_auditentry
-    FOR EACH ROW EXECUTE FUNCTION core_auditentry_append_only();
-"""
-ALLOW_CHANGES = """
-DROP TRIGGER IF EXISTS core_auditentry_append_only ON core_auditentry;
-DROP FUNCTION IF EXISTS core_auditentry_append_only();
-"""
-
-
-def forbid_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORBID_CHANGES, params=None)
-
-
-def allow_changes(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(ALLOW_CHANGES, params=None)
-
-
-Migration.operations.append(migrations.RunPython(forbid_changes, allow_changes))
