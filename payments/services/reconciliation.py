@@ -222,7 +222,7 @@ def _unnetted_buyer_charges(since: datetime) -> list[dict[str, Any]]:
     ]
 
 
-def _payable_mismatches() -> list[dict[str, Any]]:
+def payable_mismatches() -> list[dict[str, Any]]:
     """Per seller and currency: what settlement gave them (on their payable, or clearing what
     they owed) equals the net of their shares, the payout debits equal the transfers made to
     them, and their payable is never negative (what they owe is a receivable)."""
@@ -465,7 +465,7 @@ def reconciliation_run(*, since: datetime | None = None, grace: timedelta | None
                 )
     findings += _uncredited_captures(horizon)
     findings += _unnetted_buyer_charges(since - timedelta(days=1))
-    findings += _payable_mismatches()
+    findings += payable_mismatches()
     authorisations = _authorisation_findings(since, horizon)
     findings += [finding for finding, _payment in authorisations]
     with transaction.atomic(durable=True):

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from marketplace.models import AccessGrant, Trade
+from tests.invariants import assert_invariants
 from tests.marketplace.conftest import active_listing
 from tests.payments.conftest import buyer, eager_celery, stripe_sandbox, stripe_settings  # noqa: F401
 
@@ -38,3 +39,4 @@ def test_buy_now_is_settled_by_workers_and_the_data_delivered(celery_worker_proc
     assert records.status_code == 200
     (record,) = records.json()["results"]
     assert record["data"]["region"] == "FR-IDF" and record["data"]["postcode"] == "75011"
+    assert_invariants(with_stripe=True)

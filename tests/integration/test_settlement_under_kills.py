@@ -63,6 +63,7 @@ from payments.models import LedgerTransaction, Payment, PaymentEvent, Reconcilia
 from payments.services import reconciliation_run
 from payments.stripe_client import client
 from tests.factories import VerifiedOrganisationFactory
+from tests.invariants import assert_invariants
 from tests.listings.conftest import make_seller
 from tests.marketplace.conftest import active_listing
 from tests.payments.conftest import stripe_sandbox, stripe_settings  # noqa: F401  (fixtures)
@@ -563,4 +564,5 @@ def test_settlement_survives_workers_killed_at_random(workers, settings):
     assert first.issues == 0, issues
     second = reconciliation_run(grace=timedelta(0))
     assert second.issues == 0 and ReconciliationIssue.objects.count() == 0
+    assert_invariants(with_stripe=True)  # the one check the chaos and load runs end with
     print(f"checked in {time.monotonic() - drained:.1f} s; total {time.monotonic() - started:.1f} s")
