@@ -450,6 +450,8 @@ class ReceiptTemplate(models.Model):
     or new settings make a new row (`digest` is the SHA-256 of the body, so it keys the language
     too), and every receipt keeps reading exactly as it was issued, older formats included."""
 
+    APPEND_ONLY = True  # the database refuses UPDATE and DELETE (core.append_only)
+
     digest = models.CharField(max_length=64, unique=True)
     body = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)
@@ -465,6 +467,8 @@ class ConsentEvent(models.Model):
     timestamp, data subject, grant, window): see `full_receipt`. Events written before templates
     existed hold their whole receipt in `receipt` and no template.
     """
+
+    APPEND_ONLY = True  # the database refuses UPDATE and DELETE (core.append_only)
 
     class Kind(models.TextChoices):
         GRANTED = "granted", _("Granted")

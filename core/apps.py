@@ -9,6 +9,9 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self) -> None:
-        from core import db
+        from django.db.models.signals import post_migrate
+
+        from core import append_only, db
 
         db.register()
+        post_migrate.connect(append_only.ensure_sqlite_triggers, dispatch_uid="append_only_sqlite")

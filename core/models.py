@@ -46,6 +46,8 @@ class AuditEntry(models.Model):
     outlives nothing it refers to and core depends on no app.
     """
 
+    APPEND_ONLY = True  # the database refuses UPDATE and DELETE (core.append_only)
+
     SYSTEM = "system"
 
     occurred_at = models.DateTimeField(default=timezone.now, db_index=True)

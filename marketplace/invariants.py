@@ -33,25 +33,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts import taxonomy
 from accounts.models import ConsentGrant
+from core import append_only
 from marketplace.models import AccessGrant, AccessLog, DeletionNotice, Trade, TradeEvent, TradeLine
 from payments import ledger
 from payments.models import Payment, Payout, ReconciliationIssue, SettlementShare
 from payments.services import reconciliation
 
-# Triggers that keep history append-only, by table: (PostgreSQL's, SQLite's UPDATE one)
-# (migrations: accounts 0002, payments 0002, core 0002).
-APPEND_ONLY = {
-    "accounts_consentevent": ("consentevent_append_only", "consentevent_no_update"),
-    "payments_ledgerentry": ("ledgerentry_append_only", "payments_ledgerentry_no_update"),
-    "payments_ledgertransaction": ("ledgertransaction_append_only", "payments_ledgertransaction_no_update"),
-    "core_auditentry": ("auditentry_append_only", "auditentry_no_update"),
-}
 TRADE_FINAL = (
     Trade.Status.SETTLED,
     Trade.Status.VOIDED,
@@ -324,16 +316,7 @@ def _not_final(older_than: datetime) -> list[Violation]:
 
 
 def _history_append_only() -> list[Violation]:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
-            which = 0
-        else:
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            which = 1
-        names = {row[0] for row in cursor.fetchall()}
     return [
         Violation("history_mutable", f"{table} has no append-only trigger")
-        for table, triggers in sorted(APPEND_ONLY.items())
-        if triggers[which] not in names
+        for table in append_only.unprotected_tables()
     ]

@@ -6,33 +6,23 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+# the trail is append-only like consent events and the ledger: on PostgreSQL by this trigger;
+# on SQLite by core.append_only after every migrate (SQLite drops triggers when it rebuilds a table)
 PG_FORWARD = """
 CREATE TRIGGER auditentry_append_only BEFORE UPDATE OR DELETE ON core_auditentry
     FOR EACH ROW EXECUTE FUNCTION courtier_refuse_change();
 """
 PG_BACKWARD = "DROP TRIGGER IF EXISTS auditentry_append_only ON core_auditentry;"
-SQLITE_FORWARD = [
-    f"""CREATE TRIGGER auditentry_no_{op.lower()} BEFORE {op} ON core_auditentry
-        BEGIN SELECT RAISE(ABORT, 'core_auditentry is append-only: {op} refused'); END;"""
-    for op in ("UPDATE", "DELETE")
-]
-SQLITE_BACKWARD = ["DROP TRIGGER IF EXISTS auditentry_no_update;", "DROP TRIGGER IF EXISTS auditentry_no_delete;"]
 
 
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(PG_FORWARD, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
 
 
 def backward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(PG_BACKWARD, params=None)
-    elif schema_editor.connection.vendor == "sqlite":
-        for statement in SQLITE_BACKWARD:
-            schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):
@@ -65,7 +55,6 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['target_type', 'target_id'], name='audit_target')],
             },
         ),
-        # the trail is append-only, like consent events and the ledger
         migrations.RunPython(forward, backward),
     ]
 

@@ -57,6 +57,8 @@ class LedgerAccount(models.Model):
 
 
 class LedgerTransaction(models.Model):
+    APPEND_ONLY = True  # the database refuses UPDATE and DELETE (core.append_only)
+
     class Kind(models.TextChoices):
         CAPTURE = "capture", _("Buyer payment captured")
         SETTLEMENT = "settlement", _("Sale settled to the seller")
@@ -83,6 +85,8 @@ class LedgerTransaction(models.Model):
 
 
 class LedgerEntry(models.Model):
+    APPEND_ONLY = True  # the database refuses UPDATE and DELETE (core.append_only)
+
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
     # indexed by ledger_entry_account (account, amount), which also serves balances
     account = models.ForeignKey(

@@ -25,6 +25,7 @@ class Smoke:
             "worker ran a task": False,
             "beat started": False,
             "example client's day": False,
+            "market invariants": False,
         }
         self.example: threading.Thread | None = None
         self.worker_ready = threading.Event()
@@ -91,6 +92,21 @@ class Smoke:
         )
         self.passed["example client's day"] = result.returncode == 0
         log("smoke: examples/advertiser_day.py:\n" + (result.stdout + result.stderr).strip()[-1500:])
+        self.check_invariants()
+
+    def check_invariants(self) -> None:
+        """manage.py check_invariants --with-stripe on the demo market, after the example's trade:
+        the ledger, payables, trades, consent, access and the sandbox agree."""
+        result = subprocess.run(
+            [PY, "manage.py", "check_invariants", "--with-stripe"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.passed["market invariants"] = result.returncode == 0
+        log("smoke: manage.py check_invariants:\n" + (result.stdout + result.stderr).strip()[-1500:])
 
     def send_task(self) -> None:
         code = "from accounts.tasks import consent_expire_due; print('TASK', consent_expire_due.delay().id)"
