@@ -62,15 +62,13 @@ def payout_retry(*, payout_id: int, moderator: User, reason: str) -> Payout:
             actor=moderator,
         )
         return payout
-    if payout.status != Payout.Status.FAILED or payout.transfer_id:
+    if payout.status != Payout.Status.FAILED:
+        raise Conflict("nothing_to_retry", f"This payout is {payout.status}: nothing to retry.")
+    if payout.transfer_id:
         raise Conflict(
             "nothing_to_retry",
-            f"This payout is {payout.status}"
-            + (
-                " and its transfer was made: Stripe pays it out again once the seller's bank details are fixed."
-                if payout.transfer_id
-                else ": nothing to retry."
-            ),
+            "This payout's transfer was made and its bank payout failed: nothing to retry here; "
+            "Stripe pays it out again once the seller fixes their bank details.",
         )
     new = payout_create(seller_id=payout.seller_id, currency=payout.currency)
     if new is None:
