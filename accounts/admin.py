@@ -32,7 +32,15 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["email", "role", "organisation", "is_active", "email_verified_at", "erased_at"]
     list_filter = ["role", "is_active", "is_staff", ("erased_at", admin.EmptyFieldListFilter)]
     search_fields = ["email", "full_name", "pseudonym"]
-    readonly_fields = ["pseudonym", "date_joined", "last_login", "erased_at"]
+    readonly_fields = [
+        "pseudonym",
+        "date_joined",
+        "last_login",
+        "erased_at",
+        "suspended_at",
+        "suspended_reason",
+        "suspended_by",
+    ]
     fieldsets = (
         (
             None,
@@ -51,17 +59,48 @@ class UserAdmin(DjangoUserAdmin):
         (_("Verification"), {"fields": ("email_verified_at", "phone_verified_at")}),
         (_("Status"), {"fields": ("is_active", "is_staff", "is_superuser", "groups", "erased_at")}),
         (_("Dates"), {"fields": ("date_joined", "last_login")}),
+        (_("Suspension"), {"fields": ("suspended_at", "suspended_reason", "suspended_by")}),
     )
     add_fieldsets = (
         (None, {"classes": ("wide",), "fields": ("email", "role", "organisation", "password1", "password2")}),
     )
     list_select_related = ["organisation"]
-    actions = ["suspend_users"]
+    actions = ["suspend", "reinstate"]
 
-    @admin.action(description=_("Suspend the selected accounts (they can no longer log in)"))
-    def suspend_users(self, request, queryset):
-        count = queryset.filter(is_superuser=False).update(is_active=False)
-        self.message_user(request, _("%d accounts suspended.") % count)
+    def get_readonly_fields(self, request, obj=None):
+        """A suspended account is reinstated by the action (audited), not by ticking is_active."""
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.suspended_at is not None:
+            fields.append("is_active")
+        return fields
+
+    @admin.action(
+        description=_(
+            "Suspend the selected accounts (no sign-in; a seller's listings withdrawn, payouts held)"
+        )
+    )
+    def suspend(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Suspend accounts"),
+            lambda user, reason: services.user_suspend(
+                user_id=user.pk, moderator=request.user, reason=reason
+            ),
+        )
+
+    @admin.action(description=_("Reinstate the selected suspended accounts"))
+    def reinstate(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Reinstate accounts"),
+            lambda user, reason: services.user_reinstate(
+                user_id=user.pk, moderator=request.user, reason=reason
+            ),
+        )
 
 
 class ApiKeyInline(ReadOnlyInline):
@@ -110,9 +149,12 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
         "verification_decided_by",
         "verification_decided_at",
         "created_at",
+        "suspended_at",
+        "suspended_reason",
+        "suspended_by",
     ]
     inlines = [ApiKeyInline, VerificationEventInline]
-    actions = ["verify", "reject"]
+    actions = ["verify", "reject", "suspend", "reinstate"]
 
     @admin.display(description=_("missing before verification"))
     def missing(self, organisation: BuyerOrganisation) -> str:
@@ -126,8 +168,8 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
             request,
             queryset,
             title,
-            lambda organisation, reason: services.organisation_set_verification(
-                organisation_id=organisation.pk, to_status=to_status, actor=request.user, reason=reason
+            lambda organisation, reason: services.organisation_decide_verification(
+                organisation_id=organisation.pk, to_status=to_status, moderator=request.user, reason=reason
             ),
         )
 
@@ -141,6 +183,32 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
     def reject(self, request, queryset):
         return self._decide(
             request, queryset, BuyerOrganisation.Verification.REJECTED, _("Reject organisations")
+        )
+
+    @admin.action(
+        description=_("Suspend the selected organisations (bids cancelled, access revoked, no new bids)")
+    )
+    def suspend(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Suspend organisations"),
+            lambda organisation, reason: services.organisation_suspend(
+                organisation_id=organisation.pk, moderator=request.user, reason=reason
+            ),
+        )
+
+    @admin.action(description=_("Reinstate the selected suspended organisations"))
+    def reinstate(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Reinstate organisations"),
+            lambda organisation, reason: services.organisation_reinstate(
+                organisation_id=organisation.pk, moderator=request.user, reason=reason
+            ),
         )
 
 

@@ -74,3 +74,23 @@ def register_export_section(name: str, section: ExportSection) -> None:
 
 def export_sections() -> dict[str, ExportSection]:
     return dict(_export_sections)
+
+
+# Called inside the transaction that suspends a seller or a buyer organisation, with what is
+# suspended ("seller" | "organisation"), its id and the moderator's reason. Handlers stop what
+# the suspended party had running (listings, bids, access grants) in that transaction; they run
+# in stage order, so locks follow core.locks.LOCK_ORDER (listings, then marketplace).
+SUSPENDED_SELLER = "seller"
+SUSPENDED_ORGANISATION = "organisation"
+SuspensionHandler = Callable[[str, int, str], None]
+_suspension_stages: dict[SuspensionHandler, ConsentHandlerStage] = {}
+
+
+def register_suspension_handler(handler: SuspensionHandler, *, stage: ConsentHandlerStage) -> None:
+    """Register `handler` to run at `stage` (the consent stages: listings, then marketplace)."""
+    _suspension_stages[handler] = stage
+
+
+def run_suspension_handlers(kind: str, subject_id: int, reason: str) -> None:
+    for handler in sorted(_suspension_stages, key=_suspension_stages.__getitem__):
+        handler(kind, subject_id, reason)

@@ -66,6 +66,18 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
+    # A moderator suspended the account (accounts.services.seller_suspend): it cannot sign in
+    # (is_active is cleared with it), its listings were withdrawn and its payouts are held.
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspended_reason = models.TextField(_("suspension reason"), blank=True)
+    suspended_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("suspended by"),
+    )
 
     objects = UserManager()
 
@@ -99,6 +111,14 @@ class BuyerOrganisation(models.Model):
         Verification.REJECTED: frozenset({Verification.PENDING}),
         Verification.VERIFIED: frozenset({Verification.REJECTED}),
     }
+    # What a moderator may decide, whatever the organisation asked: an organisation added in the
+    # admin (unverified) can be verified once its details are complete, a rejection reconsidered.
+    MODERATOR_TRANSITIONS: dict[str, frozenset[str]] = {
+        Verification.UNVERIFIED: frozenset({Verification.VERIFIED, Verification.REJECTED}),
+        Verification.PENDING: frozenset({Verification.VERIFIED, Verification.REJECTED}),
+        Verification.REJECTED: frozenset({Verification.VERIFIED}),
+        Verification.VERIFIED: frozenset({Verification.REJECTED}),
+    }
 
     legal_name = models.CharField(max_length=200)
     registration_number = models.CharField(max_length=64, help_text=_("SIREN, VAT or company number"))
@@ -122,6 +142,18 @@ class BuyerOrganisation(models.Model):
     # A moderator lifted the bidding block of overdue deletion notices at this time: notices whose
     # deadline had passed by then no longer block (DELETION_OVERDUE_BID_LIMIT; later ones do).
     deletion_duty_cleared_at = models.DateTimeField(null=True, blank=True)
+    # A moderator suspended the organisation (accounts.services.organisation_suspend): its open
+    # bids were cancelled, its access grants revoked, and it may not bid until reinstated.
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspended_reason = models.TextField(_("suspension reason"), blank=True)
+    suspended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("suspended by"),
+    )
 
     class Meta:
         constraints = [
@@ -136,6 +168,10 @@ class BuyerOrganisation(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verification_status == self.Verification.VERIFIED
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
 
 
 class OrganisationVerificationEvent(models.Model):

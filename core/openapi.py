@@ -52,7 +52,7 @@ ERRORS: dict[int, str] = {
     400: "`invalid`: the input is malformed (per-field `errors`); `invalid_cursor`; `idempotency_key_invalid`.",
     401: "`not_authenticated`, `authentication_failed`: no, or an invalid, expired or revoked API key.",
     403: "`insufficient_scope`: the key lacks this operation's scope (`scope` names it); "
-    "`organisation_not_verified`, `deletion_overdue` where they apply.",
+    "`organisation_not_verified`, `organisation_suspended`, `deletion_overdue` where they apply.",
     404: "`not_found`: no such object for your organisation.",
     409: "`idempotency_key_in_flight`: the first request with this key is still running.",
     415: "`unsupported_media_type`: send `application/json`.",

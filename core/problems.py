@@ -36,6 +36,7 @@ _TYPES: tuple[tuple[str, int, str, str], ...] = (
     ("insufficient_scope", 403, "Insufficient scope", "The API key lacks the scope this operation needs; `detail` and `scope` name it."),
     ("deletion_overdue", 403, "Deletion overdue", "Your organisation has deletion notices past their deadline: acknowledge them (GET /api/v1/deletion-notices/?status=overdue) or ask a moderator; until then it cannot bid."),
     ("organisation_not_verified", 403, "Organisation not verified", "Only verified organisations may bid or receive data: request verification first."),
+    ("organisation_suspended", 403, "Organisation suspended", "A moderator suspended your organisation: it cannot bid (its open bids were cancelled and its access grants revoked) until reinstated. Reading what it has and acknowledging deletion notices still work."),
     ("not_found", 404, "Not found", "No such object for your organisation, or no such path. `detail` names what was looked for. Objects of other organisations are not found either."),
     ("method_not_allowed", 405, "Method not allowed", "This path does not accept this HTTP method; the `Allow` header lists those it does."),
     ("not_acceptable", 406, "Not acceptable", "The API answers `application/json` (errors `application/problem+json`): adjust the `Accept` header."),
@@ -73,6 +74,9 @@ _TYPES: tuple[tuple[str, int, str, str], ...] = (
     ("organisation_exists", 409, "Organisation exists", "An organisation with this registration number already exists in this country."),
     ("status_unknown", 422, "Unknown status", "The requested status does not exist."),
     ("reason_required", 422, "Reason required", "Give a reason."),
+    ("already_suspended", 409, "Already suspended", "This account or organisation is already suspended."),
+    ("not_suspended", 409, "Not suspended", "This account or organisation is not suspended."),
+    ("account_not_suspendable", 409, "Account not suspendable", "Staff accounts are not suspended: remove their staff role."),
     ("scope_invalid", 422, "Invalid scopes", "Name one or more known API key scopes."),
     ("name_required", 422, "Name required", "Name the API key."),
     ("expiry_in_past", 422, "Expiry in the past", "The expiry must be in the future."),
@@ -118,6 +122,10 @@ _TYPES: tuple[tuple[str, int, str, str], ...] = (
     ("amount_out_of_range", 422, "Amount out of range", "The amount is outside the allowed range."),
     ("trade_not_delivered", 409, "Trade not delivered", "The trade has no data yet."),
     ("already_acknowledged", 409, "Already acknowledged", "This deletion notice was already acknowledged."),
+    # --- Reports ---------------------------------------------------------------------------------
+    ("report_reason_unknown", 422, "Unknown report reason", "A report's reason is one of misuse_of_data, unwanted_contact, inaccurate_listing, suspected_fraud or other."),
+    ("report_not_open", 409, "Report not open", "This report was already resolved or dismissed."),
+    ("nothing_to_retry", 409, "Nothing to retry", "The object is not in a state a moderator can retry."),
     # --- Outbound webhooks ----------------------------------------------------------------------
     ("webhook_url_forbidden", 422, "Webhook URL forbidden", "Webhook URLs must be https and their host must resolve only to public addresses: private, loopback, link-local, multicast, reserved and unspecified addresses are refused."),
     ("webhook_url_invalid", 422, "Invalid webhook URL", "A webhook URL is at most 2000 characters."),

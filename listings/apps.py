@@ -12,4 +12,5 @@ class ListingsConfig(AppConfig):
         hooks.register_consent_change_handler(
             services.on_consent_change, stage=hooks.ConsentHandlerStage.LISTINGS
         )
+        hooks.register_suspension_handler(services.on_suspension, stage=hooks.ConsentHandlerStage.LISTINGS)
         hooks.register_export_section("listings", selectors.seller_export_listings)

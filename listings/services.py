@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts import lock_objects as account_locks
 from accounts import taxonomy
-from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
+from accounts.hooks import CONSENT_ENDING_REASONS, SUSPENDED_SELLER, ConsentChange
 from accounts.models import ConsentGrant, SellerProfile, User
 from accounts.selectors import consent_valid_q, seller_badges
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
@@ -399,6 +399,36 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
             if mask & ended[seller_id]
         ]
     audience_refresh(seller_ids=seller_ids)
+
+
+SUSPENSION_WITHDRAWS = (
+    Listing.Status.DRAFT,
+    Listing.Status.PENDING_REVIEW,
+    Listing.Status.ACTIVE,
+    Listing.Status.PAUSED,
+    Listing.Status.SUSPENDED,
+)
+
+
+def on_suspension(kind: str, subject_id: int, reason: str) -> None:
+    """Registered with accounts.hooks at stage LISTINGS: a suspended seller's listings are
+    withdrawn in the suspension's transaction (a held one, whose payment is in progress, is
+    withdrawn when released: its seller is no longer active). Reinstating does not relist.
+
+    Requires: the seller's consent grants locked (accounts.services.user_suspend)."""
+    if kind != SUSPENDED_SELLER:
+        return
+    for listing in lock_objects.listings(
+        Listing.objects.filter(seller_id=subject_id, status__in=SUSPENSION_WITHDRAWS)
+    ):
+        _transition_locked(
+            listing,
+            Listing.Status.WITHDRAWN,
+            actor=None,
+            reason=f"seller suspended: {reason}"[:200],
+            refresh=False,
+        )
+    audience_refresh(seller_ids=[subject_id])
 
 
 def audience_refresh(*, seller_ids: Iterable[int], at: datetime | None = None) -> int:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import DeletionDutyClearance
+from core import admin_queues
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 from marketplace import selectors, services
 from marketplace.models import (
@@ -16,6 +19,8 @@ from marketplace.models import (
     BuyerDeletionOverdue,
     BuyerFailingPayments,
     DeletionNotice,
+    Report,
+    ReportEvent,
     Trade,
     TradeEvent,
     TradeLine,
@@ -227,3 +232,98 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     search_fields = ["public_id", "event__public_id", "endpoint__organisation__legal_name"]
     list_select_related = ["event", "endpoint"]
     inlines = [WebhookAttemptInline]
+    actions = ["retry"]
+
+    @admin.action(description=_("Retry the selected failed deliveries now"))
+    def retry(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Retry webhook deliveries"),
+            lambda delivery, reason: services.webhook_delivery_retry(
+                delivery_id=delivery.pk, moderator=request.user, reason=reason
+            ),
+        )
+
+
+class ReportEventInline(ReadOnlyInline):
+    model = ReportEvent
+    fields = ["occurred_at", "from_status", "to_status", "reason"]
+    readonly_fields = fields
+
+
+@admin.register(Report)
+class ReportAdmin(ReadOnlyAdmin):
+    """Reports from sellers (about an organisation) and buyers (about a listing): read, then
+    resolved or dismissed with a note (marketplace.services.report_close)."""
+
+    list_display = [
+        "created_at",
+        "reason",
+        "status",
+        "organisation",
+        "listing",
+        "reporter",
+        "reporter_organisation",
+    ]
+    list_filter = [
+        "status",
+        "reason",
+        ("organisation", admin.EmptyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = [
+        "public_id",
+        "details",
+        "organisation__legal_name",
+        "listing__public_id",
+        "reporter__email",
+        "reporter_organisation__legal_name",
+    ]
+    date_hierarchy = "created_at"
+    list_select_related = ["organisation", "listing", "reporter", "reporter_organisation"]
+    readonly_fields = ["context_display"]
+    exclude = ["context"]
+    inlines = [ReportEventInline]
+    actions = ["resolve", "dismiss"]
+
+    @admin.display(description=_("context when reported"))
+    def context_display(self, report: Report) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(report.context, indent=2, ensure_ascii=False))
+
+    @admin.action(description=_("Resolve the selected reports (the note is kept)"))
+    def resolve(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Resolve reports"),
+            lambda report, note: services.report_close(
+                report_id=report.pk, moderator=request.user, note=note
+            ),
+        )
+
+    @admin.action(description=_("Dismiss the selected reports (the note is kept)"))
+    def dismiss(self, request, queryset):
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Dismiss reports"),
+            lambda report, note: services.report_close(
+                report_id=report.pk, moderator=request.user, note=note, dismiss=True
+            ),
+        )
+
+
+admin_queues.register(
+    admin_queues.Queue(
+        "reports",
+        _("Open reports"),
+        lambda: Report.objects.filter(status=Report.Status.OPEN).count(),
+        "admin:marketplace_report_changelist",
+        "status__exact=open",
+        order=30,
+    )
+)

@@ -14,6 +14,7 @@ class MarketplaceConfig(AppConfig):
         hooks.register_consent_change_handler(
             services.on_consent_change, stage=hooks.ConsentHandlerStage.MARKETPLACE
         )
+        hooks.register_suspension_handler(services.on_suspension, stage=hooks.ConsentHandlerStage.MARKETPLACE)
         register_payment_outcome_handler(settlement.on_payment_outcome)
         register_clearing_price_provider(selectors.clearing_prices, many=selectors.clearing_prices_many)
         register_market_prices_provider(selectors.paid_per_record)

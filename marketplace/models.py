@@ -386,6 +386,9 @@ class BuyerDeletionOverdue(BuyerOrganisation):
         verbose_name_plural = _("buyers with overdue deletions")
 
 
+# Reports (issue 14) live in their own module; imported here so Django registers them.
+from marketplace.models_reports import Report, ReportEvent  # noqa: E402
+
 # Outbound webhooks live in their own module; imported here so Django registers them.
 from marketplace.models_webhooks import (  # noqa: E402
     WebhookAttempt,
@@ -405,6 +408,8 @@ __all__ = [
     "BuyerFailingPayments",
     "DeletionNotice",
     "DeletionNoticeEvent",
+    "Report",
+    "ReportEvent",
     "SettlementBatch",
     "Trade",
     "TradeEvent",

@@ -8,4 +8,5 @@ urlpatterns = [
     path("payouts/", views_seller.earnings, name="seller-payouts"),
     path("sales/", views.sales, name="seller-sales"),
     path("sales.json", views.sales_json, name="seller-sales-json"),
+    path("sales/<int:organisation_id>/report/", views.report_organisation, name="seller-report-organisation"),
 ]

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import pgettext_lazy
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import taxonomy
+from accounts.forms import add_service_error
 from accounts.views import seller_required
 from core.countries import country_name
+from core.errors import ServiceError
 from core.money import format_money
-from marketplace import selectors, selectors_seller
+from marketplace import selectors, selectors_seller, services
+from marketplace.forms import OrganisationReportForm
 from marketplace.models import DeletionNotice
 
 CATEGORY_LABELS = dict(taxonomy.DataCategory.choices)
@@ -126,3 +131,26 @@ def _sale_rows(request: HttpRequest) -> list[dict]:
 def sales_json(request: HttpRequest) -> JsonResponse:
     rows = [{k: v for k, v in row.items() if k != "price"} for row in _sale_rows(request)]
     return JsonResponse({"sales": rows})
+
+
+@require_http_methods(["GET", "POST"])
+@seller_required
+def report_organisation(request: HttpRequest, organisation_id: int) -> HttpResponse:
+    """Report a buyer organisation from "who bought my data" (only one that holds or held the
+    seller's data: any other answers 404)."""
+    buyer = next((b for b in _buyers(request.user) if b["id"] == organisation_id), None)
+    if buyer is None:
+        raise Http404
+    form = OrganisationReportForm(request.POST if request.method == "POST" else None)
+    if form.is_bound and form.is_valid():
+        try:
+            services.report_organisation(
+                seller=request.user, organisation_id=organisation_id, **form.cleaned_data
+            )
+        except ServiceError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, _("Thank you: your report was sent to our moderators."))
+            return redirect("seller-sales")
+    status = 400 if form.is_bound and form.errors else 200
+    return render(request, "marketplace/report.html", {"buyer": buyer, "form": form}, status=status)

@@ -4,10 +4,10 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.contrib import admin, messages
-from django.db.models import Model, QuerySet, Sum
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
@@ -42,13 +42,6 @@ if TYPE_CHECKING:
 
 class _Total(TypedDict):  # LedgerAccountAdmin.get_queryset's annotation
     total: int | None
-
-
-def _unpark(
-    model_admin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Model], kind: str
-) -> None:
-    count = services.payments_unpark(kind=kind, ids=list(queryset.values_list("pk", flat=True)))
-    model_admin.message_user(request, _("%d sent back to the resume sweep.") % count)
 
 
 class PaymentEventInline(ReadOnlyInline):
@@ -133,9 +126,17 @@ class PaymentAdmin(ReadOnlyAdmin):
     def amount_display(self, obj: Payment) -> str:
         return format_amount(obj.amount, obj.currency)
 
-    @admin.action(description=_("Resume the selected parked payments (retried by the next sweep)"))
-    def unpark(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
-        _unpark(self, request, queryset, "payment")
+    @admin.action(description=_("Retry the selected parked payments (resumed by the next sweep)"))
+    def unpark(self, request: HttpRequest, queryset: QuerySet[Payment]) -> TemplateResponse | None:
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Retry payments"),
+            lambda payment, reason: services.payment_retry(
+                payment_id=payment.pk, moderator=cast(User, request.user), reason=reason
+            ),
+        )
 
 
 @admin.register(StripeCustomer)
@@ -209,9 +210,19 @@ class PayoutAdmin(ReadOnlyAdmin):
     search_fields = ["seller__email", "transfer_id", "transfer_group", "stripe_payout_id"]
     actions = ["unpark"]
 
-    @admin.action(description=_("Resume the selected parked payouts (retried by the next sweep)"))
-    def unpark(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
-        _unpark(self, request, queryset, "payout")
+    @admin.action(
+        description=_("Retry the selected payouts (a parked one resumes; a refused transfer is paid again)")
+    )
+    def unpark(self, request: HttpRequest, queryset: QuerySet[Payout]) -> TemplateResponse | None:
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Retry payouts"),
+            lambda payout, reason: services.payout_retry(
+                payout_id=payout.pk, moderator=cast(User, request.user), reason=reason
+            ),
+        )
 
     date_hierarchy = "created_at"
     list_select_related = ["seller"]

@@ -34,6 +34,13 @@ from accounts.services.identity import (
     phone_verify,
     seller_create,
 )
+from accounts.services.moderation import (
+    organisation_decide_verification,
+    organisation_reinstate,
+    organisation_suspend,
+    user_reinstate,
+    user_suspend,
+)
 from accounts.services.organisations import (
     normalise_phone,
     organisation_contact_email_token,
@@ -99,6 +106,12 @@ __all__ = [
     "organisation_request_verification",
     "organisation_set_verification",
     "organisation_signup",
+    # moderation (issue 14)
+    "organisation_decide_verification",
+    "organisation_reinstate",
+    "organisation_suspend",
+    "user_reinstate",
+    "user_suspend",
     # seller data (and the decryption reads, from accounts.selectors)
     "PHONE_RE",
     "POSTCODE_RE",

@@ -15,8 +15,9 @@ from marketplace.models import AccessGrant, Bid, DeletionNotice, Trade
 
 BID_ERRORS = {
     403: error_response(
-        "`permission_denied`: only verified organisations bid; `own_data`: an organisation "
-        "cannot buy its own members' data."
+        "`permission_denied`: only verified organisations bid; `organisation_suspended`: a "
+        "moderator suspended your organisation; `own_data`: an organisation cannot buy its own "
+        "members' data."
     ),
     404: error_response("`listing_not_found`: no such listing."),
     409: error_response("`listing_not_open`, `auction_closed`, `bid_exists`: the listing cannot take it."),

@@ -1,8 +1,13 @@
 from django.urls import path
 
-from marketplace.api import notices, views, webhooks
+from marketplace.api import notices, reports, views, webhooks
 
 urlpatterns = [
+    path(
+        "listings/<uuid:public_id>/reports/",
+        reports.ListingReportCreateView.as_view(),
+        name="api-listing-reports",
+    ),
     path("bids/", views.BidListCreateView.as_view(), name="api-bids"),
     path("bids/<uuid:public_id>/", views.BidDetailView.as_view(), name="api-bid"),
     path("audience-bids/", views.AudienceBidCreateView.as_view(), name="api-audience-bids"),

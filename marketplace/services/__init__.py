@@ -28,7 +28,10 @@ from marketplace.services.audience import (
 )
 from marketplace.services.bids import bid_cancel, bid_place, bid_raise, trade_transition, trades_transition
 from marketplace.services.deletion_duty import deletion_duty_clear
+from marketplace.services.moderation import webhook_delivery_retry
+from marketplace.services.reports import report_close, report_listing, report_organisation
 from marketplace.services.revocation import on_consent_change
+from marketplace.services.suspension import on_suspension
 from marketplace.services.webhook_delivery import webhook_deliveries_queue_due, webhook_delivery_attempt
 from marketplace.services.webhooks import (
     webhook_delivery_redeliver,
@@ -70,6 +73,13 @@ __all__ = [
     "deletion_duty_clear",
     # revocation
     "on_consent_change",
+    # moderation: reports, retries (issue 14)
+    "report_close",
+    "report_listing",
+    "report_organisation",
+    "webhook_delivery_retry",
+    # suspension (the accounts hook)
+    "on_suspension",
     # webhooks
     "webhook_deliveries_queue_due",
     "webhook_delivery_attempt",

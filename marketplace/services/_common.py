@@ -24,8 +24,18 @@ def _check_buyer(organisation: BuyerOrganisation) -> None:
 
 
 def _check_verified(organisation: BuyerOrganisation) -> None:
+    """Verified and not suspended by a moderator (accounts.services.organisation_suspend)."""
     if not organisation.is_verified:
         raise Forbidden("organisation_not_verified", "Only verified organisations may bid.")
+    _check_not_suspended(organisation)
+
+
+def _check_not_suspended(organisation: BuyerOrganisation) -> None:
+    if organisation.is_suspended:
+        raise Forbidden(
+            "organisation_suspended",
+            "Your organisation is suspended by a moderator: it cannot bid. Contact Courtier.",
+        )
 
 
 def _check_deletion_duty(overdue_notices: int) -> None:

@@ -20,6 +20,7 @@ from marketplace.services._common import (
     _bid_transition,
     _check_amount,
     _check_deletion_duty,
+    _check_not_suspended,
     _check_payment_method,
     _check_verified,
     _trade_create,
@@ -219,6 +220,7 @@ def _locked_own_open_bid(organisation: BuyerOrganisation, bid_public_id) -> tupl
 def bid_raise(*, organisation: BuyerOrganisation, bid_public_id, amount_cents: int) -> Bid:
     """Raising is bidding: refused, like a new bid, while deletion notices are overdue."""
     _check_amount(amount_cents)
+    _check_not_suspended(organisation)
     _check_deletion_duty(selectors.deletion_notices_blocking_bids(organisation).count())
     with transaction.atomic(durable=True):
         _listing, bid = _locked_own_open_bid(organisation, bid_public_id)

@@ -56,6 +56,7 @@ from payments.services.recovery import (
     payments_unpark,
 )
 from payments.services.refunds_disputes import DISPUTE_STATUS, _refund_send, payment_refund
+from payments.services.retries import payment_retry, payout_retry
 from payments.services.settlement import settlement_credit
 from payments.stripe_calls import StripeUnavailable
 
@@ -75,6 +76,9 @@ __all__ = [
     "payment_cancel",
     "payment_capture",
     "payment_sync",
+    # a moderator's retries (issue 14)
+    "payment_retry",
+    "payout_retry",
     # refunds and disputes
     "DISPUTE_STATUS",
     "payment_refund",

@@ -55,13 +55,16 @@ def _each_seller(what: str, step: Any, seller_ids: Any) -> Iterator[int]:
 
 
 def payout_sweep(*, currency: str = "EUR") -> int:
-    """Batch every payout-enabled seller's payable balance past the threshold into a payout."""
+    """Batch every payout-enabled seller's payable balance past the threshold into a payout.
+    A suspended seller's payouts are held (accounts.services.user_suspend): skipped until
+    reinstated; what they earned stays payable."""
     threshold = settings.PAYOUT_THRESHOLD_CENTS
     due = (
         LedgerEntry.objects.filter(
             account__purpose=LedgerAccount.Purpose.SELLER_PAYABLE,
             account__currency=currency,
             account__seller__connect_account__payouts_enabled=True,
+            account__seller__suspended_at__isnull=True,
         )
         .values("account__seller_id")
         .annotate(total=Sum("amount"))
@@ -78,9 +81,12 @@ def payout_sweep(*, currency: str = "EUR") -> int:
 
 def payout_create(*, seller_id: int, currency: str = "EUR") -> Payout | None:
     """Write a pending payout of the seller's available payable balance (if past the threshold);
-    its transfer is sent after commit. None if there is nothing to pay or one is in flight."""
-    account = ConnectAccount.objects.filter(seller_id=seller_id).first()
+    its transfer is sent after commit. None if there is nothing to pay, one is in flight, or the
+    seller is suspended (their payouts are held)."""
+    account = ConnectAccount.objects.filter(seller_id=seller_id).select_related("seller").first()
     if account is None or not account.payouts_enabled or not account.stripe_account_id:
+        return None
+    if account.seller.suspended_at is not None:
         return None
     try:
         with transaction.atomic(durable=True):
