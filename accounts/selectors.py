@@ -241,6 +241,8 @@ def seller_export(*, seller: User) -> dict[str, Any]:
             "phone_verified_at": _iso(seller.phone_verified_at),
             "erased_at": _iso(seller.erased_at),
             "is_active": seller.is_active,
+            "suspended_at": _iso(seller.suspended_at),
+            "suspended_reason": seller.suspended_reason,
             "date_joined": _iso(seller.date_joined),
             "last_login": _iso(seller.last_login),
             "password": "set (the hash is a credential and is not exported)",

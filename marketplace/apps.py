@@ -22,3 +22,4 @@ class MarketplaceConfig(AppConfig):
         hooks.register_export_section("recipients", selectors.seller_export_recipients)
         hooks.register_export_section("access_log", selectors.seller_export_access_log)
         hooks.register_export_section("deletion_notices", selectors.seller_export_deletion_notices)
+        hooks.register_export_section("reports", selectors.seller_export_reports)

@@ -20,7 +20,7 @@ from accounts import taxonomy
 from accounts.models import BuyerOrganisation, ConsentGrant, User
 from accounts.selectors import consent_valid_q
 from listings.selectors import percentiles
-from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade, TradeLine
+from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Report, Trade, TradeLine
 
 
 def buyer_pseudonym(organisation_id: int, seller_id: int) -> str:
@@ -369,10 +369,27 @@ def seller_export_deletion_notices(seller: User) -> list[dict]:
     ]
 
 
+def seller_export_reports(seller: User) -> list[dict]:
+    """The reports the seller made about buyer organisations, and what moderators decided."""
+    reports = Report.objects.filter(reporter=seller).select_related("organisation").order_by("created_at", "pk")
+    return [
+        {
+            "organisation": report.organisation.legal_name if report.organisation else None,
+            "reason": report.reason,
+            "details": report.details,
+            "created_at": _iso(report.created_at),
+            "status": report.status,
+            "resolution_note": report.resolution_note,
+        }
+        for report in reports
+    ]
+
+
 seller_export_sales.covers = ("marketplace.TradeLine", "marketplace.Trade")  # type: ignore[attr-defined]
 seller_export_recipients.covers = ("marketplace.AccessGrant",)  # type: ignore[attr-defined]
 seller_export_access_log.covers = ("marketplace.AccessLog",)  # type: ignore[attr-defined]
 seller_export_deletion_notices.covers = ("marketplace.DeletionNotice",)  # type: ignore[attr-defined]
+seller_export_reports.covers = ("marketplace.Report",)  # type: ignore[attr-defined]
 # Labels for the codes of these sections, for the My data page (accounts cannot import marketplace).
 seller_export_sales.choices = {  # type: ignore[attr-defined]
     "status": dict(TradeLine.Status.choices),

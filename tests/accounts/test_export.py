@@ -39,6 +39,9 @@ NOT_SELLER_EDGES = {
     ("accounts", "ApiKey", "created_by"),  # the buyer's member who made the key
     ("listings", "ListingEvent", "actor"),  # who moved the listing (covered through Listing)
     ("payments", "ReconciliationIssue", "resolved_by"),  # the staff member who resolved it
+    ("accounts", "User", "suspended_by"),  # the moderator who suspended the account
+    ("accounts", "BuyerOrganisation", "suspended_by"),  # the moderator who suspended it
+    ("marketplace", "Report", "resolved_by"),  # the moderator who decided
 }
 
 # Models that refer to a seller but are not exported, each with its reason.
@@ -56,6 +59,8 @@ EXCLUDED = {
     "are in recipients",
     "marketplace.DeletionNoticeEvent": "status history of deletion notices; each notice's status and "
     "acknowledgement are in deletion_notices",
+    "marketplace.ReportEvent": "status history of the seller's reports; each report's status and "
+    "resolution are in reports",
 }
 
 

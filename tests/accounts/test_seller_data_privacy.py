@@ -118,8 +118,13 @@ def test_export_contains_every_stored_field(seller):
             for row in rows:
                 assert name in row, f"{section}.{name}"
 
-    # organisation and organisation_role are a buyer member's, always empty for a seller
-    exported("account", User, skip={"is_staff", "is_superuser", "organisation", "organisation_role"})
+    # organisation and organisation_role are a buyer member's, always empty for a seller;
+    # suspended_by names the moderator (staff), not the seller: the reason and date are theirs
+    exported(
+        "account",
+        User,
+        skip={"is_staff", "is_superuser", "organisation", "organisation_role", "suspended_by"},
+    )
     exported(
         "profile",
         SellerProfile,
