@@ -62,15 +62,38 @@ def _entry(
     actor: Any,
     at: datetime | None,
 ) -> AuditEntry:
+    return _row_entry(
+        action,
+        target._meta.label_lower,
+        target.pk,
+        str(target),
+        reason=reason,
+        changes=changes,
+        actor=actor,
+        at=at,
+    )
+
+
+def _row_entry(
+    action: str,
+    target_type: str,
+    target_id: Any,
+    target_repr: str,
+    *,
+    reason: str,
+    changes: dict[str, Any] | None,
+    actor: Any,
+    at: datetime | None,
+) -> AuditEntry:
     actor = actor if actor is not None else current_actor()
     return AuditEntry(
         occurred_at=at or timezone.now(),
         actor_id=getattr(actor, "pk", None),
         actor_role=getattr(actor, "role", "") if actor is not None else AuditEntry.SYSTEM,
         action=action,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
-        target_repr=str(target)[:200],
+        target_type=target_type,
+        target_id=str(target_id),
+        target_repr=target_repr[:200],
         reason=reason or "",
         changes=changes or {},
     )
@@ -104,6 +127,29 @@ def record_many(
     """One entry per target, in one INSERT."""
     AuditEntry.objects.bulk_create(
         [_entry(action, t, reason=reason, changes=changes, actor=actor, at=at) for t in targets]
+    )
+
+
+def record_rows(
+    action: str,
+    model: type[models.Model],
+    rows: Iterable[tuple[Any, str]],
+    *,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    actor: Any = None,
+    at: datetime | None = None,
+) -> None:
+    """`record_many` for a set-based sweep that holds plain rows, not model instances: one entry
+    per (primary key, what the row reads as), in one INSERT."""
+    actor = actor if actor is not None else current_actor()
+    at = at or timezone.now()
+    label = model._meta.label_lower
+    AuditEntry.objects.bulk_create(
+        [
+            _row_entry(action, label, pk, text, reason=reason, changes=changes, actor=actor, at=at)
+            for pk, text in rows
+        ]
     )
 
 

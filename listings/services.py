@@ -17,6 +17,7 @@ from accounts.hooks import CONSENT_ENDING_REASONS, ConsentChange
 from accounts.models import ConsentGrant, SellerProfile, User
 from accounts.selectors import consent_valid_q, seller_badges
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
+from core import audit
 from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects
@@ -24,6 +25,25 @@ from listings.models import Listing, ListingEvent
 
 MAX_FLOOR_PRICE_CENTS = 100_000_00
 MAX_AUCTION_DAYS = 30
+
+# The audit trail's verb for a move, where the new status alone does not say it (core.audit).
+_AUDIT_VERBS: dict[tuple[str, str], str] = {
+    (Listing.Status.PENDING_REVIEW, Listing.Status.ACTIVE): "approved",
+    (Listing.Status.PENDING_REVIEW, Listing.Status.DRAFT): "rejected",
+    (Listing.Status.DRAFT, Listing.Status.ACTIVE): "auto_approved",
+    (Listing.Status.PAUSED, Listing.Status.ACTIVE): "resumed",
+    (Listing.Status.HELD, Listing.Status.ACTIVE): "released",
+}
+_AUDIT_VERB_OF_STATUS: dict[str, str] = {
+    Listing.Status.PENDING_REVIEW: "submitted",
+    Listing.Status.ACTIVE: "activated",
+}
+
+
+def _audit_action(from_status: str, to_status: str) -> str:
+    """ "listing.approved", "listing.rejected", "listing.submitted", "listing.suspended"…"""
+    verb = _AUDIT_VERBS.get((from_status, to_status)) or _AUDIT_VERB_OF_STATUS.get(to_status, to_status)
+    return f"listing.{verb}"
 
 
 def _missing_consent(
@@ -151,6 +171,18 @@ def listing_create(
             reason="created",
             actor=seller,
         )
+        audit.record(
+            "listing.created",
+            listing,
+            actor=seller,
+            changes={
+                "categories": listing.categories,
+                "purposes": listing.purposes,
+                "licence_days": listing.licence_days,
+                "pricing_mode": listing.pricing_mode,
+                "floor_price_cents": listing.floor_price_cents,
+            },
+        )
         target = Listing.Status.ACTIVE if _auto_approves(seller) else Listing.Status.PENDING_REVIEW
         _transition_locked(
             listing, target, actor=seller, reason="auto-approved" if target == Listing.Status.ACTIVE else ""
@@ -179,10 +211,18 @@ def _transition_locked(
     ListingEvent.objects.create(
         listing=listing, from_status=listing.status, to_status=to_status, reason=reason, actor=actor
     )
-    offered_before = listing.status == Listing.Status.ACTIVE
+    from_status = listing.status
+    offered_before = from_status == Listing.Status.ACTIVE
     listing.status = to_status
     listing.status_reason = reason
     listing.save(update_fields=["status", "status_reason", "updated_at"])
+    audit.record(
+        _audit_action(from_status, to_status),
+        listing,
+        actor=actor,
+        reason=reason,
+        changes={"status": [from_status, to_status]},
+    )
     if refresh and offered_before != (to_status == Listing.Status.ACTIVE):
         audience_refresh(seller_ids=[listing.seller_id])
 
@@ -221,6 +261,14 @@ def listings_sold_locked(listing_ids: Sequence[int], *, reason: str) -> None:
     )
     Listing.objects.filter(pk__in=held).update(
         status=Listing.Status.SOLD, status_reason=reason, updated_at=now
+    )
+    audit.record_rows(
+        "listing.sold",
+        Listing,
+        [(pk, f"listing {pk} ({Listing.Status.SOLD})") for pk in held],
+        reason=reason,
+        changes={"status": [Listing.Status.HELD, Listing.Status.SOLD]},
+        at=now,
     )
 
 
@@ -338,9 +386,17 @@ def listing_update_terms(
             auction_ends_at=listing.auction_ends_at,
             now=listing.created_at,
         )
+        changes = {
+            field: [getattr(listing, field), terms[field]]
+            for field in ("floor_price_cents", "licence_days")
+            if getattr(listing, field) != terms[field]
+        }
         listing.floor_price_cents = terms["floor_price_cents"]
         listing.licence_days = terms["licence_days"]
         listing.save(update_fields=["floor_price_cents", "licence_days", "updated_at"])
+        if changes:
+            action = "listing.price_changed" if "floor_price_cents" in changes else "listing.terms_changed"
+            audit.record(action, listing, actor=seller, changes=changes)
     return listing
 
 
