@@ -86,10 +86,14 @@ def _row_entry(
     at: datetime | None,
 ) -> AuditEntry:
     actor = actor if actor is not None else current_actor()
+    if actor is None:
+        role = AuditEntry.SYSTEM
+    else:  # a buyer's API key signs in as a principal with no user behind it (no pk, no role)
+        role = getattr(actor, "role", "") or ("buyer_api" if hasattr(actor, "api_key") else "")
     return AuditEntry(
         occurred_at=at or timezone.now(),
         actor_id=getattr(actor, "pk", None),
-        actor_role=getattr(actor, "role", "") if actor is not None else AuditEntry.SYSTEM,
+        actor_role=role,
         action=action,
         target_type=target_type,
         target_id=str(target_id),

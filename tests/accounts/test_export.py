@@ -56,6 +56,8 @@ EXCLUDED = {
     "are in recipients",
     "marketplace.DeletionNoticeEvent": "status history of deletion notices; each notice's status and "
     "acknowledgement are in deletion_notices",
+    "core.AuditEntry": "the platform's append-only accountability record of who changed what; the "
+    "seller's consents (with receipts), listings, sales and payouts it follows are in the export",
 }
 
 
