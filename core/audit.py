@@ -103,6 +103,25 @@ def _row_entry(
     )
 
 
+def entry(
+    action: str,
+    target: models.Model,
+    *,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    actor: Any = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """The entry `record` would write, unsaved: for a loop over rows that writes its entries
+    together at the end (`write`), as a set-based sweep must."""
+    return _entry(action, target, reason=reason, changes=changes, actor=actor, at=at)
+
+
+def write(entries: list[AuditEntry]) -> None:
+    """Entries built by `entry`, in one INSERT (none for an empty list)."""
+    AuditEntry.objects.bulk_create(entries)
+
+
 def record(
     action: str,
     target: models.Model,

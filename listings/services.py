@@ -20,6 +20,7 @@ from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
 from core import audit
 from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.models import AuditEntry
 from listings import lock_objects
 from listings.models import Listing, ListingEvent
 
@@ -191,12 +192,20 @@ def listing_create(
 
 
 def _transition_locked(
-    listing: Listing, to_status: str, *, actor: User | None, reason: str, refresh: bool = True
+    listing: Listing,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str,
+    refresh: bool = True,
+    audit_entries: list[AuditEntry] | None = None,
 ) -> None:
-    """Check and apply one transition, with its event, and keep what the seller offers in step:
-    a move into or out of `active` refreshes the seller's audience state (sellable pairs and
-    their end) in this same transaction, so buyers see the listing, or stop seeing it, at
-    commit. `refresh=False` only for a caller that refreshes its sellers itself right after.
+    """Check and apply one transition, with its event and audit entry, and keep what the seller
+    offers in step: a move into or out of `active` refreshes the seller's audience state
+    (sellable pairs and their end) in this same transaction, so buyers see the listing, or stop
+    seeing it, at commit. `refresh=False` only for a caller that refreshes its sellers itself
+    right after; `audit_entries` for a caller that moves many listings and writes their audit
+    entries at once (audit.write).
 
     Requires: the listing row locked.
     """
@@ -216,13 +225,17 @@ def _transition_locked(
     listing.status = to_status
     listing.status_reason = reason
     listing.save(update_fields=["status", "status_reason", "updated_at"])
-    audit.record(
+    entry = audit.entry(
         _audit_action(from_status, to_status),
         listing,
         actor=actor,
         reason=reason,
         changes={"status": [from_status, to_status]},
     )
+    if audit_entries is None:
+        audit.write([entry])
+    else:
+        audit_entries.append(entry)
     if refresh and offered_before != (to_status == Listing.Status.ACTIVE):
         audience_refresh(seller_ids=[listing.seller_id])
 
@@ -414,6 +427,7 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
     """
     seller_ids = sorted({change.seller_id for change in changes})
     if reason in CONSENT_ENDING_REASONS:
+        entries: list[AuditEntry] = []  # one INSERT for every listing moved (the expiry sweep)
         sellers = Ids(seller_ids)
         ended: dict[int, int] = defaultdict(int)
         for change in changes:
@@ -430,7 +444,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
             if needs & ended[listing.seller_id]:
                 if listing.status == Listing.Status.DRAFT and target == Listing.Status.PAUSED:
                     continue  # a draft sells nothing; it will be checked again when submitted
-                _transition_locked(listing, target, actor=None, reason=f"consent {reason}", refresh=False)
+                _transition_locked(
+                    listing,
+                    target,
+                    actor=None,
+                    reason=f"consent {reason}",
+                    refresh=False,
+                    audit_entries=entries,
+                )
         if reason == "erasure":
             for listing in lock_objects.listings(
                 Listing.objects.filter(
@@ -444,8 +465,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
                 )
             ):
                 _transition_locked(
-                    listing, Listing.Status.WITHDRAWN, actor=None, reason="erasure", refresh=False
+                    listing,
+                    Listing.Status.WITHDRAWN,
+                    actor=None,
+                    reason="erasure",
+                    refresh=False,
+                    audit_entries=entries,
                 )
+        audit.write(entries)
         # only sellers whose audience offer depended on the ended consent need a refresh
         seller_ids = [
             seller_id

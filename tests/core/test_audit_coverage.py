@@ -16,7 +16,6 @@ from accounts import services as account_services
 from accounts.models import ConsentGrant
 from core.models import AuditEntry
 from listings import services as listing_services
-from tests.factories import SellerFactory
 from tests.listings.conftest import make_seller
 
 pytestmark = pytest.mark.django_db
@@ -68,25 +67,27 @@ def test_withdrawing_on_the_consent_page_is_attributed_to_the_signed_in_seller(c
 
 
 def test_the_expiry_sweep_writes_the_platforms_entries_in_one_insert():
-    sellers = [SellerFactory() for _ in range(3)]
-    due = [
-        account_services.consent_grant(seller=s, category=c, purpose="targeted_advertising", window_days=30)
-        for s in sellers
-        for c in ("demographics", "location")
-    ]
+    """Given sellers whose consents ended, two of them with listings, when the sweep expires the
+    consents, then the consents' entries are one INSERT and the listings it pauses one more."""
+    sellers = [make_seller() for _ in range(3)]
+    listings = [listing_services.listing_create(seller=s, **TERMS) for s in sellers[:2]]
+    due = list(ConsentGrant.objects.filter(seller__in=sellers, status="active"))
     ConsentGrant.objects.filter(pk__in=[g.pk for g in due]).update(
-        granted_at=timezone.now() - timedelta(days=31), expires_at=timezone.now() - timedelta(days=1)
+        granted_at=timezone.now() - timedelta(days=91), expires_at=timezone.now() - timedelta(days=1)
     )
 
     with CaptureQueriesContext(connection) as captured:
-        assert account_services.consent_expire_due(batch_size=100) == len(due)
+        assert account_services.consent_expire_due(batch_size=100) == len(due) == 6
 
     inserts = [q["sql"] for q in captured.captured_queries if 'INSERT INTO "core_auditentry"' in q["sql"]]
-    assert len(inserts) == 1  # set-based, as the sweep: never one query per grant
+    assert len(inserts) == 2, inserts  # set-based, as the sweep: never one query per row
     for grant in due:
         entry = entries_of(grant, "consent.expired").get()
         assert entry.actor is None and entry.actor_role == AuditEntry.SYSTEM
         assert entry.changes == {"status": ["active", "expired"]} and entry.reason == "window ended"
+    for listing in listings:
+        paused = entries_of(listing, "listing.paused").get()
+        assert paused.actor_role == AuditEntry.SYSTEM and paused.reason == "consent expired"
 
 
 def test_approving_and_rejecting_a_listing_are_the_moderators_entries(moderator):
