@@ -27,24 +27,7 @@ from listings.models import Listing, ListingEvent
 MAX_FLOOR_PRICE_CENTS = 100_000_00
 MAX_AUCTION_DAYS = 30
 
-# The audit trail's verb for a move, where the new status alone does not say it (core.audit).
-_AUDIT_VERBS: dict[tuple[str, str], str] = {
-    (Listing.Status.PENDING_REVIEW, Listing.Status.ACTIVE): "approved",
-    (Listing.Status.PENDING_REVIEW, Listing.Status.DRAFT): "rejected",
-    (Listing.Status.DRAFT, Listing.Status.ACTIVE): "auto_approved",
-    (Listing.Status.PAUSED, Listing.Status.ACTIVE): "resumed",
-    (Listing.Status.HELD, Listing.Status.ACTIVE): "released",
-}
-_AUDIT_VERB_OF_STATUS: dict[str, str] = {
-    Listing.Status.PENDING_REVIEW: "submitted",
-    Listing.Status.ACTIVE: "activated",
-}
-
-
-def _audit_action(from_status: str, to_status: str) -> str:
-    """ "listing.approved", "listing.rejected", "listing.submitted", "listing.suspended"…"""
-    verb = _AUDIT_VERBS.get((from_status, to_status)) or _AUDIT_VERB_OF_STATUS.get(to_status, to_status)
-    return f"listing.{verb}"
+_TERMS_AUDITED = ("categories", "purposes", "licence_days", "pricing_mode", "floor_price_cents")
 
 
 def _missing_consent(
@@ -176,13 +159,7 @@ def listing_create(
             "listing.created",
             listing,
             actor=seller,
-            changes={
-                "categories": listing.categories,
-                "purposes": listing.purposes,
-                "licence_days": listing.licence_days,
-                "pricing_mode": listing.pricing_mode,
-                "floor_price_cents": listing.floor_price_cents,
-            },
+            changes={field: getattr(listing, field) for field in _TERMS_AUDITED},
         )
         target = Listing.Status.ACTIVE if _auto_approves(seller) else Listing.Status.PENDING_REVIEW
         _transition_locked(
@@ -226,7 +203,7 @@ def _transition_locked(
     listing.status_reason = reason
     listing.save(update_fields=["status", "status_reason", "updated_at"])
     entry = audit.entry(
-        _audit_action(from_status, to_status),
+        Listing.audit_action(from_status, to_status),
         listing,
         actor=actor,
         reason=reason,
