@@ -292,6 +292,7 @@ class ConsentGrantAdmin(ReadOnlyAdmin):
     search_fields = ["seller__email", "seller__pseudonym"]
     date_hierarchy = "expires_at"
     list_select_related = ["seller"]
+    show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     inlines = [ConsentEventInline]
 
 
@@ -302,6 +303,7 @@ class ConsentEventAdmin(ReadOnlyAdmin):
     search_fields = ["receipt_id", "seller__pseudonym"]
     date_hierarchy = "occurred_at"
     list_select_related = ["seller", "grant"]
+    show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     exclude = ["receipt", "template"]
     readonly_fields = ["issued_receipt"]
 

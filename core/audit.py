@@ -62,18 +62,64 @@ def _entry(
     actor: Any,
     at: datetime | None,
 ) -> AuditEntry:
+    return _row_entry(
+        action,
+        target._meta.label_lower,
+        target.pk,
+        str(target),
+        reason=reason,
+        changes=changes,
+        actor=actor,
+        at=at,
+    )
+
+
+def _row_entry(
+    action: str,
+    target_type: str,
+    target_id: Any,
+    target_repr: str,
+    *,
+    reason: str,
+    changes: dict[str, Any] | None,
+    actor: Any,
+    at: datetime | None,
+) -> AuditEntry:
     actor = actor if actor is not None else current_actor()
+    if actor is None:
+        role = AuditEntry.SYSTEM
+    else:  # a buyer's API key signs in as a principal with no user behind it (no pk, no role)
+        role = getattr(actor, "role", "") or ("buyer_api" if hasattr(actor, "api_key") else "")
     return AuditEntry(
         occurred_at=at or timezone.now(),
         actor_id=getattr(actor, "pk", None),
-        actor_role=getattr(actor, "role", "") if actor is not None else AuditEntry.SYSTEM,
+        actor_role=role,
         action=action,
-        target_type=target._meta.label_lower,
-        target_id=str(target.pk),
-        target_repr=str(target)[:200],
+        target_type=target_type,
+        target_id=str(target_id),
+        target_repr=target_repr[:200],
         reason=reason or "",
         changes=changes or {},
     )
+
+
+def entry(
+    action: str,
+    target: models.Model,
+    *,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    actor: Any = None,
+    at: datetime | None = None,
+) -> AuditEntry:
+    """The entry `record` would write, unsaved: for a loop over rows that writes its entries
+    together at the end (`write`), as a set-based sweep must."""
+    return _entry(action, target, reason=reason, changes=changes, actor=actor, at=at)
+
+
+def write(entries: list[AuditEntry]) -> None:
+    """Entries built by `entry`, in one INSERT (none for an empty list)."""
+    AuditEntry.objects.bulk_create(entries)
 
 
 def record(
@@ -104,6 +150,29 @@ def record_many(
     """One entry per target, in one INSERT."""
     AuditEntry.objects.bulk_create(
         [_entry(action, t, reason=reason, changes=changes, actor=actor, at=at) for t in targets]
+    )
+
+
+def record_rows(
+    action: str,
+    model: type[models.Model],
+    rows: Iterable[tuple[Any, str]],
+    *,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    actor: Any = None,
+    at: datetime | None = None,
+) -> None:
+    """`record_many` for a set-based sweep that holds plain rows, not model instances: one entry
+    per (primary key, what the row reads as), in one INSERT."""
+    actor = actor if actor is not None else current_actor()
+    at = at or timezone.now()
+    label = model._meta.label_lower
+    AuditEntry.objects.bulk_create(
+        [
+            _row_entry(action, label, pk, text, reason=reason, changes=changes, actor=actor, at=at)
+            for pk, text in rows
+        ]
     )
 
 

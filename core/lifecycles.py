@@ -70,19 +70,14 @@ def transition_rows(
         )
         for row in rows
     )
-    audit_name = getattr(model, "AUDIT_NAME", None)
-    if audit_name:  # the audit trail follows consent, listings, trades and payouts (core.audit)
-        audit.record_transitions(
-            audit_name,
-            [(row, row.status) for row in rows],  # type: ignore[attr-defined]
-            to_status,
-            reason=reason,
-            at=at,
-        )
+    moved = [(row, row.status) for row in rows]  # type: ignore[attr-defined]
     for row in rows:
         row.status = to_status  # type: ignore[attr-defined]
         for field, value in changes.items():
             setattr(row, field, value)
+    audit_name = getattr(model, "AUDIT_NAME", None)
+    if audit_name:  # the audit trail follows consent, listings, trades and payouts (core.audit)
+        audit.record_transitions(audit_name, moved, to_status, reason=reason, at=at)
     return list(rows)
 
 

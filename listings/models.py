@@ -50,6 +50,16 @@ class Listing(models.Model):
         Status.EXPIRED: frozenset(),
     }
     LIVE = (Status.DRAFT, Status.PENDING_REVIEW, Status.ACTIVE, Status.PAUSED)
+    # The audit trail's verb for a move (core.audit), where the new status alone does not say it.
+    AUDIT_VERBS: dict[tuple[str, str], str] = {
+        (Status.PENDING_REVIEW, Status.ACTIVE): "approved",
+        (Status.PENDING_REVIEW, Status.DRAFT): "rejected",
+        (Status.DRAFT, Status.ACTIVE): "auto_approved",
+        (Status.PAUSED, Status.ACTIVE): "resumed",
+        (Status.HELD, Status.ACTIVE): "released",
+        (Status.DRAFT, Status.PENDING_REVIEW): "submitted",
+        (Status.PAUSED, Status.PENDING_REVIEW): "submitted",
+    }
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings")
@@ -103,6 +113,11 @@ class Listing(models.Model):
 
     def __str__(self) -> str:
         return f"{', '.join(self.categories)} ({self.status})"
+
+    @staticmethod
+    def audit_action(from_status: str, to_status: str) -> str:
+        """ "listing.approved", "listing.rejected", "listing.submitted", "listing.suspended"…"""
+        return f"listing.{Listing.AUDIT_VERBS.get((from_status, to_status), to_status)}"
 
     @property
     def categories(self) -> list[str]:

@@ -17,13 +17,17 @@ from accounts.hooks import CONSENT_ENDING_REASONS, SUSPENDED_SELLER, ConsentChan
 from accounts.models import ConsentGrant, SellerProfile, User
 from accounts.selectors import consent_valid_q, seller_badges
 from accounts.taxonomy import SENSITIVE_CATEGORIES, DataCategory, Purpose
+from core import audit
 from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from core.models import AuditEntry
 from listings import lock_objects
 from listings.models import Listing, ListingEvent
 
 MAX_FLOOR_PRICE_CENTS = 100_000_00
 MAX_AUCTION_DAYS = 30
+
+_TERMS_AUDITED = ("categories", "purposes", "licence_days", "pricing_mode", "floor_price_cents")
 
 
 def _missing_consent(
@@ -151,6 +155,12 @@ def listing_create(
             reason="created",
             actor=seller,
         )
+        audit.record(
+            "listing.created",
+            listing,
+            actor=seller,
+            changes={field: getattr(listing, field) for field in _TERMS_AUDITED},
+        )
         target = Listing.Status.ACTIVE if _auto_approves(seller) else Listing.Status.PENDING_REVIEW
         _transition_locked(
             listing, target, actor=seller, reason="auto-approved" if target == Listing.Status.ACTIVE else ""
@@ -159,12 +169,20 @@ def listing_create(
 
 
 def _transition_locked(
-    listing: Listing, to_status: str, *, actor: User | None, reason: str, refresh: bool = True
+    listing: Listing,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str,
+    refresh: bool = True,
+    audit_entries: list[AuditEntry] | None = None,
 ) -> None:
-    """Check and apply one transition, with its event, and keep what the seller offers in step:
-    a move into or out of `active` refreshes the seller's audience state (sellable pairs and
-    their end) in this same transaction, so buyers see the listing, or stop seeing it, at
-    commit. `refresh=False` only for a caller that refreshes its sellers itself right after.
+    """Check and apply one transition, with its event and audit entry, and keep what the seller
+    offers in step: a move into or out of `active` refreshes the seller's audience state
+    (sellable pairs and their end) in this same transaction, so buyers see the listing, or stop
+    seeing it, at commit. `refresh=False` only for a caller that refreshes its sellers itself
+    right after; `audit_entries` for a caller that moves many listings and writes their audit
+    entries at once (audit.write).
 
     Requires: the listing row locked.
     """
@@ -179,10 +197,22 @@ def _transition_locked(
     ListingEvent.objects.create(
         listing=listing, from_status=listing.status, to_status=to_status, reason=reason, actor=actor
     )
-    offered_before = listing.status == Listing.Status.ACTIVE
+    from_status = listing.status
+    offered_before = from_status == Listing.Status.ACTIVE
     listing.status = to_status
     listing.status_reason = reason
     listing.save(update_fields=["status", "status_reason", "updated_at"])
+    entry = audit.entry(
+        Listing.audit_action(from_status, to_status),
+        listing,
+        actor=actor,
+        reason=reason,
+        changes={"status": [from_status, to_status]},
+    )
+    if audit_entries is None:
+        audit.write([entry])
+    else:
+        audit_entries.append(entry)
     if refresh and offered_before != (to_status == Listing.Status.ACTIVE):
         audience_refresh(seller_ids=[listing.seller_id])
 
@@ -221,6 +251,14 @@ def listings_sold_locked(listing_ids: Sequence[int], *, reason: str) -> None:
     )
     Listing.objects.filter(pk__in=held).update(
         status=Listing.Status.SOLD, status_reason=reason, updated_at=now
+    )
+    audit.record_rows(
+        "listing.sold",
+        Listing,
+        [(pk, f"listing {pk} ({Listing.Status.SOLD})") for pk in held],
+        reason=reason,
+        changes={"status": [Listing.Status.HELD, Listing.Status.SOLD]},
+        at=now,
     )
 
 
@@ -338,9 +376,17 @@ def listing_update_terms(
             auction_ends_at=listing.auction_ends_at,
             now=listing.created_at,
         )
+        changes = {
+            field: [getattr(listing, field), terms[field]]
+            for field in ("floor_price_cents", "licence_days")
+            if getattr(listing, field) != terms[field]
+        }
         listing.floor_price_cents = terms["floor_price_cents"]
         listing.licence_days = terms["licence_days"]
         listing.save(update_fields=["floor_price_cents", "licence_days", "updated_at"])
+        if changes:
+            action = "listing.price_changed" if "floor_price_cents" in changes else "listing.terms_changed"
+            audit.record(action, listing, actor=seller, changes=changes)
     return listing
 
 
@@ -358,6 +404,7 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
     """
     seller_ids = sorted({change.seller_id for change in changes})
     if reason in CONSENT_ENDING_REASONS:
+        entries: list[AuditEntry] = []  # one INSERT for every listing moved (the expiry sweep)
         sellers = Ids(seller_ids)
         ended: dict[int, int] = defaultdict(int)
         for change in changes:
@@ -374,7 +421,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
             if needs & ended[listing.seller_id]:
                 if listing.status == Listing.Status.DRAFT and target == Listing.Status.PAUSED:
                     continue  # a draft sells nothing; it will be checked again when submitted
-                _transition_locked(listing, target, actor=None, reason=f"consent {reason}", refresh=False)
+                _transition_locked(
+                    listing,
+                    target,
+                    actor=None,
+                    reason=f"consent {reason}",
+                    refresh=False,
+                    audit_entries=entries,
+                )
         if reason == "erasure":
             for listing in lock_objects.listings(
                 Listing.objects.filter(
@@ -388,8 +442,14 @@ def on_consent_change(changes: Sequence[ConsentChange], reason: str) -> None:
                 )
             ):
                 _transition_locked(
-                    listing, Listing.Status.WITHDRAWN, actor=None, reason="erasure", refresh=False
+                    listing,
+                    Listing.Status.WITHDRAWN,
+                    actor=None,
+                    reason="erasure",
+                    refresh=False,
+                    audit_entries=entries,
                 )
+        audit.write(entries)
         # only sellers whose audience offer depended on the ended consent need a refresh
         seller_ids = [
             seller_id

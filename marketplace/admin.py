@@ -74,6 +74,7 @@ class TradeAdmin(ReadOnlyAdmin):
     list_filter = ["status", "purpose"]
     search_fields = ["public_id", "organisation__legal_name"]
     list_select_related = ["organisation"]
+    show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     date_hierarchy = "created_at"
     inlines = [TradeLineInline, TradeEventInline]
 

@@ -197,6 +197,8 @@ class Trade(models.Model):
 class TradeLine(models.Model):
     """One seller's part of a trade."""
 
+    AUDIT_NAME = "trade_line"  # its transitions (core.lifecycles) are in the audit trail
+
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         DELIVERED = "delivered", _("Delivered")

@@ -120,6 +120,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     ]
     date_hierarchy = "created_at"
     list_select_related = ["organisation"]
+    show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     inlines = [PaymentEventInline, RefundInline, DisputeInline, SettlementShareInline]
 
     @admin.display(description=_("amount"), ordering="amount")
@@ -235,6 +236,7 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_filter = ["status", "type"]
     search_fields = ["event_id", "account"]
     date_hierarchy = "received_at"
+    show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     actions = ["reprocess"]
 
     @admin.display(description=_("error"))

@@ -4,6 +4,7 @@ consent grants, whose events carry receipts (accounts.receipts.consent_events)."
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -14,6 +15,7 @@ from django.utils import timezone
 from accounts import hooks, lock_objects, receipts
 from accounts.models import ConsentEvent, ConsentGrant, User
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, SENSITIVE_CATEGORIES, DataCategory, Purpose
+from core import audit
 from core.db import Ids
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from core.lifecycles import check_transition
@@ -38,6 +40,16 @@ def _check_window(window_days: int) -> None:
 
 def _subjects(sellers: Sequence[User]) -> dict[int, receipts.Subject]:
     return {seller.pk: receipts.Subject(seller.pseudonym, seller.preferred_language) for seller in sellers}
+
+
+def _audit_terms(grant: ConsentGrant) -> dict[str, object]:
+    """What a granted or renewed consent covers, as its audit entry records it."""
+    return {
+        "category": grant.category,
+        "purpose": grant.purpose,
+        "window_days": grant.window_days,
+        "expires_at": grant.expires_at.isoformat(),
+    }
 
 
 def _check_seller(seller: User) -> None:
@@ -97,6 +109,7 @@ def _consent_grant_once(seller: User, category: str, purpose: str, window_days: 
         ConsentEvent.objects.bulk_create(
             receipts.consent_events([grant], ConsentEvent.Kind.GRANTED, subjects=_subjects([seller]), at=now)
         )
+        audit.record("consent.granted", grant, actor=seller, at=now, changes=_audit_terms(grant))
         hooks.run_consent_change_handlers([hooks.ConsentChange.of(grant)], "granted")
     return grant
 
@@ -110,7 +123,14 @@ def _consent_expire_pair_due(seller: User, category: str, purpose: str) -> bool:
         )
         for grant in due:
             grant.seller = seller
-        _consent_grants_end(due, ConsentGrant.Status.EXPIRED, at=None, event_kind=ConsentEvent.Kind.EXPIRED)
+        _consent_grants_end(
+            due,
+            ConsentGrant.Status.EXPIRED,
+            at=None,
+            event_kind=ConsentEvent.Kind.EXPIRED,
+            audit_action="consent.expired",
+            audit_reason="window ended",
+        )
         hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, due), "expired")
     return bool(due)
 
@@ -136,6 +156,9 @@ def _consent_grants_end(
     method: str | None = None,
     subjects: dict[int, receipts.Subject] | None = None,
     template_cache: dict[receipts.TemplateSpec, int] | None = None,
+    audit_action: str | None = None,
+    audit_reason: str = "",
+    actor: User | None = None,
 ) -> None:
     """The one transition service of consent grants: active → expired | revoked, checked against
     ConsentGrant.TRANSITIONS, as one UPDATE guarded by the old status, with one ConsentEvent per
@@ -143,6 +166,10 @@ def _consent_grants_end(
     (`at=None`) at its own `expires_at`. `event_kind=None` for a renewal, whose event is the new
     grant's `renewed`, and for the expiry sweep on PostgreSQL, which inserts its events itself
     (_expired_events_insert).
+
+    With `audit_action` ("consent.withdrawn", "consent.expired"), one audit entry per grant in
+    one INSERT (core.audit.record_rows: the sweep's claimed rows are plain tuples), by `actor`
+    or the request's user; an expiry (`at=None`) is always the platform's.
 
     Requires: the grants locked (or claimed by a sweep) in the current transaction.
     """
@@ -154,6 +181,16 @@ def _consent_grants_end(
     ConsentGrant.objects.filter(
         pk__any=Ids([grant.pk for grant in grants]), status=ConsentGrant.Status.ACTIVE
     ).update(status=to_status, ended_at=ended_at)
+    if audit_action is not None:
+        with audit.acting_as(None) if at is None else nullcontext():
+            audit.record_rows(
+                audit_action,
+                ConsentGrant,
+                [(grant.pk, f"{grant.category}/{grant.purpose} ({to_status})") for grant in grants],
+                reason=audit_reason,
+                changes={"status": [ConsentGrant.Status.ACTIVE, to_status]},
+                actor=actor,
+            )
     if event_kind is not None:
         ConsentEvent.objects.bulk_create(
             receipts.consent_events(
@@ -228,11 +265,21 @@ def _expired_events_insert(
         )
 
 
-def _end_grants_locked(grants: list[ConsentGrant], at: datetime, reason: str) -> None:
-    """Revoke locked active grants at `at` ("revoked" or "erasure"), with their events, then run
-    the cascades. Requires: the grants locked FOR UPDATE in the current transaction."""
+def _end_grants_locked(
+    grants: list[ConsentGrant], at: datetime, reason: str, *, actor: User | None = None
+) -> None:
+    """Revoke locked active grants at `at` ("revoked" or "erasure"), with their events and audit
+    entries ("consent.withdrawn" by `actor`, or the request's user), then run the cascades.
+    Requires: the grants locked FOR UPDATE in the current transaction."""
     _consent_grants_end(
-        grants, ConsentGrant.Status.REVOKED, at=at, event_kind=ConsentEvent.Kind.REVOKED, method=reason
+        grants,
+        ConsentGrant.Status.REVOKED,
+        at=at,
+        event_kind=ConsentEvent.Kind.REVOKED,
+        method=reason,
+        audit_action="consent.withdrawn",
+        audit_reason="withdrawn by the seller" if reason == "revoked" else reason,
+        actor=actor,
     )
     hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, grants), reason)
 
@@ -243,7 +290,7 @@ def consent_revoke(*, seller: User, grant_id: int) -> ConsentGrant:
         now = timezone.now()
         grant = _locked_active_grant(seller, grant_id, now)
         grant.seller = seller
-        _end_grants_locked([grant], now, "revoked")
+        _end_grants_locked([grant], now, "revoked", actor=seller)
     return grant
 
 
@@ -267,6 +314,13 @@ def consent_renew(*, seller: User, grant_id: int, window_days: int) -> ConsentGr
         ConsentEvent.objects.bulk_create(
             receipts.consent_events([grant], ConsentEvent.Kind.RENEWED, subjects=_subjects([seller]), at=now)
         )
+        audit.record(
+            "consent.renewed",
+            grant,
+            actor=seller,
+            at=now,
+            changes={**_audit_terms(grant), "renewed_from": old.pk},
+        )
         hooks.run_consent_change_handlers(map(hooks.ConsentChange.of, (old, grant)), "renewed")
     return grant
 
@@ -286,7 +340,14 @@ def _expire_batch(
         order_by=("expires_at",),
     )
     if on_postgresql:
-        _consent_grants_end(grants, ConsentGrant.Status.EXPIRED, at=None, event_kind=None)
+        _consent_grants_end(
+            grants,
+            ConsentGrant.Status.EXPIRED,
+            at=None,
+            event_kind=None,
+            audit_action="consent.expired",
+            audit_reason="window ended",
+        )
         _expired_events_insert(
             grants,
             ConsentEvent.Kind.EXPIRED,
@@ -304,6 +365,8 @@ def _expire_batch(
                 for grant in grants
             },
             template_cache=template_cache,
+            audit_action="consent.expired",
+            audit_reason="window ended",
         )
     return [hooks.ConsentChange.of(grant) for grant in grants]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from accounts.models import BuyerOrganisation
+from core import audit
 from core.errors import Conflict, Forbidden, InvalidInput
 from listings.models import Listing
 from marketplace import payments_port, selectors, webhook_payloads
@@ -109,6 +110,17 @@ def _trade_create(
     )
     TradeEvent.objects.create(
         trade=trade, from_status="", to_status=Trade.Status.PENDING_PAYMENT, reason="created"
+    )
+    audit.record(
+        "trade.created",
+        trade,
+        changes={
+            "status": ["", Trade.Status.PENDING_PAYMENT],
+            "bid": str(bid.public_id),
+            "listing": listing.pk if listing is not None else None,
+            "records": len(sellers),
+            "price_per_record_cents": price_per_record,
+        },
     )
     trades_settle.delay_on_commit()  # type: ignore[attr-defined]  # a DjangoTask; stubs: Task
     # every transition to won is followed by this, so bid.won carries the trade's id

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import taxonomy
 from accounts.models import BuyerOrganisation
+from core import audit
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import lock_objects as listing_locks
 from listings import services as listing_services
@@ -40,8 +41,8 @@ def trade_transition(trade: Trade, to_status: str, reason: str = "") -> None:
 
 
 def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> None:
-    """`trade_transition` for many locked trades: every one checked, then one UPDATE and one
-    INSERT of their events (settlement moves whole batches)."""
+    """`trade_transition` for many locked trades: every one checked, then one UPDATE, one
+    INSERT of their events and one of their audit entries (settlement moves whole batches)."""
     for trade in trades:
         if to_status not in Trade.TRANSITIONS[trade.status]:
             raise Conflict("transition_not_allowed", f"A {trade.status} trade cannot become {to_status}.")
@@ -55,8 +56,10 @@ def trades_transition(trades: list[Trade], to_status: str, reason: str = "") -> 
     Trade.objects.filter(pk__in=[trade.pk for trade in trades]).update(
         status=to_status, status_reason=reason, updated_at=now
     )
+    moved = [(trade, trade.status) for trade in trades]
     for trade in trades:
         trade.status, trade.status_reason, trade.updated_at = to_status, reason, now
+    audit.record_transitions("trade", moved, to_status, reason=reason, at=now)
     if to_status in WEBHOOK_OF_TRADE_STATUS:
         trade_ids = [t.pk for t in trades]
         webhook_events_emit_for(

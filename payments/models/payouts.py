@@ -48,6 +48,7 @@ class Payout(StripeOperation):
 
     KEY_PREFIX = "payout"
     EVENT_MODEL = "payments.PayoutEvent"
+    AUDIT_NAME = "payout"  # its transitions are in the audit trail (core.audit)
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending (transfer being sent)")
@@ -114,6 +115,7 @@ class PayoutReversal(StripeOperation):
 
     KEY_PREFIX = "payout_reversal"
     EVENT_MODEL = "payments.PayoutReversalEvent"
+    AUDIT_NAME = "payout_reversal"  # its transitions are in the audit trail (core.audit)
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")

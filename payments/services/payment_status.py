@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.apps import apps
 
+from core import audit
 from payments.models import Dispute, Payment, StripeOperation
 from payments.services._common import _now, _queue_after_commit, logger
 
@@ -13,7 +14,8 @@ from payments.services._common import _now, _queue_after_commit, logger
 
 def operation_transition(row: StripeOperation, to: str, reason: str = "", *, save_all: bool = False) -> bool:
     """Move a Payment, Refund, Payout or PayoutReversal to `to` if its TRANSITIONS table allows
-    it, with its event row (`EVENT_MODEL`). Saves the status and `updated_at`, or with
+    it, with its event row (`EVENT_MODEL`) and, for a model with an `AUDIT_NAME` (payouts), its
+    audit entry. Saves the status and `updated_at`, or with
     `save_all` the whole row (the caller's other changes with it). Returns whether it moved.
 
     Requires: the row's lock (payments.lock_objects). A move the table refuses is a stale or
@@ -35,6 +37,7 @@ def operation_transition(row: StripeOperation, to: str, reason: str = "", *, sav
         to_status=to,
         reason=reason[:200],
     )
+    from_status = row.status  # type: ignore[attr-defined]
     row.status = to  # type: ignore[attr-defined]
     row.updated_at = _now()
     if save_all:
@@ -42,6 +45,11 @@ def operation_transition(row: StripeOperation, to: str, reason: str = "", *, sav
     else:
         # every other field is saved where it changes; `status` is declared by each subclass
         row.save(update_fields=["status", "updated_at"])  # type: ignore[misc]
+    audit_name = getattr(row, "AUDIT_NAME", None)
+    if audit_name:  # payouts and their reversals are in the audit trail (core.audit)
+        audit.record(
+            f"{audit_name}.{to}", row, reason=reason, changes={"status": [from_status, to]}, at=row.updated_at
+        )
     return True
 
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 
+from core import audit
 from core.errors import Conflict, InvalidInput
 from payments import ledger, lock_objects, postings
 from payments.models import (
@@ -100,6 +101,12 @@ def payout_create(*, seller_id: int, currency: str = "EUR") -> Payout | None:
             )
             payout.transfer_group = f"payout:{payout.pk}"
             payout.save(update_fields=["transfer_group"])
+            audit.record(
+                "payout.created",
+                payout,
+                reason="payable balance past the threshold",
+                changes={"status": ["", payout.status], "amount": payout.amount, "currency": currency},
+            )
             from payments import tasks  # here: payments.tasks imports the services
 
             _queue_after_commit(tasks.payout_transfer, payout.pk)
@@ -289,6 +296,12 @@ def payout_recover(*, seller_id: int, currency: str = "EUR") -> int:
             lock_objects.payout(payout.pk)
             reversal = PayoutReversal.objects.create(
                 payout=payout, amount=min(owed, payout.amount - payout.amount_reversed), currency=currency
+            )
+            audit.record(
+                "payout_reversal.created",
+                reversal,
+                reason="recovering what the seller owes",
+                changes={"payout": payout.pk, "amount": reversal.amount, "currency": currency},
             )
         result = _reversal_send(reversal)
         if result.status != PayoutReversal.Status.SUCCEEDED:

@@ -61,6 +61,8 @@ EXCLUDED = {
     "acknowledgement are in deletion_notices",
     "marketplace.ReportEvent": "status history of the seller's reports; each report's status and "
     "resolution are in reports",
+    "core.AuditEntry": "the platform's append-only accountability record of who changed what; the "
+    "seller's consents (with receipts), listings, sales and payouts it follows are in the export",
 }
 
 
