@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, DataCategory, Purpose
+from core.models import Suspendable
 
 
 class UserManager(BaseUserManager["User"]):
@@ -31,7 +32,10 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **fields)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AbstractBaseUser, PermissionsMixin, Suspendable):
+    """Suspended (Suspendable): cannot sign in (is_active is cleared with it), listings withdrawn,
+    payouts held (accounts.services.seller_suspend)."""
+
     class Role(models.TextChoices):
         SELLER = "seller", _("Seller")
         BUYER = "buyer", _("Buyer organisation member")
@@ -66,18 +70,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
-    # A moderator suspended the account (accounts.services.seller_suspend): it cannot sign in
-    # (is_active is cleared with it), its listings were withdrawn and its payouts are held.
-    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
-    suspended_reason = models.TextField(_("suspension reason"), blank=True)
-    suspended_by = models.ForeignKey(
-        "self",
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("suspended by"),
-    )
 
     objects = UserManager()
 
@@ -98,7 +90,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
 
-class BuyerOrganisation(models.Model):
+class BuyerOrganisation(Suspendable):
+    """Suspended (Suspendable): open bids cancelled, access grants revoked, no bid until
+    reinstated (accounts.services.organisation_suspend)."""
+
     class Verification(models.TextChoices):
         UNVERIFIED = "unverified", _("Unverified")
         PENDING = "pending", _("Pending review")
@@ -142,18 +137,6 @@ class BuyerOrganisation(models.Model):
     # A moderator lifted the bidding block of overdue deletion notices at this time: notices whose
     # deadline had passed by then no longer block (DELETION_OVERDUE_BID_LIMIT; later ones do).
     deletion_duty_cleared_at = models.DateTimeField(null=True, blank=True)
-    # A moderator suspended the organisation (accounts.services.organisation_suspend): its open
-    # bids were cancelled, its access grants revoked, and it may not bid until reinstated.
-    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
-    suspended_reason = models.TextField(_("suspension reason"), blank=True)
-    suspended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="+",
-        verbose_name=_("suspended by"),
-    )
 
     class Meta:
         constraints = [
@@ -168,10 +151,6 @@ class BuyerOrganisation(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verification_status == self.Verification.VERIFIED
-
-    @property
-    def is_suspended(self) -> bool:
-        return self.suspended_at is not None
 
 
 class OrganisationVerificationEvent(models.Model):

@@ -71,3 +71,26 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
+
+
+class Suspendable(models.Model):
+    """A moderator may suspend the row's owner (a seller, a buyer organisation) with a reason,
+    and reinstate it; what suspension stops is the owner's services' business."""
+
+    suspended_at = models.DateTimeField(_("suspended at"), null=True, blank=True)
+    suspended_reason = models.TextField(_("suspension reason"), blank=True)
+    suspended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("suspended by"),
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_suspended(self) -> bool:
+        return self.suspended_at is not None
