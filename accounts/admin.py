@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts import selectors, services
+from accounts import selectors, services, taxonomy
 from accounts.forms import AdminLoginForm
 from accounts.models import (
     ApiKey,
@@ -20,7 +20,9 @@ from accounts.models import (
     SellerProfile,
     User,
 )
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
+from core import admin_queues
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, labels_column
+from core.countries import country_name
 
 # the admin's login shows django-axes' lock-out as a form error, like the seller and console logins
 admin.site.login_form = AdminLoginForm
@@ -93,7 +95,7 @@ MISSING_LABELS = {
 class BuyerOrganisationAdmin(admin.ModelAdmin):
     list_display = [
         "legal_name",
-        "country",
+        "country_label",
         "registration_number",
         "verification_status",
         "missing",
@@ -113,6 +115,10 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
     ]
     inlines = [ApiKeyInline, VerificationEventInline]
     actions = ["verify", "reject"]
+
+    @admin.display(description=_("country"), ordering="country")
+    def country_label(self, organisation: BuyerOrganisation) -> str:
+        return country_name(organisation.country)
 
     @admin.display(description=_("missing before verification"))
     def missing(self, organisation: BuyerOrganisation) -> str:
@@ -194,12 +200,15 @@ class SellerProfileAdmin(ReadOnlyAdmin):
         "region",
         "mobile_os",
         "mobile_operator",
-        "interests",
-        "affinities",
+        "interest_labels",
+        "affinity_labels",
         "updated_at",
     ]
     readonly_fields = fields
     list_select_related = ["seller"]
+
+    interest_labels = labels_column(lambda p: p.interests, dict(taxonomy.INTERESTS), _("interests"))
+    affinity_labels = labels_column(lambda p: p.affinities, dict(taxonomy.AFFINITIES), _("affinities"))
 
 
 @admin.register(LifeEvent)
@@ -254,3 +263,17 @@ class OrganisationVerificationEventAdmin(ReadOnlyAdmin):
     list_filter = ["to_status"]
     search_fields = ["organisation__legal_name", "reason"]
     list_select_related = ["organisation", "actor"]
+
+
+admin_queues.register(
+    admin_queues.Queue(
+        key="organisations-pending",
+        label=_("Organisations awaiting verification"),
+        count=lambda: BuyerOrganisation.objects.filter(
+            verification_status=BuyerOrganisation.Verification.PENDING
+        ).count(),
+        url_name="admin:accounts_buyerorganisation_changelist",
+        query="verification_status__exact=pending",
+        order=10,
+    )
+)
