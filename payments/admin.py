@@ -355,7 +355,7 @@ class DisputeAdmin(ReadOnlyAdmin):
     list_display = [
         "opened_at",
         "stripe_dispute_id",
-        "payment",
+        "payment_reference",
         "amount_shown",
         "reason",
         "status",
@@ -367,6 +367,10 @@ class DisputeAdmin(ReadOnlyAdmin):
     list_select_related = ["payment"]
 
     amount_shown = money_column("amount", "currency", _("amount"))
+
+    @admin.display(description=_("payment"), ordering="payment__reference")
+    def payment_reference(self, dispute: Dispute) -> str:
+        return dispute.payment.reference
 
 
 def _queue(
