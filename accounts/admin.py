@@ -91,6 +91,20 @@ MISSING_LABELS = {
 }
 
 
+class CountryFilter(admin.SimpleListFilter):
+    """The organisations' countries by name ("Germany", "Allemagne"), not ISO code."""
+
+    title = _("country")
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        codes = BuyerOrganisation.objects.order_by().values_list("country", flat=True).distinct()
+        return sorted(((code, country_name(code)) for code in codes), key=lambda item: item[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
 @admin.register(BuyerOrganisation)
 class BuyerOrganisationAdmin(admin.ModelAdmin):
     list_display = [
@@ -101,7 +115,7 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
         "missing",
         "verification_decided_at",
     ]
-    list_filter = ["verification_status", "country"]
+    list_filter = ["verification_status", CountryFilter]
     search_fields = ["legal_name", "registration_number", "contact_email"]
     readonly_fields = [
         "missing",

@@ -153,7 +153,7 @@ def market_dashboard(request: HttpRequest) -> HttpResponse:
     trades = overview.trades.values
     context = {
         **admin.site.each_context(request),
-        "title": _("Market"),
+        "title": _("Market dashboard"),
         "figures": [
             (_("Trades, 30 days"), formats.number_format(sum(trades["trades"]), force_grouping=True)),
             (_("Value, 30 days"), format_money(sum(trades["value"]), CURRENCY)),
