@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts import selectors, services
+from accounts import selectors, services, taxonomy
 from accounts.forms import AdminLoginForm
 from accounts.models import (
     ApiKey,
@@ -20,7 +20,9 @@ from accounts.models import (
     SellerProfile,
     User,
 )
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
+from core import admin_queues
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, labels_column
+from core.countries import country_name
 
 # the admin's login shows django-axes' lock-out as a form error, like the seller and console logins
 admin.site.login_form = AdminLoginForm
@@ -128,17 +130,31 @@ MISSING_LABELS = {
 }
 
 
+class CountryFilter(admin.SimpleListFilter):
+    """The organisations' countries by name ("Germany", "Allemagne"), not ISO code."""
+
+    title = _("country")
+    parameter_name = "country"
+
+    def lookups(self, request, model_admin):
+        codes = BuyerOrganisation.objects.order_by().values_list("country", flat=True).distinct()
+        return sorted(((code, country_name(code)) for code in codes), key=lambda item: item[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(country=self.value()) if self.value() else queryset
+
+
 @admin.register(BuyerOrganisation)
 class BuyerOrganisationAdmin(admin.ModelAdmin):
     list_display = [
         "legal_name",
-        "country",
+        "country_label",
         "registration_number",
         "verification_status",
         "missing",
         "verification_decided_at",
     ]
-    list_filter = ["verification_status", "country"]
+    list_filter = ["verification_status", CountryFilter]
     search_fields = ["legal_name", "registration_number", "contact_email"]
     readonly_fields = [
         "missing",
@@ -155,6 +171,10 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
     ]
     inlines = [ApiKeyInline, VerificationEventInline]
     actions = ["verify", "reject", "suspend", "reinstate"]
+
+    @admin.display(description=_("country"), ordering="country")
+    def country_label(self, organisation: BuyerOrganisation) -> str:
+        return country_name(organisation.country)
 
     @admin.display(description=_("missing before verification"))
     def missing(self, organisation: BuyerOrganisation) -> str:
@@ -262,12 +282,15 @@ class SellerProfileAdmin(ReadOnlyAdmin):
         "region",
         "mobile_os",
         "mobile_operator",
-        "interests",
-        "affinities",
+        "interest_labels",
+        "affinity_labels",
         "updated_at",
     ]
     readonly_fields = fields
     list_select_related = ["seller"]
+
+    interest_labels = labels_column(lambda p: p.interests, dict(taxonomy.INTERESTS), _("interests"))
+    affinity_labels = labels_column(lambda p: p.affinities, dict(taxonomy.AFFINITIES), _("affinities"))
 
 
 @admin.register(LifeEvent)
@@ -324,3 +347,17 @@ class OrganisationVerificationEventAdmin(ReadOnlyAdmin):
     list_filter = ["to_status"]
     search_fields = ["organisation__legal_name", "reason"]
     list_select_related = ["organisation", "actor"]
+
+
+admin_queues.register(
+    admin_queues.Queue(
+        key="organisations-pending",
+        label=_("Organisations awaiting verification"),
+        count=lambda: BuyerOrganisation.objects.filter(
+            verification_status=BuyerOrganisation.Verification.PENDING
+        ).count(),
+        url_name="admin:accounts_buyerorganisation_changelist",
+        query="verification_status__exact=pending",
+        order=10,
+    )
+)

@@ -115,8 +115,10 @@ class BuyerOrganisation(Suspendable):
         Verification.VERIFIED: frozenset({Verification.REJECTED}),
     }
 
-    legal_name = models.CharField(max_length=200)
-    registration_number = models.CharField(max_length=64, help_text=_("SIREN, VAT or company number"))
+    legal_name = models.CharField(_("legal name"), max_length=200)
+    registration_number = models.CharField(
+        _("registration number"), max_length=64, help_text=_("SIREN, VAT or company number")
+    )
     country = models.CharField(max_length=2, help_text=_("ISO 3166-1 alpha-2"))
     website = models.URLField()
     contact_name = models.CharField(max_length=200)
@@ -126,19 +128,25 @@ class BuyerOrganisation(Suspendable):
     contact_email_verified_at = models.DateTimeField(null=True, blank=True)
     contact_phone_verified_at = models.DateTimeField(null=True, blank=True)
     verification_status = models.CharField(
-        max_length=16, choices=Verification.choices, default=Verification.UNVERIFIED, db_index=True
+        _("verification"),
+        max_length=16,
+        choices=Verification.choices,
+        default=Verification.UNVERIFIED,
+        db_index=True,
     )
     verification_reason = models.TextField(blank=True)
     verification_decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    verification_decided_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    verification_decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
     # A moderator lifted the bidding block of overdue deletion notices at this time: notices whose
     # deadline had passed by then no longer block (DELETION_OVERDUE_BID_LIMIT; later ones do).
     deletion_duty_cleared_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("buyer organisation")
+        verbose_name_plural = _("buyer organisations")
         constraints = [
             models.UniqueConstraint(
                 fields=["country", "registration_number"], name="organisation_unique_registration"

@@ -12,15 +12,50 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from core.errors import ServiceError
 from core.models import AuditEntry
+from core.money import format_money
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise  # dev-only package: for the type checker
 
 _Row = TypeVar("_Row", bound=Model)
+
+
+def money_column(
+    amount_field: str, currency_field: str = "currency", description: StrOrPromise = "", *, currency: str = ""
+) -> Callable[[Any, Model], str]:
+    """A list_display / readonly_fields column showing an amount in minor units as people read it
+    ("€2.94", "2,94 €"; never broken across lines), sortable by the amount. `currency` fixes the
+    currency for a model without one; a row without a currency reads as euros, the market's one.
+    Assign it in the class body: `amount_shown = money_column("amount", "currency", _("amount"))`."""
+
+    @admin.display(description=description or amount_field, ordering=amount_field)
+    def column(model_admin: Any, obj: Model) -> str:
+        amount = getattr(obj, amount_field)
+        if amount is None:
+            return "—"
+        shown = format_money(amount, currency or getattr(obj, currency_field, "") or "EUR")
+        return format_html('<span class="money">{}</span>', shown)
+
+    return column
+
+
+def labels_column(
+    codes: Callable[[Any], list[str]], labels: dict[str, Any], description: StrOrPromise
+) -> Callable[[Any, Model], str]:
+    """A column of a row's codes (categories, purposes, interests) shown by their labels, without
+    their explanation in brackets ("Demographics", not "Demographics (age band, …)")."""
+
+    @admin.display(description=description)
+    def column(model_admin: Any, obj: Model) -> str:
+        shown = (str(labels.get(code, code)).split(" (")[0] for code in codes(obj))
+        return ", ".join(shown) or "—"
+
+    return column
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,9 +1,10 @@
 """Amounts in integer minor units as people read them. Arithmetic and rounding stay in
 payments/money.py; this module only displays.
 
-- `format_money`: every seller page (prices, earnings, My data), through the active locale
-  with the currency's symbol: "€2.94" in English, "2,94 €" in French.
-- `format_amount`: moderators (the admin), the same in every language: "1,234.50 EUR".
+- `format_money`: every seller page (prices, earnings, My data) and the admin
+  (core.admin.money_column), through the active locale with the currency's symbol: "€2.94" in
+  English, "2,94 €" in French.
+- `format_amount`: the same in every language, with the ISO code: "1,234.50 EUR".
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
+from accounts import taxonomy
+from core import admin_queues
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, labels_column, money_column
 from core.errors import ServiceError
 from listings import services
 from listings.models import Listing, ListingEvent
@@ -22,7 +24,7 @@ class ListingAdmin(admin.ModelAdmin):
         "seller",
         "category_list",
         "pricing_mode",
-        "floor_price_cents",
+        "floor_price",
         "status",
         "created_at",
     ]
@@ -39,16 +41,15 @@ class ListingAdmin(admin.ModelAdmin):
         "purpose_list",
         "licence_days",
         "pricing_mode",
-        "floor_price_cents",
-        "currency",
+        "floor_price",
         "auction_ends_at",
         "status",
         "status_reason",
-        "suggested_price_cents",
+        "suggested_price",
         "created_at",
         "updated_at",
     ]
-    exclude = ["categories_mask", "purposes_mask"]
+    exclude = ["categories_mask", "purposes_mask", "floor_price_cents", "suggested_price_cents", "currency"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -56,13 +57,14 @@ class ListingAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description=_("categories"))
-    def category_list(self, listing: Listing) -> str:
-        return ", ".join(listing.categories)
-
-    @admin.display(description=_("purposes"))
-    def purpose_list(self, listing: Listing) -> str:
-        return ", ".join(listing.purposes)
+    category_list = labels_column(
+        lambda listing: listing.categories, dict(taxonomy.DataCategory.choices), _("categories")
+    )
+    purpose_list = labels_column(
+        lambda listing: listing.purposes, dict(taxonomy.Purpose.choices), _("purposes")
+    )
+    floor_price = money_column("floor_price_cents", "currency", _("floor price"))
+    suggested_price = money_column("suggested_price_cents", "currency", _("suggested price"))
 
     @admin.action(description=_("Approve the selected listings"))
     def approve(self, request, queryset):
@@ -103,3 +105,15 @@ class ListingEventAdmin(ReadOnlyAdmin):
     list_filter = ["to_status"]
     search_fields = ["listing__public_id", "reason"]
     list_select_related = ["listing", "actor"]
+
+
+admin_queues.register(
+    admin_queues.Queue(
+        key="listings-pending-review",
+        label=_("Listings awaiting review"),
+        count=lambda: Listing.objects.filter(status=Listing.Status.PENDING_REVIEW).count(),
+        url_name="admin:listings_listing_changelist",
+        query="status__exact=pending_review",
+        order=20,
+    )
+)

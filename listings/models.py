@@ -61,22 +61,26 @@ class Listing(models.Model):
         (Status.PAUSED, Status.PENDING_REVIEW): "submitted",
     }
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings")
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings", verbose_name=_("seller")
+    )
     categories_mask = models.BigIntegerField(help_text=_("bits over taxonomy.CATEGORY_CODES"))
     purposes_mask = models.BigIntegerField(help_text=_("bits over taxonomy.PURPOSE_CODES"))
     licence_days = models.PositiveSmallIntegerField()
-    pricing_mode = models.CharField(max_length=8, choices=PricingMode.choices)
+    pricing_mode = models.CharField(_("pricing"), max_length=8, choices=PricingMode.choices)
     floor_price_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3, default="EUR")
     auction_ends_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT)
     status_reason = models.TextField(blank=True)
     suggested_price_cents = models.BigIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("listing")
+        verbose_name_plural = _("listings")
         constraints = [
             models.CheckConstraint(condition=Q(categories_mask__gt=0), name="listing_has_categories"),
             models.CheckConstraint(condition=Q(purposes_mask__gt=0), name="listing_has_purposes"),

@@ -7,10 +7,11 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import DeletionDutyClearance
+from accounts import taxonomy
+from accounts.models import BuyerOrganisation, DeletionDutyClearance
 from core import admin_queues
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
-from marketplace import selectors, services
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, labels_column, money_column
+from marketplace import selectors, selectors_market, services, views_market
 from marketplace.models import (
     AccessGrant,
     AccessLog,
@@ -32,24 +33,33 @@ from marketplace.models import (
 
 class BidEventInline(ReadOnlyInline):
     model = BidEvent
-    fields = ["occurred_at", "from_status", "to_status", "amount_cents", "reason"]
+    fields = ["occurred_at", "from_status", "to_status", "amount", "reason"]
     readonly_fields = fields
+
+    amount = money_column("amount_cents", description=_("amount"), currency="EUR")
 
 
 @admin.register(Bid)
 class BidAdmin(ReadOnlyAdmin):
-    list_display = ["public_id", "organisation", "kind", "amount_cents", "status", "created_at"]
+    list_display = ["public_id", "organisation", "kind", "amount", "status", "created_at"]
     list_filter = ["status", "kind", "purpose"]
     search_fields = ["public_id", "organisation__legal_name", "listing__public_id"]
     list_select_related = ["organisation"]
     date_hierarchy = "created_at"
     inlines = [BidEventInline]
 
+    amount = money_column("amount_cents", "currency", _("amount"))
+
 
 class TradeLineInline(ReadOnlyInline):
     model = TradeLine
-    fields = ["seller", "categories_mask", "price_cents", "status", "status_reason"]
+    fields = ["seller", "category_list", "price", "status", "status_reason"]
     readonly_fields = fields
+
+    category_list = labels_column(
+        lambda line: line.categories, dict(taxonomy.DataCategory.choices), _("categories")
+    )
+    price = money_column("price_cents", description=_("price"), currency="EUR")
 
 
 class TradeEventInline(BidEventInline):
@@ -66,8 +76,8 @@ class TradeAdmin(ReadOnlyAdmin):
         "public_id",
         "organisation",
         "status",
-        "price_per_record_cents",
-        "charged_cents",
+        "price_per_record",
+        "charged",
         "attempts",
         "created_at",
     ]
@@ -77,6 +87,9 @@ class TradeAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     date_hierarchy = "created_at"
     inlines = [TradeLineInline, TradeEventInline]
+
+    price_per_record = money_column("price_per_record_cents", "currency", _("price per record"))
+    charged = money_column("charged_cents", "currency", _("charged"))
 
 
 @admin.register(AccessGrant)
@@ -113,7 +126,7 @@ class DeletionNoticeAdmin(ReadOnlyAdmin):
     list_display = [
         "public_id",
         "organisation",
-        "reason",
+        "reason_label",
         "created_at",
         "deadline",
         "status",
@@ -123,6 +136,11 @@ class DeletionNoticeAdmin(ReadOnlyAdmin):
     search_fields = ["public_id", "organisation__legal_name"]
     list_select_related = ["organisation"]
     date_hierarchy = "deadline"
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_label(self, notice: DeletionNotice) -> str:
+        labels = selectors.seller_export_deletion_notices.choices["reason"]  # type: ignore[attr-defined]
+        return str(labels.get(notice.reason, notice.reason))
 
 
 @admin.register(BuyerFailingPayments)
@@ -326,5 +344,50 @@ admin_queues.register(
         "admin:marketplace_report_changelist",
         "status__exact=open",
         order=30,
+    )
+)
+
+
+class FlaggedBuyerFilter(admin.SimpleListFilter):
+    """On the buyer organisations' list: those with failing payments or overdue deletion notices
+    (marketplace.selectors_market.organisations_flagged)."""
+
+    title = _("flagged")
+    parameter_name = "flagged"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Failing payments or overdue deletion notices"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(pk__in=selectors_market.organisations_flagged().values("pk"))
+        return queryset
+
+
+# accounts/admin.py owns the organisations' list but may not import marketplace (DESIGN.md): the
+# filter is added to its registered ModelAdmin here.
+_organisations = admin.site.get_model_admin(BuyerOrganisation)
+_organisations.list_filter = [FlaggedBuyerFilter, *_organisations.list_filter]
+
+admin.site.register_view("market/", views_market.market_dashboard, "market", _("Market dashboard"))
+
+admin_queues.register(
+    admin_queues.Queue(
+        key="deletion-notices-overdue",
+        label=_("Overdue deletion notices"),
+        count=lambda: DeletionNotice.objects.filter(status=DeletionNotice.Status.OVERDUE).count(),
+        url_name="admin:marketplace_deletionnotice_changelist",
+        query="follow_up=overdue",
+        order=30,
+    )
+)
+admin_queues.register(
+    admin_queues.Queue(
+        key="buyers-flagged",
+        label=_("Flagged buyers (failing payments, overdue deletions)"),
+        count=lambda: selectors_market.organisations_flagged().count(),
+        url_name="admin:accounts_buyerorganisation_changelist",
+        query="flagged=yes",
+        order=40,
     )
 )

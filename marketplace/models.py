@@ -333,19 +333,24 @@ class DeletionNotice(models.Model):
         Status.ACKNOWLEDGED: frozenset(),
     }
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
     organisation = models.ForeignKey(
-        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="deletion_notices"
+        "accounts.BuyerOrganisation",
+        on_delete=models.PROTECT,
+        related_name="deletion_notices",
+        verbose_name=_("organisation"),
     )
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     categories_mask = models.BigIntegerField()
     reason = models.CharField(max_length=16)
-    created_at = models.DateTimeField(default=timezone.now)
-    deadline = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SENT)
-    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    deadline = models.DateTimeField(_("deadline"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.SENT)
+    acknowledged_at = models.DateTimeField(_("acknowledged at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("deletion notice")
+        verbose_name_plural = _("deletion notices")
         indexes = [
             models.Index(fields=["organisation", "status"], name="deletion_notice_buyer"),
             models.Index(fields=["deadline"], condition=Q(status="sent"), name="deletion_notice_due"),

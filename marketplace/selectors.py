@@ -371,7 +371,9 @@ def seller_export_deletion_notices(seller: User) -> list[dict]:
 
 def seller_export_reports(seller: User) -> list[dict]:
     """The reports the seller made about buyer organisations, and what moderators decided."""
-    reports = Report.objects.filter(reporter=seller).select_related("organisation").order_by("created_at", "pk")
+    reports = (
+        Report.objects.filter(reporter=seller).select_related("organisation").order_by("created_at", "pk")
+    )
     return [
         {
             "organisation": report.organisation.legal_name if report.organisation else None,

@@ -4,6 +4,7 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict, cast
 
 from django.contrib import admin, messages
@@ -13,9 +14,10 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
+from core import admin_queues
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, money_column
 from core.errors import ServiceError
-from core.money import format_amount
+from core.money import format_money
 from payments import ledger, selectors, services, webhooks
 from payments.models import (
     ConnectAccount,
@@ -37,7 +39,7 @@ from payments.models import (
 )
 
 if TYPE_CHECKING:
-    from django_stubs_ext import WithAnnotations  # dev-only package: for the type checker
+    from django_stubs_ext import StrOrPromise, WithAnnotations  # dev-only package: for the type checker
 
 
 class _Total(TypedDict):  # LedgerAccountAdmin.get_queryset's annotation
@@ -64,8 +66,7 @@ class RefundInline(ReadOnlyInline):
     fields = (
         "created_at",
         "kind",
-        "amount",
-        "currency",
+        "amount_shown",
         "status",
         "stripe_refund_id",
         "reason",
@@ -75,14 +76,15 @@ class RefundInline(ReadOnlyInline):
     )
     readonly_fields = fields
 
+    amount_shown = money_column("amount", "currency", _("amount"))
+
 
 class DisputeInline(ReadOnlyInline):
     model = Dispute
     fields = (
         "opened_at",
         "stripe_dispute_id",
-        "amount",
-        "currency",
+        "amount_shown",
         "reason",
         "status",
         "stripe_status",
@@ -90,11 +92,17 @@ class DisputeInline(ReadOnlyInline):
     )
     readonly_fields = fields
 
+    amount_shown = money_column("amount", "currency", _("amount"))
+
 
 class SettlementShareInline(ReadOnlyInline):
     model = SettlementShare
-    fields = ("seller", "gross", "fee", "net", "currency")
+    fields = ("seller", "gross_shown", "fee_shown", "net_shown")
     readonly_fields = fields
+
+    gross_shown = money_column("gross", "currency", _("gross"))
+    fee_shown = money_column("fee", "currency", _("fee"))
+    net_shown = money_column("net", "currency", _("net"))
 
 
 @admin.register(Payment)
@@ -102,7 +110,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_display = [
         "reference",
         "organisation",
-        "amount_display",
+        "amount_shown",
         "status",
         "failure_code",
         "created_at",
@@ -123,9 +131,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     inlines = [PaymentEventInline, RefundInline, DisputeInline, SettlementShareInline]
 
-    @admin.display(description=_("amount"), ordering="amount")
-    def amount_display(self, obj: Payment) -> str:
-        return format_amount(obj.amount, obj.currency)
+    amount_shown = money_column("amount", "currency", _("amount"))
 
     @admin.action(description=_("Retry the selected parked payments (resumed by the next sweep)"))
     def unpark(self, request: HttpRequest, queryset: QuerySet[Payment]) -> TemplateResponse | None:
@@ -156,11 +162,11 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("payable"))
     def payable(self, obj: ConnectAccount) -> str:
-        return format_amount(ledger.seller_payable(obj.seller_id), "EUR")
+        return format_money(ledger.seller_payable(obj.seller_id), "EUR")
 
     @admin.display(description=_("owed back"))
     def receivable(self, obj: ConnectAccount) -> str:
-        return format_amount(selectors.seller_earnings(seller_id=obj.seller_id).receivable, "EUR")
+        return format_money(selectors.seller_earnings(seller_id=obj.seller_id).receivable, "EUR")
 
     @admin.action(description=_("Try to collect what the selected sellers owe (reverse transfers)"))
     def recover_receivables(self, request: HttpRequest, queryset: QuerySet[ConnectAccount]) -> None:
@@ -170,7 +176,7 @@ class ConnectAccountAdmin(ReadOnlyAdmin):
                 total += services.payout_recover(seller_id=account.seller_id)
             except ServiceError as exc:
                 self.message_user(request, f"{account}: {exc.message}", messages.ERROR)
-        self.message_user(request, _("Recovered %s.") % format_amount(total, "EUR"))
+        self.message_user(request, _("Recovered %s.") % format_money(total, "EUR"))
 
 
 class PayoutEventInline(ReadOnlyInline):
@@ -183,7 +189,7 @@ class PayoutReversalInline(ReadOnlyInline):
     model = PayoutReversal
     fields = (
         "created_at",
-        "amount",
+        "amount_shown",
         "status",
         "stripe_reversal_id",
         "failure_message",
@@ -192,17 +198,17 @@ class PayoutReversalInline(ReadOnlyInline):
     )
     readonly_fields = fields
 
+    amount_shown = money_column("amount", "currency", _("amount"))
+
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdmin):
     list_display = [
         "pk",
         "seller",
-        "amount",
-        "amount_reversed",
-        "currency",
+        "amount_shown",
+        "reversed_shown",
         "status",
-        "transfer_id",
         "created_at",
         "parked_at",
         "last_error",
@@ -228,6 +234,9 @@ class PayoutAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["seller"]
     inlines = [PayoutEventInline, PayoutReversalInline]
+
+    amount_shown = money_column("amount", "currency", _("amount"))
+    reversed_shown = money_column("amount_reversed", "currency", _("reversed"))
 
 
 @admin.register(StripeEvent)
@@ -263,14 +272,17 @@ class ReconciliationIssueAdmin(ReadOnlyAdmin):
         "detected_at",
         "kind",
         "stripe_object_id",
-        "stripe_amount",
-        "ledger_amount",
+        "stripe_shown",
+        "ledger_shown",
         "detail",
         "resolved_at",
     ]
     list_filter = ["kind", ("resolved_at", admin.EmptyFieldListFilter)]
     search_fields = ["stripe_object_id", "balance_transaction_id", "detail"]
     actions = ["resolve"]
+
+    stripe_shown = money_column("stripe_amount", "currency", _("at Stripe"))
+    ledger_shown = money_column("ledger_amount", "currency", _("in the ledger"))
 
     @admin.action(description=_("Mark as resolved (with a note)"))
     def resolve(
@@ -317,8 +329,10 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
 class LedgerEntryInline(ReadOnlyInline):
     model = LedgerEntry
-    fields = ("account", "amount", "currency")
+    fields = ("account", "amount_shown")
     readonly_fields = fields
+
+    amount_shown = money_column("amount", "currency", _("amount (debit +)"))
 
 
 @admin.register(LedgerTransaction)
@@ -344,4 +358,87 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("balance (debit +)"), ordering="total")
     def balance(self, obj: WithAnnotations[LedgerAccount, _Total]) -> str:
-        return format_amount(obj.total or 0, obj.currency)
+        return format_money(obj.total or 0, obj.currency)
+
+
+@admin.register(Dispute)
+class DisputeAdmin(ReadOnlyAdmin):
+    """Chargebacks: opened by the buyer's bank, followed at Stripe; here to see what is open."""
+
+    list_display = [
+        "opened_at",
+        "stripe_dispute_id",
+        "payment_reference",
+        "amount_shown",
+        "reason",
+        "status",
+        "closed_at",
+    ]
+    list_filter = ["status"]
+    search_fields = ["stripe_dispute_id", "payment__reference", "payment__organisation__legal_name"]
+    date_hierarchy = "opened_at"
+    list_select_related = ["payment"]
+
+    amount_shown = money_column("amount", "currency", _("amount"))
+
+    @admin.display(description=_("payment"), ordering="payment__reference")
+    def payment_reference(self, dispute: Dispute) -> str:
+        return dispute.payment.reference
+
+
+def _queue(
+    key: str, label: StrOrPromise, count: Callable[[], int], model: str, query: str, order: int
+) -> None:
+    admin_queues.register(
+        admin_queues.Queue(key, label, count, f"admin:payments_{model}_changelist", query, order)
+    )
+
+
+_queue(
+    "payouts-failed",
+    _("Failed payouts"),
+    lambda: Payout.objects.filter(status=Payout.Status.FAILED).count(),
+    "payout",
+    "status__exact=failed",
+    50,
+)
+_queue(
+    "disputes-open",
+    _("Open disputes"),
+    lambda: Dispute.objects.filter(status=Dispute.Status.OPEN).count(),
+    "dispute",
+    "status__exact=open",
+    60,
+)
+_queue(
+    "stripe-events-failed",
+    _("Failed Stripe events"),
+    lambda: StripeEvent.objects.filter(status=StripeEvent.Status.FAILED).count(),
+    "stripeevent",
+    "status__exact=failed",
+    70,
+)
+_queue(
+    "payments-parked",
+    _("Parked payments (left after repeated Stripe failures)"),
+    lambda: Payment.objects.filter(parked_at__isnull=False).count(),
+    "payment",
+    "parked_at__isempty=0",
+    80,
+)
+_queue(
+    "payouts-parked",
+    _("Parked payouts (left after repeated Stripe failures)"),
+    lambda: Payout.objects.filter(parked_at__isnull=False).count(),
+    "payout",
+    "parked_at__isempty=0",
+    81,
+)
+_queue(
+    "reconciliation-open",
+    _("Reconciliation mismatches to resolve"),
+    lambda: ReconciliationIssue.objects.filter(resolved_at__isnull=True).count(),
+    "reconciliationissue",
+    "resolved_at__isempty=1",
+    90,
+)

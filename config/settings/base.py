@@ -16,6 +16,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "testserver"])
 
 INSTALLED_APPS = [
+    "core",  # before the admin: core/templates/admin/base_site.html overrides the admin's own
     "core.admin_app.CourtierAdminConfig",  # django.contrib.admin with our site
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -28,7 +29,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files (CSP: 'self' only)
     "csp",
     "axes",  # lock-out after repeated failed logins (AXES_* below)
-    "core",
     "accounts",
     "listings",
     "marketplace",

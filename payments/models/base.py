@@ -36,10 +36,10 @@ class StripeSteps(models.Model):
     # object up by our reference, then creates with a new key only if nothing exists.
     key_generation = models.PositiveSmallIntegerField(default=0)
     # The last error of a Stripe call (network, 5xx, 409, 429), for moderators.
-    last_error = models.CharField(max_length=500, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
     resume_attempts = models.PositiveSmallIntegerField(default=0)
     parked_at = models.DateTimeField(
-        null=True, blank=True, help_text=_("left for a moderator after repeated failures")
+        _("parked at"), null=True, blank=True, help_text=_("left for a moderator after repeated failures")
     )
 
     class Meta:
@@ -60,7 +60,7 @@ class StripeOperation(StripeSteps):
     EVENT_MODEL: ClassVar[str]  # "payments.PaymentEvent"
 
     # Why Stripe refused or failed the operation (a decline code, a bank's reason), for people.
-    failure_code = models.CharField(max_length=64, blank=True)
+    failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -102,9 +102,12 @@ class Payment(StripeOperation):
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # Owned by the caller ("trade:42"); payments never interprets it.
-    reference = models.CharField(max_length=80, db_index=True)
+    reference = models.CharField(_("reference"), max_length=80, db_index=True)
     organisation = models.ForeignKey(
-        "accounts.BuyerOrganisation", on_delete=models.PROTECT, related_name="payments"
+        "accounts.BuyerOrganisation",
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("organisation"),
     )
     customer = models.ForeignKey(StripeCustomer, on_delete=models.PROTECT, related_name="payments")
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.AUTHORISE)
@@ -117,7 +120,9 @@ class Payment(StripeOperation):
     amount_refunded = models.BigIntegerField(
         default=0, help_text=_("refunds to the buyer, not capture releases")
     )
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
     payment_method_id = models.CharField(max_length=255)
     stripe_payment_intent_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     stripe_charge_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
@@ -125,9 +130,11 @@ class Payment(StripeOperation):
         max_length=255, blank=True, help_text=_("for 3-D Secure, shown to the buyer")
     )
     settled_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
@@ -263,16 +270,18 @@ class Dispute(models.Model):
     )
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="disputes")
-    stripe_dispute_id = models.CharField(max_length=255, unique=True)
+    stripe_dispute_id = models.CharField(_("Stripe dispute"), max_length=255, unique=True)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
-    reason = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    reason = models.CharField(_("reason"), max_length=64, blank=True)
+    status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.OPEN)
     stripe_status = models.CharField(max_length=32, blank=True)
-    opened_at = models.DateTimeField(default=timezone.now)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("dispute")
+        verbose_name_plural = _("disputes")
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="dispute_amount_positive")]
 
     def __str__(self) -> str:

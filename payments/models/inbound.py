@@ -32,20 +32,22 @@ class StripeEvent(models.Model):
         }
     )
 
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100, db_index=True)
+    event_id = models.CharField(_("event"), max_length=255, unique=True)
+    type = models.CharField(_("type"), max_length=100, db_index=True)
     api_version = models.CharField(max_length=64, blank=True)
     account = models.CharField(max_length=255, blank=True, help_text=_("Connect account the event is about"))
     livemode = models.BooleanField(default=False)
     payload = models.JSONField()
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.RECEIVED)
     error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    received_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    received_at = models.DateTimeField(_("received at"), default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("Stripe event")
+        verbose_name_plural = _("Stripe events")
         indexes = [models.Index(fields=["status", "received_at"], name="stripe_event_status")]
 
     def __str__(self) -> str:
@@ -83,8 +85,8 @@ class ReconciliationIssue(models.Model):
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="found")
     # kind + Stripe object + ledger transaction: a finding stays one open issue across runs.
     fingerprint = models.CharField(max_length=300)
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    stripe_object_id = models.CharField(max_length=255, blank=True)
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    stripe_object_id = models.CharField(_("Stripe object"), max_length=255, blank=True)
     balance_transaction_id = models.CharField(max_length=255, blank=True)
     ledger_transaction = models.ForeignKey(
         "payments.LedgerTransaction", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
@@ -92,15 +94,17 @@ class ReconciliationIssue(models.Model):
     stripe_amount = models.BigIntegerField(null=True, blank=True)
     ledger_amount = models.BigIntegerField(null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
-    detail = models.CharField(max_length=500)
-    detected_at = models.DateTimeField(default=timezone.now)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    detail = models.CharField(_("detail"), max_length=500)
+    detected_at = models.DateTimeField(_("detected at"), default=timezone.now)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     resolution = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("reconciliation issue")
+        verbose_name_plural = _("reconciliation issues")
         constraints = [
             models.UniqueConstraint(
                 fields=["fingerprint"], condition=Q(resolved_at__isnull=True), name="recon_issue_one_open"

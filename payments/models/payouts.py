@@ -67,19 +67,25 @@ class Payout(StripeOperation):
         }
     )
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("seller")
+    )
     connect_account = models.ForeignKey(ConnectAccount, on_delete=models.PROTECT, related_name="payouts")
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3, default="EUR")
     amount_reversed = models.BigIntegerField(default=0)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
     transfer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
     transfer_group = models.CharField(max_length=80, blank=True)
     stripe_payout_id = models.CharField(max_length=255, blank=True, db_index=True)
     transferred_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive"),
             models.CheckConstraint(

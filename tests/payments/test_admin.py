@@ -37,8 +37,8 @@ def test_every_money_page_opens_read_only(client, moderator, buyer, paid_seller)
     page = client.get(reverse("admin:payments_payment_change", args=[payment.pk]))
     assert page.status_code == 200 and b"trade:1" in page.content
     assert client.get("/admin/payments/payment/add/").status_code == 403
-    assert b"0.00 EUR" in client.get("/admin/payments/connectaccount/").content  # all paid out
-    assert b"50.00 EUR" in client.get("/admin/payments/payment/").content
+    assert "€0.00".encode() in client.get("/admin/payments/connectaccount/").content  # all paid out
+    assert "€50.00".encode() in client.get("/admin/payments/payment/").content
 
 
 def test_moderators_can_reprocess_failed_events_and_run_reconciliation(client, moderator, buyer, deliver):
