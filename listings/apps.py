@@ -7,10 +7,10 @@ class ListingsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import hooks
-        from listings import selectors, services
+        from listings import receivers, selectors
 
         hooks.register_consent_change_handler(
-            services.on_consent_change, stage=hooks.ConsentHandlerStage.LISTINGS
+            receivers.on_consent_change, stage=hooks.ConsentHandlerStage.LISTINGS
         )
-        hooks.register_suspension_handler(services.on_suspension, stage=hooks.ConsentHandlerStage.LISTINGS)
+        hooks.register_suspension_handler(receivers.on_suspension, stage=hooks.ConsentHandlerStage.LISTINGS)
         hooks.register_export_section("listings", selectors.seller_export_listings)

@@ -51,11 +51,11 @@ def test_each_transaction_starts_afresh():
 
 
 def test_consent_handlers_run_listings_first_then_marketplace():
-    from listings import services as listing_services
+    from listings import receivers as listing_receivers
     from marketplace import services as marketplace_services
 
     assert hooks._consent_change_handlers == [
-        listing_services.on_consent_change,
+        listing_receivers.on_consent_change,
         marketplace_services.on_consent_change,
     ]
 

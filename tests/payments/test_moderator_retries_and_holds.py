@@ -94,7 +94,7 @@ def test_a_parked_payment_and_payout_go_back_to_the_sweep_with_a_reason(buyer, p
     payout.refresh_from_db()
     assert (payment.parked_at, payment.resume_attempts) == (None, 0)
     assert (payout.parked_at, payout.resume_attempts) == (None, 0)
-    assert set(AuditEntry.objects.values_list("action", flat=True)) == {"payment.retried", "payout.retried"}
+    assert {"payment.retried", "payout.retried"} <= set(AuditEntry.objects.values_list("action", flat=True))
     # not parked any more: a second retry is an error, and changes nothing
     again = act(moderator_client, PAYMENTS, payment)
     assert "not parked" in again.content.decode()
