@@ -148,7 +148,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 class ConnectAccountAdmin(ReadOnlyAdmin):
     list_display = ["seller", "stripe_account_id", "payouts_enabled", "payable", "receivable", "updated_at"]
     list_filter = ["payouts_enabled", "details_submitted"]
-    search_fields = ["seller__email", "stripe_account_id"]
+    search_fields = ["seller__pseudonym", "stripe_account_id"]
     list_select_related = ["seller"]
     actions = ["recover_receivables"]
 
@@ -206,7 +206,7 @@ class PayoutAdmin(ReadOnlyAdmin):
         "last_error",
     ]
     list_filter = ["status", "currency", ("parked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["seller__email", "transfer_id", "transfer_group", "stripe_payout_id"]
+    search_fields = ["seller__pseudonym", "transfer_id", "transfer_group", "stripe_payout_id"]
     actions = ["unpark"]
 
     @admin.action(description=_("Resume the selected parked payouts (retried by the next sweep)"))
@@ -321,7 +321,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ["code", "purpose", "kind", "currency", "seller", "balance"]
     list_filter = ["purpose", "kind", "currency"]
-    search_fields = ["code", "seller__email"]
+    search_fields = ["code", "seller__pseudonym"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
         accounts: QuerySet[LedgerAccount] = (

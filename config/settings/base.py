@@ -28,6 +28,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files (CSP: 'self' only)
     "csp",
     "axes",  # lock-out after repeated failed logins (AXES_* below)
+    # staff sign in to the admin with a second factor: an authenticator app (TOTP) or a
+    # single-use recovery code (static); core.admin_site refuses a session without one
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "core",
     "accounts",
     "listings",
@@ -44,8 +49,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the session passed a second factor
     "core.middleware.NoStorePersonalDataMiddleware",
     "core.middleware.AuditActorMiddleware",
+    "core.middleware.AdminPseudonymsMiddleware",  # the admin names sellers by their pseudonym
     "core.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
