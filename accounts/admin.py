@@ -34,6 +34,7 @@ from core.admin import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, action_with_re
 # the admin's login asks the second factor's code and shows django-axes' lock-out as a form
 # error, like the seller and console logins
 admin.site.login_form = AdminLoginForm
+admin.site.login_template = "admin/login_second_factor.html"
 # Not in the admin: second-factor devices hold secrets, and django-axes' login attempts name the
 # emails that tried (a seller's email is a precise value). A superuser gives a staff member who
 # lost their phone a recovery code with `manage.py addstatictoken <email>` (django-otp) and lifts
