@@ -75,7 +75,6 @@ class UserAdmin(DjangoUserAdmin):
     )
     list_select_related = ["organisation"]
     actions = ["suspend_users"]
-    change_form_template = "admin/accounts/user/change_form.html"
 
     # A seller's precise values (accounts.services.precise_values) stay out of the admin: the
     # seller is named by their pseudonym (core.admin_display), their email, name and password
