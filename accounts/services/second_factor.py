@@ -3,6 +3,9 @@ and ten single-use recovery codes (django-otp's static device)."""
 
 from __future__ import annotations
 
+from base64 import b32decode
+from binascii import hexlify
+
 from django.db import transaction
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -49,3 +52,17 @@ def totp_device_confirm(*, user: User, device: TOTPDevice, token: str) -> list[s
         codes = recovery_codes_replace(user=user)
         audit.record("staff.second_factor_enrolled", user, actor=user)
     return codes
+
+
+def second_factor_set(*, user: User, totp_secret: str, recovery_codes: list[str]) -> None:
+    """Give the user a confirmed authenticator with this base32 secret and these recovery codes,
+    in place of any they had: for the demo's staff, whose codes are printed at start."""
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        TOTPDevice.objects.create(
+            user=user,
+            name=TOTP_DEVICE_NAME,
+            key=hexlify(b32decode(totp_secret)).decode(),
+            confirmed=True,
+        )
+        recovery_codes_replace(user=user, codes=recovery_codes)
