@@ -158,3 +158,27 @@ def test_wrong_passwords_still_lock_the_admin_login_out(client, moderator):
 
     locked = _login(client, moderator.email, totp_code())
     assert locked.status_code == 429 and "Too many failed attempts" in locked.content.decode()
+
+
+def test_the_login_and_set_up_pages_speak_french():
+    staff = ModeratorFactory(totp=False)
+    client = Client(HTTP_ACCEPT_LANGUAGE="fr")
+
+    login = client.get(LOGIN)
+    assert "Le code à 6 chiffres de votre application" in login.content.decode()
+    _login(client, staff.email)
+    page = client.get(reverse("staff-second-factor"))
+    assert "Scannez ce QR code avec l" in page.content.decode()
+
+
+def test_the_demo_staff_sign_in_with_the_printed_secret(moderator):
+    from accounts.services import second_factor
+    from marketplace.demo.data import MODERATOR_RECOVERY_CODES, STAFF_TOTP_SECRET
+
+    second_factor.second_factor_set(
+        user=moderator, totp_secret=STAFF_TOTP_SECRET, recovery_codes=MODERATOR_RECOVERY_CODES
+    )
+    key = hexlify(b32decode(STAFF_TOTP_SECRET)).decode()
+
+    assert _login(Client(), moderator.email, totp_code(key)).status_code == 302
+    assert _login(Client(), moderator.email, MODERATOR_RECOVERY_CODES[0]).status_code == 302
