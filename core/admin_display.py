@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 _pseudonymous: contextvars.ContextVar[bool] = contextvars.ContextVar("admin_pseudonymous", default=False)
 
@@ -30,3 +31,24 @@ def pseudonymous() -> Iterator[None]:
 
 def is_pseudonymous() -> bool:
     return _pseudonymous.get()
+
+
+# Keys under which third-party payloads (Stripe's events) carry a person's details: the Connect
+# account of a seller holds their email and, once onboarded, their name, phone, birth date and
+# address. The admin shows these payloads with the values replaced.
+PERSONAL_KEYS = frozenset(
+    {"email", "name", "first_name", "last_name", "phone", "dob", "address", "individual", "ssn_last_4"}
+)
+REDACTED = "[redacted]"
+
+
+def redacted(value: Any) -> Any:
+    """`value` (decoded JSON) with every PERSONAL_KEYS entry's value, at any depth, replaced."""
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if k in PERSONAL_KEYS and v not in (None, "") else redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(item) for item in value]
+    return value

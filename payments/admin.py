@@ -4,15 +4,18 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from core import admin_display
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason
 from core.errors import ServiceError
 from core.money import format_amount
@@ -225,10 +228,16 @@ class StripeEventAdmin(ReadOnlyAdmin):
     search_fields = ["event_id", "account"]
     date_hierarchy = "received_at"
     actions = ["reprocess"]
+    exclude = ["payload"]  # shown redacted: a seller's Connect account carries their details
+    readonly_fields = ["payload_redacted"]
 
     @admin.display(description=_("error"))
     def short_error(self, obj: StripeEvent) -> str:
         return obj.error[:120]
+
+    @admin.display(description=_("payload (personal details redacted)"))
+    def payload_redacted(self, obj: StripeEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(admin_display.redacted(obj.payload), indent=2))
 
     @admin.action(description=_("Process the selected failed events again"))
     def reprocess(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:

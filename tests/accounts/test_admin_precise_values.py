@@ -151,7 +151,20 @@ def _one_row_of_every_model(seller: User, organisation, moderator) -> None:
     )
     account = ConnectAccount.objects.create(seller=seller, stripe_account_id="acct_precise")
     Payout.objects.create(seller=seller, connect_account=account, amount=800)
-    StripeEvent.objects.create(event_id="evt_precise", type="payout.paid", payload={"id": "evt_precise"})
+    StripeEvent.objects.create(  # the seller's Connect account, as Stripe sends it
+        event_id="evt_precise",
+        type="account.updated",
+        payload={
+            "id": "evt_precise",
+            "data": {
+                "object": {
+                    "id": "acct_precise",
+                    "email": EMAIL,
+                    "individual": {"first_name": "Zoé", "last_name": "Distinctivenom", "phone": PHONE},
+                }
+            },
+        },
+    )
     run = ReconciliationRun.objects.create(window_start=now - timedelta(days=1))
     ReconciliationIssue.objects.create(
         run=run,
