@@ -266,3 +266,36 @@ def test_a_dpo_reads_the_precise_values_with_a_reason_kept_in_the_audit_trail(
         "Access request of 3 December, ticket 4521",
     )
     assert EMAIL not in entry.target_repr and str(precise_seller.pseudonym) in entry.target_repr
+
+
+def test_a_moderator_edits_a_seller_without_their_precise_values_and_cannot_raise_privileges(
+    moderator_client, moderator, precise_seller
+):
+    url = reverse("admin:accounts_user_change", args=[precise_seller.pk])
+    page = moderator_client.get(url)
+    shown = {name for _title, options in page.context["adminform"].fieldsets for name in options["fields"]}
+    assert not {"email", "full_name", "password"} & shown
+
+    data = {"role": "seller", "is_staff": "on", "is_superuser": "on", "groups": ["1"]}  # not is_active
+    data.update(
+        {f"{field}_{part}": "" for field in ("email_verified_at", "phone_verified_at") for part in (0, 1)}
+    )
+    saved = moderator_client.post(url, data)
+
+    assert saved.status_code == 302, saved.context["adminform"].form.errors if saved.context else saved
+    precise_seller.refresh_from_db()
+    assert (precise_seller.is_active, precise_seller.is_staff, precise_seller.is_superuser) == (
+        False,
+        False,
+        False,
+    )
+    assert (precise_seller.email, precise_seller.full_name) == (EMAIL, FULL_NAME)
+    # nor change a password
+    password = reverse("admin:auth_user_password_change", args=[precise_seller.pk])
+    assert moderator_client.get(password).status_code == 403
+
+
+def test_a_dpo_finds_a_seller_by_exact_email(dpo_client, precise_seller):
+    users = reverse("admin:accounts_user_changelist")
+    found = dpo_client.get(users, {"q": EMAIL}).content.decode()
+    assert str(precise_seller.pseudonym) in found and found.count(EMAIL) == 1  # the search box
