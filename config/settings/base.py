@@ -100,6 +100,8 @@ AUTHENTICATION_BACKENDS = [
 # Lock-out (django-axes): AXES_FAILURE_LIMIT failed logins for one email from one IP lock that
 # pair for AXES_COOLOFF_TIME; every login form (seller, advertiser console, admin) shows it as a
 # form error (accounts.forms.LockoutMessageMixin, accounts.lockout). A success resets the count.
+# the name authenticator apps show next to the staff member's email (django-otp's TOTP devices)
+OTP_TOTP_ISSUER = "Courtier"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))

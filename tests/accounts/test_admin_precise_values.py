@@ -290,6 +290,7 @@ def test_a_moderator_edits_a_seller_without_their_precise_values_and_cannot_rais
         False,
     )
     assert (precise_seller.email, precise_seller.full_name) == (EMAIL, FULL_NAME)
+    assert not precise_seller.groups.exists()
     # nor change a password
     password = reverse("admin:auth_user_password_change", args=[precise_seller.pk])
     assert moderator_client.get(password).status_code == 403
