@@ -81,8 +81,9 @@ class UserAdmin(DjangoUserAdmin):
     # are not on their page, and search finds them by pseudonym only. A data protection officer
     # opens them from the seller's page, with a reason (precise_values_view).
     SELLER_HIDDEN_FIELDS = frozenset({"email", "full_name", "password"})
-    # what makes someone staff or more: a superuser's decision, not a moderator's
-    PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups")
+    # what makes someone staff or more, and the role (a seller made "moderator" would show their
+    # email): a superuser's decision, not a moderator's
+    PRIVILEGE_FIELDS = ("role", "is_staff", "is_superuser", "groups")
 
     @admin.display(description=_("account"), ordering="email")
     def account(self, user: User) -> str:
