@@ -2,12 +2,21 @@ from __future__ import annotations
 
 import json
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import selectors, services, taxonomy
+from accounts import roles, selectors, services, taxonomy
 from accounts.forms import AdminLoginForm
 from accounts.models import (
     ApiKey,
@@ -21,18 +30,33 @@ from accounts.models import (
     User,
 )
 from core import admin_queues
-from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, labels_column
+from core.admin import ReadOnlyAdmin, ReadOnlyInline, ReasonForm, action_with_reason, labels_column
 from core.countries import country_name
 
-# the admin's login shows django-axes' lock-out as a form error, like the seller and console logins
+# the admin's login asks the second factor's code and shows django-axes' lock-out as a form
+# error, like the seller and console logins
 admin.site.login_form = AdminLoginForm
+admin.site.login_template = "admin/login_second_factor.html"
+# Not in the admin: second-factor devices hold secrets, and django-axes' login attempts name the
+# emails that tried (a seller's email is a precise value). A superuser gives a staff member who
+# lost their phone a recovery code with `manage.py addstatictoken <email>` (django-otp) and lifts
+# a lock-out with `manage.py axes_reset_username <email>` (django-axes).
+for _model in (TOTPDevice, StaticDevice, AccessAttempt, AccessLog, AccessFailureLog):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     ordering = ["-date_joined"]
-    list_display = ["email", "role", "organisation", "is_active", "email_verified_at", "erased_at"]
-    list_filter = ["role", "is_active", "is_staff", ("erased_at", admin.EmptyFieldListFilter)]
+    list_display = ["account", "role", "organisation", "is_active", "email_verified_at", "erased_at"]
+    list_filter = [
+        "role",
+        "is_active",
+        "is_staff",
+        ("suspended_at", admin.EmptyFieldListFilter),
+        ("erased_at", admin.EmptyFieldListFilter),
+    ]
     search_fields = ["email", "full_name", "pseudonym"]
     readonly_fields = [
         "pseudonym",
@@ -69,13 +93,6 @@ class UserAdmin(DjangoUserAdmin):
     list_select_related = ["organisation"]
     actions = ["suspend", "reinstate"]
 
-    def get_readonly_fields(self, request, obj=None):
-        """A suspended account is reinstated by the action (audited), not by ticking is_active."""
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and obj.suspended_at is not None:
-            fields.append("is_active")
-        return fields
-
     @admin.action(
         description=_(
             "Suspend the selected accounts (no sign-in; a seller's listings withdrawn, payouts held)"
@@ -103,6 +120,104 @@ class UserAdmin(DjangoUserAdmin):
                 user_id=user.pk, moderator=request.user, reason=reason
             ),
         )
+
+    # A seller's precise values (accounts.services.precise_values) stay out of the admin: the
+    # seller is named by their pseudonym (core.admin_display), their email, name and password
+    # are not on their page, and search finds them by pseudonym only. A data protection officer
+    # opens them from the seller's page, with a reason (precise_values_view).
+    SELLER_HIDDEN_FIELDS = frozenset({"email", "full_name", "password"})
+    # what makes someone staff or more, and the role (a seller made "moderator" would show their
+    # email): a superuser's decision, not a moderator's
+    PRIVILEGE_FIELDS = ("role", "is_staff", "is_superuser", "groups")
+
+    @admin.display(description=_("account"), ordering="email")
+    def account(self, user: User) -> str:
+        return str(user)  # a seller's pseudonym in the admin
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.role != User.Role.SELLER:
+            return fieldsets
+        return [
+            (
+                name,
+                {**options, "fields": [f for f in options["fields"] if f not in self.SELLER_HIDDEN_FIELDS]},
+            )
+            for name, options in fieldsets
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.suspended_at is not None:
+            # a suspended account is reinstated by the action (audited), not by ticking is_active
+            readonly.append("is_active")
+        return readonly if request.user.is_superuser else [*readonly, *self.PRIVILEGE_FIELDS]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        if term:  # email and name find staff and buyers; a seller only by pseudonym
+            found = ~Q(role=User.Role.SELLER) | Q(pseudonym__icontains=term.removeprefix("seller ").strip())
+            if request.user.has_perm(roles.PRECISE_VALUES_PERMISSION):
+                found |= Q(email__iexact=term)  # a data subject's request names their email
+            results = results.filter(found)
+        return results, duplicates
+
+    def user_change_password(self, request, id, form_url=""):
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:user_id>/precise-values/",
+                self.admin_site.admin_view(self.precise_values_view),
+                name="accounts_user_precise_values",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = self.get_object(request, object_id)
+        if (
+            user is not None
+            and user.role == User.Role.SELLER
+            and request.user.has_perm(roles.PRECISE_VALUES_PERMISSION)
+        ):
+            extra_context = {
+                **(extra_context or {}),
+                "precise_values_url": reverse("admin:accounts_user_precise_values", args=[user.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def precise_values_view(self, request, user_id: int):
+        """A data protection officer reads one seller's precise values: a reason first, kept in
+        the audit trail; anyone else is refused (403) with why."""
+        context = {**self.admin_site.each_context(request), "opts": self.opts}
+        if not request.user.has_perm(roles.PRECISE_VALUES_PERMISSION):
+            context["title"] = _("Precise values are for data protection officers")
+            response = TemplateResponse(
+                request, "admin/accounts/user/precise_values_refused.html", context, status=403
+            )
+        else:
+            seller = get_object_or_404(User, pk=user_id, role=User.Role.SELLER)
+            form = ReasonForm(request.POST or None)
+            values = None
+            if form.is_valid():
+                values = services.seller_precise_values_open(
+                    seller=seller, reason=form.cleaned_data["reason"], actor=request.user
+                )
+            context.update(
+                title=_("Precise values of %(seller)s") % {"seller": seller.pseudonymous_name},
+                seller=seller,
+                original=seller,
+                form=form,
+                values=values,
+            )
+            response = TemplateResponse(request, "admin/accounts/user/precise_values.html", context)
+        add_never_cache_headers(response)
+        return response
 
 
 class ApiKeyInline(ReadOnlyInline):
@@ -154,7 +269,7 @@ class BuyerOrganisationAdmin(admin.ModelAdmin):
         "missing",
         "verification_decided_at",
     ]
-    list_filter = ["verification_status", CountryFilter]
+    list_filter = ["verification_status", ("suspended_at", admin.EmptyFieldListFilter), CountryFilter]
     search_fields = ["legal_name", "registration_number", "contact_email"]
     readonly_fields = [
         "missing",
@@ -274,7 +389,7 @@ class SellerProfileAdmin(ReadOnlyAdmin):
 
     list_display = ["seller", "age_band", "gender", "region", "mobile_os", "mobile_operator", "updated_at"]
     list_filter = ["age_band", "gender", "region", "mobile_os", "mobile_operator"]
-    search_fields = ["seller__email", "seller__pseudonym"]
+    search_fields = ["seller__pseudonym"]
     fields = [
         "seller",
         "age_band",
@@ -312,7 +427,7 @@ class ConsentEventInline(ReadOnlyInline):
 class ConsentGrantAdmin(ReadOnlyAdmin):
     list_display = ["id", "seller", "category", "purpose", "status", "granted_at", "expires_at", "ended_at"]
     list_filter = ["status", "category", "purpose", "window_days"]
-    search_fields = ["seller__email", "seller__pseudonym"]
+    search_fields = ["seller__pseudonym"]
     date_hierarchy = "expires_at"
     list_select_related = ["seller"]
     show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one

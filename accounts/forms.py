@@ -11,7 +11,9 @@ from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
+from django.contrib.auth.signals import user_login_failed
 from django.utils.translation import gettext_lazy as _
+from django_otp import match_token, user_has_device
 
 from accounts import taxonomy
 from core.errors import ServiceError
@@ -137,7 +139,47 @@ class EmailAuthenticationForm(LockoutMessageMixin, AuthenticationForm):
 
 
 class AdminLoginForm(LockoutMessageMixin, AdminAuthenticationForm):
-    """The admin's login form, with the lock-out error (accounts.admin sets it on the site)."""
+    """The admin's login form (accounts.admin sets it on the site): email, password and the
+    second factor's code, from the authenticator app or one of the recovery codes.
+
+    A staff member with no device yet signs in with the password alone; the admin site then sends
+    them to set one up (core.admin_site). A wrong code counts as a failed login for django-axes,
+    so guessing codes locks the account out like guessing passwords. The device that accepted
+    the code marks the session verified (django_otp's user_logged_in receiver reads
+    `user.otp_device`)."""
+
+    otp_token = forms.CharField(
+        label=_("Code"),
+        required=False,
+        max_length=16,
+        help_text=_("The 6-digit code of your authenticator app, or one of your recovery codes."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "otp_required": _("Enter the code of your authenticator app or a recovery code."),
+        "otp_invalid": _("This code is wrong or was already used."),
+    }
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        if user is None or not user_has_device(user, confirmed=True):
+            return cleaned
+        token = "".join((cleaned.get("otp_token") or "").split()).lower()
+        if not token:
+            raise forms.ValidationError(self.error_messages["otp_required"], code="otp_required")
+        device = match_token(user, token)
+        if device is None:
+            user_login_failed.send(
+                sender=__name__,
+                credentials={"username": cleaned.get("username")},
+                request=self.request,
+            )
+            raise forms.ValidationError(self.error_messages["otp_invalid"], code="otp_invalid")
+        user.otp_device = device
+        return cleaned
 
 
 class ResetPasswordForm(PasswordResetForm):

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
 from accounts.taxonomy import CONSENT_WINDOW_DAYS, DataCategory, Purpose
+from core import admin_display
 from core.models import Suspendable
 
 
@@ -78,6 +79,11 @@ class User(AbstractBaseUser, PermissionsMixin, Suspendable):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
+        permissions = [
+            # the Data protection officers group (accounts.roles): a seller's precise values,
+            # opened one seller at a time with a reason that the audit trail keeps
+            ("view_precise_values", "Can view a seller's precise personal values"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(role="buyer", organisation__isnull=False)
@@ -87,7 +93,14 @@ class User(AbstractBaseUser, PermissionsMixin, Suspendable):
         ]
 
     def __str__(self) -> str:
+        if self.role == self.Role.SELLER and admin_display.is_pseudonymous():
+            return self.pseudonymous_name
         return self.email
+
+    @property
+    def pseudonymous_name(self) -> str:
+        """How the admin names a seller: their pseudonym, never their email or name."""
+        return f"seller {self.pseudonym}"
 
 
 class BuyerOrganisation(Suspendable):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db.models.signals import post_migrate
 from django.dispatch import receiver
 
 from accounts import services
@@ -27,3 +28,12 @@ def _record_login(sender, request, user, **kwargs) -> None:
 def _forget_logout(sender, request, user, **kwargs) -> None:
     session = getattr(request, "session", None)
     services.login_session_forget(session_key=getattr(session, "session_key", None))
+
+
+@receiver(post_migrate, dispatch_uid="accounts.roles_sync")
+def _sync_roles(sender, app_config, using="default", **kwargs) -> None:
+    """Staff groups and their permissions (accounts.roles), once the accounts app has migrated."""
+    if app_config.label == "accounts":
+        from accounts import roles
+
+        roles.roles_sync(using=using)

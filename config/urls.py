@@ -4,6 +4,7 @@ from django.http import JsonResponse
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
+from accounts.views import second_factor
 from core import views as core_views
 from payments.webhooks import stripe_webhook
 
@@ -23,6 +24,8 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    # before the admin's own URLs: its permission check refuses a session without a second factor
+    path("admin/second-factor/", second_factor.enrol, name="staff-second-factor"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -19,6 +19,7 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core import admin_display
 from core.models import AuditEntry
 
 _actor: contextvars.ContextVar[Any] = contextvars.ContextVar("audit_actor", default=None)
@@ -53,6 +54,13 @@ def current_actor() -> Any:
     return actor
 
 
+def _target_repr(target: models.Model) -> str:
+    """How the entry names its row: a seller by their pseudonym, never their email (moderators
+    read the trail; core.admin_display)."""
+    with admin_display.pseudonymous():
+        return str(target)[:200]
+
+
 def _entry(
     action: str,
     target: models.Model,
@@ -66,7 +74,7 @@ def _entry(
         action,
         target._meta.label_lower,
         target.pk,
-        str(target),
+        _target_repr(target),
         reason=reason,
         changes=changes,
         actor=actor,

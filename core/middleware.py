@@ -6,11 +6,14 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 
+from core import admin_display
 from core.audit import request_actor
 
 # Answers under these paths may carry personal data whoever asks: the buyer API (API keys are
 # not sessions, so `request.user` is anonymous there) and the seller's export download.
 NO_STORE_PATH_PREFIXES = ("/api/", "/my-data/")
+# the admin site's mount point (config.urls)
+ADMIN_PATH_PREFIX = "/admin/"
 
 
 class NoStorePersonalDataMiddleware:
@@ -63,4 +66,18 @@ class AuditActorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         with request_actor(request):
+            return self.get_response(request)
+
+
+class AdminPseudonymsMiddleware:
+    """Inside the admin (its views and their templates, rendered before this returns), sellers
+    are named by their pseudonym: core.admin_display says why."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if not request.path_info.startswith(ADMIN_PATH_PREFIX):
+            return self.get_response(request)
+        with admin_display.pseudonymous():
             return self.get_response(request)

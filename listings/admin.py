@@ -29,7 +29,7 @@ class ListingAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["status", "pricing_mode", "licence_days"]
-    search_fields = ["public_id", "seller__email", "seller__pseudonym"]
+    search_fields = ["public_id", "seller__pseudonym"]
     date_hierarchy = "created_at"
     list_select_related = ["seller"]
     inlines = [ListingEventInline]

@@ -4,6 +4,7 @@ with a note, try to collect a seller's receivable)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict, cast
 
@@ -11,10 +12,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
-from core import admin_queues
+from core import admin_display, admin_queues
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, money_column
 from core.errors import ServiceError
 from core.money import format_money
@@ -156,7 +158,7 @@ class StripeCustomerAdmin(ReadOnlyAdmin):
 class ConnectAccountAdmin(ReadOnlyAdmin):
     list_display = ["seller", "stripe_account_id", "payouts_enabled", "payable", "receivable", "updated_at"]
     list_filter = ["payouts_enabled", "details_submitted"]
-    search_fields = ["seller__email", "stripe_account_id"]
+    search_fields = ["seller__pseudonym", "stripe_account_id"]
     list_select_related = ["seller"]
     actions = ["recover_receivables"]
 
@@ -214,7 +216,7 @@ class PayoutAdmin(ReadOnlyAdmin):
         "last_error",
     ]
     list_filter = ["status", "currency", ("parked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["seller__email", "transfer_id", "transfer_group", "stripe_payout_id"]
+    search_fields = ["seller__pseudonym", "transfer_id", "transfer_group", "stripe_payout_id"]
     actions = ["unpark"]
 
     @admin.action(
@@ -247,10 +249,16 @@ class StripeEventAdmin(ReadOnlyAdmin):
     date_hierarchy = "received_at"
     show_full_result_count = False  # no COUNT of the whole (large) table beside a filtered one
     actions = ["reprocess"]
+    exclude = ["payload"]  # shown redacted: a seller's Connect account carries their details
+    readonly_fields = ["payload_redacted"]
 
     @admin.display(description=_("error"))
     def short_error(self, obj: StripeEvent) -> str:
         return obj.error[:120]
+
+    @admin.display(description=_("payload (personal details redacted)"))
+    def payload_redacted(self, obj: StripeEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(admin_display.redacted(obj.payload), indent=2))
 
     @admin.action(description=_("Process the selected failed events again"))
     def reprocess(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
@@ -348,7 +356,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 class LedgerAccountAdmin(ReadOnlyAdmin):
     list_display = ["code", "purpose", "kind", "currency", "seller", "balance"]
     list_filter = ["purpose", "kind", "currency"]
-    search_fields = ["code", "seller__email"]
+    search_fields = ["code", "seller__pseudonym"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerAccount]:
         accounts: QuerySet[LedgerAccount] = (

@@ -7,7 +7,13 @@ from pytest_django.django_compat import is_django_unittest
 from rest_framework.test import APIClient
 
 from accounts import services
-from tests.factories import ModeratorFactory, OrganisationFactory, PayingOrganisationFactory, SellerFactory
+from tests.factories import (
+    DataProtectionOfficerFactory,
+    ModeratorFactory,
+    OrganisationFactory,
+    PayingOrganisationFactory,
+    SellerFactory,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -114,15 +120,41 @@ def moderator(db):
     return ModeratorFactory()
 
 
+def staff_client(user, client=None):
+    """A Client signed in as `user` (staff) whose session passed the second factor, as the admin
+    requires (core.admin_site): force_login, then the session key django_otp's middleware reads,
+    naming the user's confirmed authenticator (one is made if they have none)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client = client or Client()
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 @pytest.fixture
 def moderator_client(moderator):
-    """A browser session of a signed-in moderator on the admin (its own Client, so a test may
-    also use `client` as someone else)."""
-    from django.test import Client
+    """A browser session of a signed-in moderator on the admin, second factor passed (its own
+    Client, so a test may also use `client` as someone else)."""
+    return staff_client(moderator)
 
-    admin = Client()
-    admin.force_login(moderator)
-    return admin
+
+@pytest.fixture
+def dpo(db):
+    """A data protection officer: a moderator who may open a seller's precise values."""
+    return DataProtectionOfficerFactory()
+
+
+@pytest.fixture
+def dpo_client(dpo):
+    return staff_client(dpo)
 
 
 @pytest.fixture

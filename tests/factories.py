@@ -64,12 +64,53 @@ class PayingOrganisationFactory(VerifiedOrganisationFactory):
         )
 
 
+# every factory-made staff member's authenticator secret (hex, as django-otp stores it): a test
+# computes the code of the moment with `totp_code()`
+STAFF_TOTP_KEY = "3132333435363738393031323334353637383930"
+
+
+def totp_code(key: str = STAFF_TOTP_KEY) -> str:
+    """The 6-digit code an authenticator app with this secret shows now."""
+    from binascii import unhexlify
+
+    from django_otp.oath import TOTP
+
+    return f"{TOTP(unhexlify(key)).token():06d}"
+
+
 class ModeratorFactory(factory.django.DjangoModelFactory):
+    """Staff, not a superuser, in the Moderators group (accounts.roles), with a confirmed
+    authenticator app (STAFF_TOTP_KEY). `ModeratorFactory(totp=False)` has no second factor yet."""
+
     class Meta:
         model = User
+        skip_postgeneration_save = True
 
     email = factory.Sequence(lambda n: f"moderator{n}@courtier.test")
     role = User.Role.MODERATOR
     is_staff = True
-    is_superuser = True
+    is_superuser = False
     password = factory.django.Password("moderator-password")
+    group = "Moderators"
+
+    @classmethod
+    def _create(cls, model_class, *args, group: str = "Moderators", **kwargs):
+        from django.contrib.auth.models import Group
+
+        user = super()._create(model_class, *args, **kwargs)
+        user.groups.add(Group.objects.get(name=group))
+        return user
+
+    @factory.post_generation
+    def totp(user, create, extracted, **kwargs):
+        if create and extracted is not False:
+            from django_otp.plugins.otp_totp.models import TOTPDevice
+
+            TOTPDevice.objects.create(user=user, name="Authenticator app", key=STAFF_TOTP_KEY, confirmed=True)
+
+
+class DataProtectionOfficerFactory(ModeratorFactory):
+    """A moderator who may also open a seller's precise values (accounts.roles)."""
+
+    email = factory.Sequence(lambda n: f"dpo{n}@courtier.test")
+    group = "Data protection officers"

@@ -57,6 +57,7 @@ from accounts.services.organisations import (
     organisation_set_verification,
     organisation_signup,
 )
+from accounts.services.precise_values import seller_precise_values_open
 from accounts.services.seller_data import (
     PHONE_RE,
     POSTCODE_RE,
@@ -75,6 +76,8 @@ from accounts.services.sessions import (
 )
 
 __all__ = [
+    # precise values (data protection officers)
+    "seller_precise_values_open",
     # identity
     "API_KEY_PREFIX",
     "EMAIL_VERIFICATION_MAX_AGE",

@@ -29,6 +29,11 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our static files (CSP: 'self' only)
     "csp",
     "axes",  # lock-out after repeated failed logins (AXES_* below)
+    # staff sign in to the admin with a second factor: an authenticator app (TOTP) or a
+    # single-use recovery code (static); core.admin_site refuses a session without one
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "listings",
     "marketplace",
@@ -44,8 +49,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified(): the session passed a second factor
     "core.middleware.NoStorePersonalDataMiddleware",
     "core.middleware.AuditActorMiddleware",
+    "core.middleware.AdminPseudonymsMiddleware",  # the admin names sellers by their pseudonym
     "core.middleware.RateLimitHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -93,6 +100,8 @@ AUTHENTICATION_BACKENDS = [
 # Lock-out (django-axes): AXES_FAILURE_LIMIT failed logins for one email from one IP lock that
 # pair for AXES_COOLOFF_TIME; every login form (seller, advertiser console, admin) shows it as a
 # form error (accounts.forms.LockoutMessageMixin, accounts.lockout). A success resets the count.
+# the name authenticator apps show next to the staff member's email (django-otp's TOTP devices)
+OTP_TOTP_ISSUER = "Courtier"
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))

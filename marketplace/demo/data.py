@@ -8,6 +8,15 @@ from accounts.taxonomy import DataCategory, LifeEventKind, Purpose
 
 MODERATOR_EMAIL = "moderator@courtier.localhost"
 MODERATOR_PASSWORD = "moderator-demo"
+# The admin asks staff a second factor: add this secret to an authenticator app (time-based,
+# 6 digits, 30 s) or sign in with one of the recovery codes (each works once; seed_demo gives
+# back the used ones on its next run).
+STAFF_TOTP_SECRET = "COURTIERDEMOMODERATORSECRETKEY22"
+MODERATOR_RECOVERY_CODES = ["demo-moderator-1", "demo-moderator-2", "demo-moderator-3"]
+# a data protection officer: a moderator who may also open a seller's precise values
+DPO_EMAIL = "dpo@courtier.localhost"
+DPO_PASSWORD = "dpo-demo"
+DPO_RECOVERY_CODES = ["demo-dpo-1", "demo-dpo-2", "demo-dpo-3"]
 SELLER_EMAIL = "seller@courtier.localhost"
 SELLER_PASSWORD = "seller-demo"
 BUYER_EMAIL = "buyer@courtier.localhost"
@@ -34,7 +43,20 @@ PENDING_ORGANISATION = {
 }
 
 LOGINS = {
-    "moderator": {"email": MODERATOR_EMAIL, "password": MODERATOR_PASSWORD, "where": "/admin/"},
+    "moderator": {
+        "email": MODERATOR_EMAIL,
+        "password": MODERATOR_PASSWORD,
+        "where": "/admin/",
+        "totp_secret": STAFF_TOTP_SECRET,
+        "recovery_codes": MODERATOR_RECOVERY_CODES,
+    },
+    "dpo": {
+        "email": DPO_EMAIL,
+        "password": DPO_PASSWORD,
+        "where": "/admin/ (a seller's page: Precise values)",
+        "totp_secret": STAFF_TOTP_SECRET,
+        "recovery_codes": DPO_RECOVERY_CODES,
+    },
     "seller": {"email": SELLER_EMAIL, "password": SELLER_PASSWORD, "where": "/"},
     "buyer": {
         "email": BUYER_EMAIL,

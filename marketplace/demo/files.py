@@ -20,6 +20,9 @@ def write_logins(out, err, *, api_key: str, pending_key: str, write_files: bool)
     for role, entry in LOGINS.items():
         password = entry["password"] or "(no password)"
         out.write(f"  {role:<13} {entry['email']:<34} {password:<16} {entry['where']}")
+        if entry.get("totp_secret"):
+            out.write(f"  {'':<13} second factor: authenticator secret {entry['totp_secret']}")
+            out.write(f"  {'':<13} or a recovery code (once each): {', '.join(entry['recovery_codes'])}")
     out.write(f"  buyer API key          Api-Key {api_key}")
     out.write(f"  pending buyer API key  Api-Key {pending_key}")
     if write_files:

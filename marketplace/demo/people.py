@@ -8,10 +8,12 @@ import unicodedata
 import uuid
 from datetime import timedelta
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticToken
 
-from accounts import crypto, receipts, taxonomy
+from accounts import crypto, receipts, roles, taxonomy
 from accounts import services as account_services
 from accounts.models import (
     BuyerOrganisation,
@@ -22,6 +24,7 @@ from accounts.models import (
     SellerProfile,
     User,
 )
+from accounts.services import second_factor
 from accounts.taxonomy import DataCategory, LifeEventKind, Purpose
 from listings import services as listing_services
 from marketplace.demo.data import (
@@ -31,12 +34,16 @@ from marketplace.demo.data import (
     BUYER_EMAIL,
     BUYER_PASSWORD,
     CROWD_DOMAIN,
+    DPO_EMAIL,
+    DPO_PASSWORD,
+    DPO_RECOVERY_CODES,
     FIRST_NAMES,
     GENDER_WEIGHTS,
     LAST_NAMES,
     LIFE_EVENT_DETAILS,
     MODERATOR_EMAIL,
     MODERATOR_PASSWORD,
+    MODERATOR_RECOVERY_CODES,
     NON_SENSITIVE,
     OPERATORS,
     OS_WEIGHTS,
@@ -44,6 +51,7 @@ from marketplace.demo.data import (
     REGIONS,
     SELLER_EMAIL,
     SELLER_PASSWORD,
+    STAFF_TOTP_SECRET,
 )
 from marketplace.demo.files import run_dir
 
@@ -61,13 +69,40 @@ class PeopleSeeder:
     """Part of the seed_demo command: uses its stdout, stderr, rng and write_files."""
 
     def moderator(self) -> User:
-        moderator = User.objects.filter(email=MODERATOR_EMAIL).first()
-        if moderator is None:
-            moderator = User.objects.create_superuser(
-                MODERATOR_EMAIL, MODERATOR_PASSWORD, full_name="Modération Courtier"
+        self.staff(
+            DPO_EMAIL,
+            DPO_PASSWORD,
+            "Délégué à la protection des données",
+            roles.DATA_PROTECTION_OFFICERS,
+            DPO_RECOVERY_CODES,
+        )
+        return self.staff(
+            MODERATOR_EMAIL,
+            MODERATOR_PASSWORD,
+            "Modération Courtier",
+            roles.MODERATORS,
+            MODERATOR_RECOVERY_CODES,
+        )
+
+    def staff(self, email: str, password: str, full_name: str, group: str, codes: list[str]) -> User:
+        """Staff (not superuser) in their group (accounts.roles), with the second factor the
+        start banner prints: the authenticator secret and recovery codes of demo.data (the
+        codes used since the last run come back)."""
+        user = User.objects.filter(email=email).first()
+        if user is None:
+            user = User.objects.create_user(
+                email, password, full_name=full_name, role=User.Role.MODERATOR, is_staff=True
             )
-            account_services.email_verify(token=account_services.email_verification_token(moderator))
-        return moderator
+            account_services.email_verify(token=account_services.email_verification_token(user))
+        if user.is_superuser or list(user.groups.values_list("name", flat=True)) != [group]:
+            # (demo databases seeded before roles had a superuser moderator)
+            User.objects.filter(pk=user.pk).update(is_superuser=False, is_staff=True)
+            user.groups.set([Group.objects.get(name=group)])
+        if sorted(StaticToken.objects.filter(device__user=user).values_list("token", flat=True)) != sorted(
+            codes
+        ):
+            second_factor.second_factor_set(user=user, totp_secret=STAFF_TOTP_SECRET, recovery_codes=codes)
+        return user
 
     def demo_seller(self) -> User:
         """Camille: complete profile, email and phone verified (the badge), consents to every

@@ -45,6 +45,9 @@ def banner(base: str, stripe_base: str, run_dir: Path, pool: str) -> str:
         for role, entry in logins.items():
             password = entry.get("password") or "(no password: use the API key)"
             lines.append(f"  {role:<13}  {entry['email']:<34} {password}")
+            if entry.get("totp_secret"):  # the admin's second factor
+                lines.append(f"  {'':<13}  code: authenticator secret {entry['totp_secret']}")
+                lines.append(f"  {'':<13}  or a recovery code: {', '.join(entry.get('recovery_codes', []))}")
     else:
         lines.append("Demo logins: run `manage.py seed_demo` (make run does it) to create them.")
     if api_key:

@@ -22,6 +22,7 @@ from accounts import services, tasks
 from accounts.models import SellerProfile
 from config.celery_app import app
 from tests import factories
+from tests.conftest import staff_client
 from tests.factories import ModeratorFactory, SellerFactory, VerifiedOrganisationFactory
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -324,7 +325,7 @@ def test_the_export_download_is_no_store(seller_client):
 
 @pytest.mark.django_db
 def test_the_admin_is_no_store_for_a_moderator(client):
-    client.force_login(ModeratorFactory())
+    staff_client(ModeratorFactory(), client)  # signed in, second factor passed
 
     response = client.get(reverse("admin:accounts_sellerprofile_changelist"))
 
@@ -427,12 +428,12 @@ def test_every_seller_page_has_the_csp(seller_client, name):
     [
         "/admin/",
         "/admin/accounts/sellerprofile/",
-        "/admin/accounts/user/add/",
+        "/admin/accounts/user/",  # (moderators add no users)
         "/admin/marketplace/accessgrant/",
     ],
 )
 def test_the_admin_has_the_csp(client, url):
-    client.force_login(ModeratorFactory())
+    staff_client(ModeratorFactory(), client)  # signed in, second factor passed
 
     response = client.get(url)
 

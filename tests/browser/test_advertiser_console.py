@@ -16,7 +16,7 @@ from accounts.models import ApiKey, BuyerOrganisation
 from listings import services as listing_services
 from payments.models import StripeCustomer
 from tests.browser.test_csp import RECORD_VIOLATIONS
-from tests.factories import ModeratorFactory
+from tests.factories import ModeratorFactory, totp_code
 from tests.listings.conftest import make_seller
 from tests.payments.conftest import (  # noqa: F401  (fixtures)
     stripe_api,
@@ -97,6 +97,7 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
     admin.goto(f"{url}/admin/login/")
     admin.get_by_label("Email").fill(moderator.email)
     admin.get_by_label("Password").fill("moderator-password")
+    admin.get_by_label("Code").fill(totp_code())
     admin.get_by_role("button", name="Log in").click()
     admin.goto(f"{url}/admin/accounts/buyerorganisation/?verification_status__exact=pending")
     row = admin.get_by_role("row").filter(has_text="Annonceur SAS")
@@ -104,6 +105,7 @@ def test_a_new_advertiser_is_verified_saves_a_card_and_sizes_a_segment_with_its_
     row.get_by_role("checkbox").check()
     admin.get_by_role("combobox", name="Action").select_option("verify")
     admin.get_by_role("button", name="Go").click()
+    admin.get_by_label("Reason").fill("Kbis and contact details checked")
     admin.get_by_role("button", name="Confirm").click()
     expect(admin.get_by_text("1 updated.")).to_be_visible()
     admin.context.close()

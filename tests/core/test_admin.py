@@ -8,6 +8,7 @@ from django.test import RequestFactory
 
 from accounts import services
 from core.admin import ReadOnlyInline
+from tests.conftest import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +34,7 @@ def test_every_inline_of_the_admin_is_read_only(moderator):
 
 def test_an_editable_page_shows_its_read_only_rows(client, moderator, organisation):
     _key, plaintext = services.api_key_create(organisation=organisation, name="crm", created_by=None)
-    client.force_login(moderator)
+    staff_client(moderator, client)  # signed in, second factor passed
 
     page = client.get(f"/admin/accounts/buyerorganisation/{organisation.pk}/change/")
 

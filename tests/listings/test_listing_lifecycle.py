@@ -12,6 +12,7 @@ from accounts.models import ConsentGrant
 from core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from listings import selectors, services
 from listings.models import Listing, ListingEvent
+from tests.conftest import staff_client
 from tests.listings.conftest import make_seller
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -172,7 +173,7 @@ def test_auction_listing_needs_a_sane_end(consenting_seller):
 
 
 def test_moderators_approve_and_reject_in_bulk_from_the_admin(client, moderator):
-    client.force_login(moderator)
+    staff_client(moderator, client)  # signed in, second factor passed
     listings = [services.listing_create(seller=make_seller(), **TERMS) for _ in range(3)]
     url = "/admin/listings/listing/"
 

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from accounts import services
 from accounts.models import BuyerOrganisation, OrganisationVerificationEvent, User
+from tests.conftest import staff_client
 from tests.factories import ModeratorFactory
 from tests.marketplace.console_helpers import PASSWORD
 
@@ -140,7 +141,7 @@ def test_the_contact_email_link_is_void_once_the_address_changes(client):
 def test_moderators_see_what_is_missing_in_the_admin(client):
     client.post(reverse("console-signup"), SIGNUP)
     organisation = BuyerOrganisation.objects.get()
-    client.force_login(ModeratorFactory())
+    staff_client(ModeratorFactory(), client)  # signed in, second factor passed
 
     listing = client.get(reverse("admin:accounts_buyerorganisation_changelist")).content.decode()
     change = client.get(

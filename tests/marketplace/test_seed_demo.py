@@ -50,6 +50,13 @@ def test_seed_demo_builds_a_market_and_a_second_run_changes_nothing(settings, tm
     # then: people
     assert User.objects.filter(role=User.Role.SELLER).count() == 301
     assert "seller@courtier.localhost" in output and "moderator-demo" in output
+    # staff: not superusers, in their groups, with the second factor the output prints
+    assert "demo-moderator-1" in output and "COURTIERDEMOMODERATORSECRETKEY22" in output
+    staff = {user.email: user for user in User.objects.filter(is_staff=True)}
+    assert sorted(staff) == ["dpo@courtier.localhost", "moderator@courtier.localhost"]
+    assert not any(user.is_superuser for user in staff.values())
+    assert [g.name for g in staff["moderator@courtier.localhost"].groups.all()] == ["Moderators"]
+    assert [g.name for g in staff["dpo@courtier.localhost"].groups.all()] == ["Data protection officers"]
     statuses = dict(BuyerOrganisation.objects.values_list("legal_name", "verification_status"))
     assert statuses == {"Annonceur Démo SAS": "verified", "Régie Nouvelle SARL": "pending"}
     # the market

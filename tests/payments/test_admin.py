@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from payments import services
 from payments.models import Payment, ReconciliationRun, StripeEvent
+from tests.conftest import staff_client
 from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -30,7 +31,7 @@ def test_every_money_page_opens_read_only(client, moderator, buyer, paid_seller)
         reference="trade:1", payment=payment, seller_shares=[(seller.pk, 50_00)], fee_bps=0
     )
     services.payout_sweep()
-    client.force_login(moderator)
+    staff_client(moderator, client)  # signed in, second factor passed
 
     for model in MODELS:
         assert client.get(f"/admin/payments/{model}/").status_code == 200, model
@@ -48,7 +49,7 @@ def test_moderators_can_reprocess_failed_events_and_run_reconciliation(client, m
     deliver(event("payment_intent.succeeded", intent_object(id="pi_unknown", amount=3_00, currency="eur")))
     failed = StripeEvent.objects.get()
     assert failed.status == StripeEvent.Status.FAILED
-    client.force_login(moderator)
+    staff_client(moderator, client)  # signed in, second factor passed
 
     client.post("/admin/payments/stripeevent/", {"action": "reprocess", "_selected_action": [failed.pk]})
     client.post("/admin/payments/reconciliationrun/", {"action": "run_now", "_selected_action": [0]})

@@ -9,6 +9,7 @@ import pytest
 
 from payments import ledger, postings, services
 from payments.models import LedgerAccount, LedgerTransaction, Payment, ReconciliationIssue, Refund
+from tests.conftest import staff_client
 from tests.payments.conftest import charge
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -101,7 +102,7 @@ def test_planted_mismatches_are_reported_once(busy_books, buyer, stripe_api, cli
     mismatch = ReconciliationIssue.objects.get(kind=K.AMOUNT_MISMATCH)
     assert (mismatch.stripe_amount, mismatch.ledger_amount) == (7_00, 6_99)
 
-    client.force_login(moderator)
+    staff_client(moderator, client)  # signed in, second factor passed
     page = client.get("/admin/payments/reconciliationissue/")
     assert page.status_code == 200 and b"re_ghost" in page.content
     services.reconciliation_issue_resolve(

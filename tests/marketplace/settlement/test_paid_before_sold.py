@@ -14,6 +14,7 @@ from listings.models import Listing
 from marketplace import selectors, services, settlement
 from marketplace.models import Bid, Trade
 from payments.models import Payment
+from tests.conftest import staff_client
 from tests.factories import ModeratorFactory, PayingOrganisationFactory
 from tests.marketplace.conftest import active_listing
 from tests.marketplace.settlement.conftest import settle_trade
@@ -163,7 +164,7 @@ def test_a_buyer_whose_payments_keep_failing_is_flagged(buyer_with_card, setting
         assert (declining.pk in flagged) == (i == 2)
     assert all(Listing.objects.get(pk=lst.pk).status == Listing.Status.ACTIVE for lst in listings)
 
-    client.force_login(ModeratorFactory())
+    staff_client(ModeratorFactory(), client)  # signed in, second factor passed
     page = client.get("/admin/marketplace/buyerfailingpayments/")
     assert page.status_code == 200
     assert declining.legal_name in page.content.decode()
