@@ -376,11 +376,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False  # keys are created by the organisation (management command / API); shown once
 
-    @admin.action(description=_("Revoke the selected API keys"))
+    @admin.action(description=_("Revoke the selected API keys (with a reason)"))
     def revoke(self, request, queryset):
-        for key in queryset.filter(revoked_at=None):
-            services.api_key_revoke(key_id=key.pk)
-        self.message_user(request, _("Keys revoked."))
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Revoke API keys"),
+            lambda key, reason: services.api_key_revoke(key_id=key.pk, moderator=request.user, reason=reason),
+        )
 
 
 @admin.register(SellerProfile)

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from accounts import taxonomy
 from core import admin_queues
 from core.admin import ReadOnlyAdmin, ReadOnlyInline, action_with_reason, labels_column, money_column
-from core.errors import ServiceError
 from listings import services
 from listings.models import Listing, ListingEvent
 
@@ -66,13 +65,17 @@ class ListingAdmin(admin.ModelAdmin):
     floor_price = money_column("floor_price_cents", "currency", _("floor price"))
     suggested_price = money_column("suggested_price_cents", "currency", _("suggested price"))
 
-    @admin.action(description=_("Approve the selected listings"))
+    @admin.action(description=_("Approve the selected listings (with a reason)"))
     def approve(self, request, queryset):
-        for listing in queryset:
-            try:
-                services.listing_moderate(listing_id=listing.pk, moderator=request.user, approve=True)
-            except ServiceError as exc:
-                self.message_user(request, f"{listing.public_id}: {exc.message}", messages.ERROR)
+        return action_with_reason(
+            self,
+            request,
+            queryset,
+            _("Approve listings"),
+            lambda listing, reason: services.listing_moderate(
+                listing_id=listing.pk, moderator=request.user, approve=True, reason=reason
+            ),
+        )
 
     @admin.action(description=_("Reject the selected listings (with a reason)"))
     def reject(self, request, queryset):

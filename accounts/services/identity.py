@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from accounts import crypto
 from accounts.models import ApiKey, ApiScope, BuyerOrganisation, SellerDataKey, SellerProfile, User
 from accounts.selectors import seller_precise_values
+from core import audit
 from core.errors import Conflict, InvalidInput, NotFound
 
 
@@ -177,16 +178,26 @@ def api_key_create(
     return key, plaintext
 
 
-def api_key_revoke(*, key_id: int, organisation: BuyerOrganisation | None = None) -> ApiKey:
+def api_key_revoke(
+    *,
+    key_id: int,
+    organisation: BuyerOrganisation | None = None,
+    moderator: User | None = None,
+    reason: str = "",
+) -> ApiKey:
+    """Revoke a key: by its organisation (console, API), or by a moderator with a reason (audited)."""
     keys = ApiKey.objects.filter(pk=key_id)
     if organisation is not None:
         keys = keys.filter(organisation=organisation)
-    updated = keys.filter(revoked_at=None).update(revoked_at=timezone.now())
-    key = keys.first()
-    if key is None:
-        raise NotFound("not_found", "No such API key.")
-    if not updated:
-        raise Conflict("api_key_already_revoked", "This API key is already revoked.")
+    with transaction.atomic():
+        updated = keys.filter(revoked_at=None).update(revoked_at=timezone.now())
+        key = keys.first()
+        if key is None:
+            raise NotFound("not_found", "No such API key.")
+        if not updated:
+            raise Conflict("api_key_already_revoked", "This API key is already revoked.")
+        if moderator is not None:
+            audit.record("api_key.revoked", key, reason=reason, actor=moderator)
     return key
 
 

@@ -177,7 +177,10 @@ def test_moderators_approve_and_reject_in_bulk_from_the_admin(client, moderator)
     listings = [services.listing_create(seller=make_seller(), **TERMS) for _ in range(3)]
     url = "/admin/listings/listing/"
 
-    client.post(url, {"action": "approve", "_selected_action": [listings[0].pk, listings[1].pk]})
+    selected = [listings[0].pk, listings[1].pk]
+    asked = client.post(url, {"action": "approve", "_selected_action": selected})
+    assert asked.status_code == 200 and b"reason" in asked.content  # every action asks why
+    client.post(url, {"action": "approve", "_selected_action": selected, "apply": "1", "reason": "checked"})
     form = client.post(url, {"action": "reject", "_selected_action": [listings[2].pk]})
     assert form.status_code == 200 and b"reason" in form.content
     client.post(
