@@ -8,11 +8,11 @@ import re
 
 import pytest
 from django.conf import settings
-from django.test import Client
 from playwright.sync_api import Page
 
 from core import admin_queues
 from tests.admin_queue_rows import EXPECTED, queue_rows
+from tests.conftest import staff_client
 from tests.factories import ModeratorFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -36,10 +36,9 @@ WIDTHS = """() => {
 
 
 def _sign_in(page: Page, live_server, language: str) -> None:
-    """A moderator's session from Django's test client: the admin's own login form (and any
-    second factor it asks for) is not what this test is about."""
-    client = Client()
-    client.force_login(ModeratorFactory())
+    """A moderator's session (second factor passed) from Django's test client: the admin's own
+    login form is not what this test is about (test_moderator_journey signs in through it)."""
+    client = staff_client(ModeratorFactory())
     page.context.add_cookies(
         [
             {
