@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin courtier
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin courtier \
+    && install -d -o courtier -g courtier -m 0700 /var/lib/courtier/beat
 
 # The production lock: every package pinned with its hashes (`make lock`).
 COPY requirements.lock .
@@ -28,8 +29,13 @@ RUN DJANGO_SETTINGS_MODULE=config.settings.production \
     python manage.py collectstatic --noinput \
     && rm -f /tmp/collectstatic.sqlite3
 
+# Runs as courtier, on a read-only root filesystem in docker-compose.yml: the application files
+# stay root's (not writable by the process); beat writes its schedule in /var/lib/courtier/beat
+# (a volume in docker-compose.yml), gunicorn its heartbeats in /dev/shm.
 USER courtier
 ENV DJANGO_SETTINGS_MODULE=config.settings.production \
+    CELERY_BEAT_SCHEDULE_FILENAME=/var/lib/courtier/beat/celerybeat-schedule \
     PORT=8000
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-"]
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--access-logfile", "-", \
+     "--worker-tmp-dir", "/dev/shm", "--no-control-socket"]

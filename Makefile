@@ -6,6 +6,7 @@
 #   make typecheck      mypy on the services, selectors and models (strict on payments/)
 #   make schema         write the OpenAPI schema to docs/openapi.yaml (validated; commit it)
 #   make lock           regenerate requirements.lock and requirements-dev.lock (hashes) from the .txt files
+#   make audit          pip-audit: no known vulnerability in requirements.lock and requirements-dev.lock
 #   make bench-consent  consent benchmark (bench/consent.py)
 #   make bench-segments segment sizing benchmark (bench/segments.py)
 #   make bench-settle   settlement benchmark (bench/settle.py)
@@ -27,7 +28,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock schema schema-check run test lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
+.PHONY: help venv lock audit schema schema-check run test lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -48,6 +49,12 @@ lock: venv
 	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --output-file requirements.lock requirements.txt
 	$(VENV)/bin/uv pip compile $(LOCK_ARGS) --constraints requirements.lock \
 		--output-file requirements-dev.lock requirements-dev.txt
+
+# Known vulnerabilities of every pinned version in both locks, from PyPI's JSON API (scripts/audit.py
+# says more). Fails when one has any, and when the service does not answer. AUDIT_ARGS go to pip-audit.
+AUDIT_ARGS ?=
+audit: venv
+	$(VPY) scripts/audit.py $(AUDIT_ARGS)
 
 # The committed OpenAPI schema: tests/test_openapi_schema.py fails when it differs from the code's.
 SCHEMA_CMD := DJANGO_SETTINGS_MODULE=config.settings.test $(VPY) manage.py spectacular --validate --fail-on-warn

@@ -35,7 +35,7 @@ def web() -> int:
 
 def beat() -> int:
     """Beat re-writes its schedule at least every few minutes (every task it sends updates it)."""
-    schedule = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", "/tmp/celerybeat-schedule")
+    schedule = os.environ.get("CELERY_BEAT_SCHEDULE_FILENAME", "/var/lib/courtier/beat/celerybeat-schedule")
     max_age = float(os.environ.get("BEAT_HEALTH_MAX_AGE", "600"))
     files = glob.glob(schedule + "*")
     if not files:

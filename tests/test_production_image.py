@@ -1,14 +1,19 @@
 """The production image holds the product, never the development tools: what `COPY . .` puts in it
 (the git-tracked files minus .dockerignore) has no devtools/ or Stripe-sandbox file, and no product
-module imports devtools."""
+module imports devtools. Its containers (docker-compose.yml) run as a non-root user on a read-only
+root filesystem, without capabilities, writing only to a tmpfs, /dev/shm and beat's volume."""
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import json
 import re
 import subprocess
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCT_PACKAGES = ("accounts", "config", "core", "listings", "marketplace", "payments")
@@ -104,3 +109,97 @@ def test_no_product_module_imports_devtools():
         for path in sorted((ROOT / package).rglob("*.py")):
             offenders += _devtools_imports(path)
     assert offenders == []
+
+
+# --- The containers: non-root, read-only root filesystem, no capabilities (issue 15) ---------------
+
+APP_SERVICES = ("migrate", "web", "worker", "beat")  # every service that runs the image
+BEAT_SCHEDULE = "/var/lib/courtier/beat/celerybeat-schedule"
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())  # resolves the `<<:` merges
+
+
+def _command_args(service: dict) -> list[str]:
+    command = service["command"]
+    return command.split() if isinstance(command, str) else list(command)
+
+
+def _writable_paths(service: dict) -> list[str]:
+    """Where a container of the service may write: its tmpfs mounts, its volumes, Docker's /dev/shm."""
+    tmpfs = service.get("tmpfs", [])
+    tmpfs = [tmpfs] if isinstance(tmpfs, str) else tmpfs
+    paths = [entry.split(":")[0] for entry in tmpfs]
+    for volume in service.get("volumes", []):
+        target = volume["target"] if isinstance(volume, dict) else volume.split(":")[1]
+        paths.append(target)
+    return [*paths, "/dev/shm"]
+
+
+def _under(path: str, directories: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in directories)
+
+
+def test_the_image_runs_as_its_non_root_user():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER\s+(\S+)", dockerfile, re.M)
+    assert users and users[-1] == "courtier"
+    assert re.search(r"useradd --system --uid 10001 .*courtier", dockerfile)
+    for name, service in compose()["services"].items():
+        if name in APP_SERVICES:
+            assert str(service.get("user", "courtier")) not in {"root", "0", "0:0"}, name
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_every_app_container_is_read_only_without_capabilities(name):
+    service = compose()["services"][name]
+
+    assert service["image"] == "courtier:latest"
+    assert service.get("read_only") is True
+    assert service.get("cap_drop") == ["ALL"] and not service.get("cap_add")
+    assert "no-new-privileges:true" in service.get("security_opt", [])
+    assert not service.get("privileged")
+    assert "/tmp" in _writable_paths(service)  # tempfile and Django's upload spooling
+
+
+def test_only_beat_has_a_volume_and_it_holds_its_schedule():
+    services = compose()["services"]
+    for name in APP_SERVICES:
+        volumes = services[name].get("volumes", [])
+        assert bool(volumes) == (name == "beat"), name  # the app writes no other file
+    beat = services["beat"]
+    schedule = beat["environment"]["CELERY_BEAT_SCHEDULE_FILENAME"]
+    assert schedule == BEAT_SCHEDULE
+    assert not any(arg.startswith(("--schedule", "-s")) for arg in _command_args(beat))  # the setting rules
+    assert _under(schedule, [p for p in _writable_paths(beat) if p not in ("/tmp", "/dev/shm")])
+    assert "beat-schedule" in compose()["volumes"]
+
+
+def test_the_beat_schedule_path_is_the_same_everywhere():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    # the volume is filled from the image's directory, which belongs to courtier
+    assert re.search(r"install -d -o courtier -g courtier -m 0700 /var/lib/courtier/beat\b", dockerfile)
+    assert f"CELERY_BEAT_SCHEDULE_FILENAME={BEAT_SCHEDULE}" in dockerfile
+    assert f'default="{BEAT_SCHEDULE}"' in (ROOT / "config/settings/production.py").read_text()
+    assert f'"{BEAT_SCHEDULE}"' in (ROOT / "scripts/healthcheck.py").read_text()
+
+
+def test_gunicorn_writes_only_to_dev_shm():
+    web = _command_args(compose()["services"]["web"])
+    assert web[0] == "gunicorn"
+    assert "--worker-tmp-dir=/dev/shm" in web
+    assert "--no-control-socket" in web  # its socket would be in $HOME, on the read-only filesystem
+    cmd = re.search(r"^CMD (\[.*?\])\s*$", (ROOT / "Dockerfile").read_text(), re.M | re.S)
+    assert cmd, "the Dockerfile's CMD is no longer a JSON array"
+    image_cmd = json.loads(cmd.group(1).replace("\\\n", ""))
+    assert image_cmd[0] == "gunicorn"
+    assert image_cmd[image_cmd.index("--worker-tmp-dir") + 1] == "/dev/shm"
+    assert "--no-control-socket" in image_cmd
+
+
+def test_static_files_are_collected_at_build_time():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    collect = dockerfile.index("manage.py collectstatic --noinput")
+    assert collect < dockerfile.index("USER courtier")  # written as root, into the image
+    assert "CompressedManifestStaticFilesStorage" in (ROOT / "config/settings/production.py").read_text()

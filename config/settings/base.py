@@ -247,6 +247,10 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# Every task (app-wide defaults; a task that needs longer sets its own limits in its decorator):
+# acknowledged only once it has run, and given back to the queue when its worker dies under it,
+# so a killed worker loses no message; every task is idempotent (safe to run twice) for that.
+# tests/test_worker_settings.py checks every registered task against these rules.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -260,6 +264,9 @@ CELERY_TASK_ROUTES = {
     "payments.tasks.payout_*": {"queue": "payouts"},
     "payments.tasks.webhook_*": {"queue": "webhooks"},
 }
+# Redis hands an unacknowledged message to another worker after this long: it must exceed every
+# task's hard time limit (with a margin), or a long task would run twice at once; and every retry
+# countdown, or a retry would be delivered early and twice.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "consent-expire-due": {"task": "accounts.tasks.consent_expire_due", "schedule": 60.0},

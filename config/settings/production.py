@@ -27,6 +27,11 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 CELERY_BROKER_URL = env("CELERY_BROKER_URL")
+# Beat's schedule (when each entry last ran): the only file the app writes, on a volume of its own
+# in docker-compose.yml, whose containers have a read-only root filesystem.
+CELERY_BEAT_SCHEDULE_FILENAME = env(
+    "CELERY_BEAT_SCHEDULE_FILENAME", default="/var/lib/courtier/beat/celerybeat-schedule"
+)
 FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS")
 # A cache every web process shares: the API's rate limits (and the usage counts behind the
 # console) live there, so a per-process cache would multiply every limit by the process count.
