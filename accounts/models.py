@@ -34,8 +34,7 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin, Suspendable):
-    """Suspended (Suspendable): cannot sign in (is_active is cleared with it), listings withdrawn,
-    payouts held (accounts.services.seller_suspend)."""
+    """Suspended (services.user_suspend): no sign-in, listings withdrawn, payouts held."""
 
     class Role(models.TextChoices):
         SELLER = "seller", _("Seller")
@@ -104,8 +103,7 @@ class User(AbstractBaseUser, PermissionsMixin, Suspendable):
 
 
 class BuyerOrganisation(Suspendable):
-    """Suspended (Suspendable): open bids cancelled, access grants revoked, no bid until
-    reinstated (accounts.services.organisation_suspend)."""
+    """Suspended (services.organisation_suspend): bids cancelled, access revoked, no new bid."""
 
     class Verification(models.TextChoices):
         UNVERIFIED = "unverified", _("Unverified")

@@ -126,7 +126,10 @@ def test_api(case, api_data):
     case.call_and_validate()
 
 
-class APIWorkflow(schema.as_state_machine()):  # type: ignore[misc]
+# Reports are left out of the sequences (each is still tested alone above): a report's link back
+# to its listing makes the state machine draw differently when hypothesis replays an example on
+# the database the earlier examples changed (FlakyStrategyDefinition).
+class APIWorkflow(schema.exclude(path_regex=r"/reports/$").as_state_machine()):  # type: ignore[misc]
     pass
 
 

@@ -19,8 +19,10 @@ from core.models import AuditEntry
 from listings import services as listing_services
 from marketplace.models import AccessGrant, AccessLog, Bid, DeletionNotice, Trade, TradeLine
 from marketplace.models_webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from marketplace.services.reports import report_organisation
 from payments.models import (
     ConnectAccount,
+    Dispute,
     LedgerAccount,
     LedgerTransaction,
     Payment,
@@ -126,6 +128,10 @@ def _one_row_of_every_model(seller: User, organisation, moderator) -> None:
         ends_at=now + timedelta(days=30),
     )
     AccessLog.objects.create(grant=access)
+    # the seller reports the buyer: the report's context names the seller's trades with it
+    report_organisation(
+        seller=seller, organisation_id=organisation.pk, reason="misuse_of_data", details="Spam"
+    )
     DeletionNotice.objects.create(
         organisation=organisation,
         seller=seller,
@@ -142,13 +148,14 @@ def _one_row_of_every_model(seller: User, organisation, moderator) -> None:
     )
     WebhookDelivery.objects.create(event=event, endpoint=endpoint, give_up_at=now + timedelta(days=1))
     customer = StripeCustomer.objects.create(organisation=organisation, stripe_customer_id="cus_precise")
-    Payment.objects.create(
+    payment = Payment.objects.create(
         reference=f"trade:{trade.public_id}",
         organisation=organisation,
         customer=customer,
         amount=1000,
         payment_method_id="pm_card_visa",
     )
+    Dispute.objects.create(payment=payment, stripe_dispute_id="du_precise", amount=1000, currency="EUR")
     account = ConnectAccount.objects.create(seller=seller, stripe_account_id="acct_precise")
     Payout.objects.create(seller=seller, connect_account=account, amount=800)
     StripeEvent.objects.create(  # the seller's Connect account, as Stripe sends it

@@ -467,7 +467,9 @@ def test_events_are_listed_newest_first_with_a_type_filter(receiver, api_client_
     assert api.get("/api/v1/webhook-events/?type=nope").status_code == 400
 
 
-def test_moderators_see_endpoints_and_deliveries_read_only_never_the_secret(receiver, admin_client, queued):
+def test_moderators_see_endpoints_and_deliveries_read_only_never_the_secret(
+    receiver, moderator_client, queued
+):
     organisation = OrganisationFactory()
     endpoint, secret = webhook_endpoint_create(
         organisation=organisation, url=receiver.url(), event_types=["*"]
@@ -482,7 +484,7 @@ def test_moderators_see_endpoints_and_deliveries_read_only_never_the_secret(rece
         "/admin/marketplace/webhookdelivery/",
         f"/admin/marketplace/webhookdelivery/{delivery.pk}/change/",
     ]:
-        response = admin_client.get(url)
+        response = moderator_client.get(url)
         assert response.status_code == 200, url
         body = response.content.decode()
         assert secret not in body and endpoint.secret_encrypted not in body
