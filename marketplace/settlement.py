@@ -37,7 +37,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts import lock_objects as account_locks
-from accounts.models import ConsentGrant
+from accounts.models import BuyerOrganisation, ConsentGrant
 from accounts.selectors import consent_valid_q
 from core.locks import claim_rows
 from listings import lock_objects as listing_locks
@@ -179,7 +179,12 @@ def _deliver(batch: SettlementBatch) -> None:
         lines = lock_objects.trade_lines(
             TradeLine.objects.filter(trade__in=trades, status=TradeLine.Status.PENDING)
         )
-        kept = _consented(lines, {pk: t.purpose for pk, t in trades.items()}, now)
+        # checked again here, like consent: a trade bought (or an auction won) as its
+        # organisation was being suspended delivers nothing (marketplace.services.suspension)
+        suspended = BuyerOrganisation.objects.filter(
+            pk=batch.organisation_id, suspended_at__isnull=False
+        ).exists()
+        kept = set() if suspended else _consented(lines, {pk: t.purpose for pk, t in trades.items()}, now)
         AccessGrant.objects.bulk_create(
             AccessGrant(
                 organisation_id=trades[line.trade_id].organisation_id,
@@ -197,7 +202,7 @@ def _deliver(batch: SettlementBatch) -> None:
         trade_lines_transition(
             [line for line in lines if line.pk not in kept],
             TradeLine.Status.VOIDED,
-            reason="consent gone at delivery",
+            reason="organisation suspended" if suspended else "consent gone at delivery",
         )
         delivered: dict[int, int] = defaultdict(int)
         for line in lines:
@@ -210,7 +215,11 @@ def _deliver(batch: SettlementBatch) -> None:
             if count:
                 trades_transition(group, Trade.Status.DELIVERED, f"access granted for {count} records")
             else:
-                trades_transition(group, Trade.Status.VOIDED, "no line kept its consent")
+                trades_transition(
+                    group,
+                    Trade.Status.VOIDED,
+                    "organisation suspended" if suspended else "no line kept its consent",
+                )
 
 
 def _capture_and_credit(batch: SettlementBatch) -> None:

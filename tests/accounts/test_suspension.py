@@ -201,3 +201,38 @@ def test_suspending_an_organisation_twice_is_an_error_and_changes_nothing_more(m
             organisation_id=PayingOrganisationFactory().pk, moderator=moderator, reason="z"
         )
     assert AuditEntry.objects.filter(action="organisation.suspended").count() == 1
+
+
+def test_what_a_suspended_organisation_bought_and_was_not_delivered_is_voided(moderator):
+    """Its unsettled purchases lose their pending lines at once; one bought as it was being
+    suspended (here: written after the cascade ran) is voided when settlement delivers."""
+    from marketplace import settlement
+
+    organisation = PayingOrganisationFactory()
+    audience_sellers(2)
+    pending = bundle_trade(organisation, records=2)
+    account_services.organisation_suspend(
+        organisation_id=organisation.pk, moderator=moderator, reason="Fraud"
+    )
+
+    assert set(TradeLine.objects.filter(trade=pending).values_list("status", "status_reason")) == {
+        ("voided", "organisation suspended")
+    }
+    # a purchase that escaped the cascade (placed in the same instant) delivers nothing either
+    organisation.refresh_from_db()
+    saved, organisation.suspended_at = organisation.suspended_at, None
+    organisation.save(update_fields=["suspended_at"])
+    late = bundle_trade(organisation, records=2)
+    organisation.suspended_at = saved
+    organisation.save(update_fields=["suspended_at"])
+    Trade.objects.filter(pk=late.pk).update(status=Trade.Status.PAID)
+    batch = settlement.SettlementBatch.objects.create(organisation=organisation)
+    Trade.objects.filter(pk=late.pk).update(batch=batch)
+    settlement._deliver(batch)
+
+    late.refresh_from_db()
+    assert (late.status, late.status_reason) == (Trade.Status.VOIDED, "organisation suspended")
+    assert set(TradeLine.objects.filter(trade=late).values_list("status", "status_reason")) == {
+        ("voided", "organisation suspended")
+    }
+    assert not AccessGrant.objects.filter(organisation=organisation).exists()
