@@ -481,7 +481,13 @@ def kill(pool: Workers, beat: Beat, rng: random.Random, kind: str) -> tuple[str,
     what it holds, unseen by the broker; replaced). Returns (the kind done, what): a worker
     without a live child loses its parent instead."""
     wait_for_a_ready_worker(pool, beat)
-    process = rng.choice(pool.ready())
+    deadline = time.monotonic() + 5
+    while kind == "kill_child" and time.monotonic() < deadline:  # a worker whose child is up
+        if any(pool.child(p) is not None for p in pool.ready()):
+            break
+        beat.run_for(0.1)
+    candidates = [p for p in pool.ready() if kind != "kill_child" or pool.child(p) is not None]
+    process = rng.choice(candidates or pool.ready())
     child = pool.child(process)
     if kind == "kill_child" and child is not None:
         os.kill(child, signal.SIGKILL)

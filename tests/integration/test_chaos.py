@@ -203,7 +203,7 @@ def test_money_and_consent_survive_chaos(workers, stripe_sandbox, settings):  # 
     print(
         f"money: {cents(captured)} captured in {Payment.objects.count()} payments, {cents(paid_out)} paid"
         f" out in {Payout.objects.count()} payouts; Stripe events: {feed.delivered} delivered,"
-        f" {dict(events)}"
+        f" {dict(events)}, {StripeEvent.objects.filter(attempts__gt=1).count()} of them processed again"
     )
     for violation in found[:20]:
         print(f"violation: {violation}")
