@@ -576,8 +576,8 @@ def stripe_fault(sandbox, rng: random.Random, kind: str) -> str:
         rule["mode"] = "rate_limit"
     else:
         rule["mode"] = "timeout"
-        if rng.random() < 0.5:
-            rule["close"] = "1"
+        if rng.random() < 0.5:  # at once (the sandbox would hold it 30 s first by default)
+            rule.update(close="1", seconds="0")
         else:
             rule["seconds"] = str(STRIPE_TIMEOUT_SECONDS + 1)
     status, body = http("POST", f"{base}/_config/faults", rule)
