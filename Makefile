@@ -11,6 +11,7 @@
 #   make bench-segments segment sizing benchmark (bench/segments.py)
 #   make bench-settle   settlement benchmark (bench/settle.py)
 #   make bench-ledger   ledger benchmark (bench/ledger.py)
+#   make chaos          the seeded fault run, long profile (tests/integration/test_chaos.py; CHAOS_SEED, CHAOS_TRADES, CHAOS_FAULTS...)
 #   make bench-pages    seller pages (1,000 trades) vs a bare base.html render (bench/pages.py)
 #
 # Variables: PYTHON (interpreter that creates .venv), PYTEST_ARGS, RUN_SECONDS, RUN_PORT,
@@ -28,7 +29,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/courtier
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help venv lock audit schema schema-check run test lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
+.PHONY: help venv lock audit schema schema-check run test chaos lint typecheck format bench-consent bench-segments bench-settle bench-ledger clean-run
 
 help:
 	@sed -n 's/^#   //p' $(MAKEFILE_LIST)
@@ -76,6 +77,23 @@ test: venv
 	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
 	DJANGO_SETTINGS_MODULE=config.settings.test \
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The fault run of `make test` (pytest -m chaos), with more trades, sellers and faults, its output
+# shown: faults injected by kind, what was settled, captured and paid out, and last
+# `faults=<n> trades=<n> settled=<n> invariant_violations=<n>`. CHAOS_SEED=<n> replays a schedule.
+CHAOS_TRADES ?= 1000
+CHAOS_FAULTS ?= 40
+CHAOS_ARRIVAL_SECONDS ?= 60
+CHAOS_BUYERS ?= 10
+CHAOS_SELLERS ?= 60
+CHAOS_DRAIN_SECONDS ?= 240
+chaos: venv
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" \
+	CELERY_BROKER_URL="$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)}" \
+	DJANGO_SETTINGS_MODULE=config.settings.test \
+	CHAOS_TRADES=$(CHAOS_TRADES) CHAOS_FAULTS=$(CHAOS_FAULTS) CHAOS_ARRIVAL_SECONDS=$(CHAOS_ARRIVAL_SECONDS) \
+	CHAOS_BUYERS=$(CHAOS_BUYERS) CHAOS_SELLERS=$(CHAOS_SELLERS) CHAOS_DRAIN_SECONDS=$(CHAOS_DRAIN_SECONDS) \
+	$(VENV)/bin/pytest tests/integration/test_chaos.py -m chaos -s -q $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -13,7 +13,8 @@
    post is idempotent by keys from our row ids. Payloads we must trust (disputes, bank payouts)
    are accepted only at the pinned API version. Events about objects we never created fail with
    a clear error and change nothing.
-4. A beat sweep re-queues events whose message was lost or whose worker died.
+4. A beat sweep re-queues events whose message was lost or whose worker died, and those whose
+   handler met a transient error (Stripe or the database unavailable) and whose retry was lost.
 """
 
 from __future__ import annotations
@@ -127,8 +128,10 @@ TRANSIENT = (StripeUnavailable, OperationalError)
 
 
 def webhook_process(*, event_id: int) -> str:
-    """Run one stored event's handler once; returns its status. Transient errors re-raise (the
-    task retries); others mark it failed with the error."""
+    """Run one stored event's handler once; returns its status. Transient errors (Stripe or the
+    database unavailable) leave it received, with the error, and re-raise: the task retries, and
+    should its retry message be lost (a killed worker, a broker that forgot) the requeue sweep
+    takes it again. Other errors mark it failed, for a moderator."""
     claimed = StripeEvent.objects.filter(
         pk=event_id, status__in=[StripeEvent.Status.RECEIVED, StripeEvent.Status.FAILED]
     ).update(
@@ -144,11 +147,14 @@ def webhook_process(*, event_id: int) -> str:
             error = f"{exc.code}: {exc.message}"
         else:
             error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, TRANSIENT):
+            StripeEvent.objects.filter(pk=event_id, status=StripeEvent.Status.PROCESSING).update(
+                status=StripeEvent.Status.RECEIVED, error=error[:2000]
+            )
+            raise
         StripeEvent.objects.filter(pk=event_id).update(
             status=StripeEvent.Status.FAILED, error=error[:2000], processed_at=timezone.now()
         )
-        if isinstance(exc, TRANSIENT):
-            raise
         if not isinstance(exc, ServiceError):
             logger.exception("stripe event %s (%s) failed", event.event_id, event.type)
         return StripeEvent.Status.FAILED
@@ -159,7 +165,8 @@ def webhook_process(*, event_id: int) -> str:
 
 
 def webhook_requeue_stale() -> int:
-    """Re-queue events whose task message was lost, or whose worker died while processing."""
+    """Re-queue events whose task message was lost (their first, or the retry after a transient
+    error), or whose worker died while processing."""
     stale = timezone.now() - timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER_SECONDS)
     StripeEvent.objects.filter(status=StripeEvent.Status.PROCESSING, started_at__lt=stale).update(
         status=StripeEvent.Status.RECEIVED

@@ -37,7 +37,7 @@ STRIPE_CONNECT_API_BASE = env("STRIPE_CONNECT_API_BASE", default="http://127.0.0
 STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="whsec_courtier_test")
 STRIPE_MAX_NETWORK_RETRIES = 0
 STRIPE_RATE_LIMIT_BACKOFF_SECONDS = 0.01
-STRIPE_TIMEOUT_SECONDS = 10
+STRIPE_TIMEOUT_SECONDS = env.int("STRIPE_TIMEOUT_SECONDS", default=10)  # the chaos run's workers: 3
 # the card page loads localstripe's Stripe.js stand-in (browser tests point it at their sandbox)
 STRIPE_JS_URL = env("STRIPE_JS_URL", default="http://127.0.0.1:8420/js.stripe.com/v3/")
 STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="pk_test_courtier_local")

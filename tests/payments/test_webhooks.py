@@ -267,3 +267,32 @@ def test_localstripe_delivers_to_the_endpoint_and_a_worker_processes_it(
             f"{stripe_sandbox.api_base}/_config/webhooks/courtier",
             json_body={"url": "http://127.0.0.1:9/", "secret": WEBHOOK_SECRET, "events": []},
         )
+
+
+def test_an_event_that_failed_for_a_moment_is_retried_by_the_sweep_when_its_retry_is_lost(
+    deliver, captured_at_stripe_only, stripe_sandbox, settings
+):
+    """Stripe unavailable while the handler reads the intent back: the task's retry message is
+    all that would bring the event back, and a killed worker or a broker that forgets loses it
+    (found by the chaos run). The event is left for the sweep, with its error, not failed."""
+    settings.WEBHOOK_REQUEUE_AFTER_SECONDS = 0
+    delivered = succeeded_event(stripe_sandbox)
+    stored = StripeEvent.objects.create(event_id=delivered["id"], type=delivered["type"], payload=delivered)
+    status, body = http(
+        "POST",
+        f"{stripe_sandbox.api_base}/_config/faults",
+        {"mode": "error_after", "method": "GET", "path": r"^/v1/payment_intents/[^/]+$"},
+    )
+    assert status == 200, body
+
+    with pytest.raises(services.StripeUnavailable):  # the task retries it, if its message lives
+        webhooks.webhook_process(event_id=stored.pk)
+    stored.refresh_from_db()
+    assert stored.status == ES.RECEIVED and stored.error.startswith("stripe_unavailable")
+    assert Payment.objects.get().status == Payment.Status.AUTHORISED
+
+    assert webhooks.webhook_requeue_stale() == 1  # the message was lost: the sweep queues it again
+
+    stored.refresh_from_db()
+    assert stored.status == ES.SUCCEEDED and stored.attempts == 2
+    assert Payment.objects.get().status == Payment.Status.CAPTURED
