@@ -144,3 +144,10 @@ bench-api: venv
 .PHONY: bench-pages
 bench-pages: venv
 	$(VPY) bench/pages.py $(BENCH_ARGS)
+
+#   make load           sellers and advertisers under locust for LOAD_SECONDS (300), then the invariant check (bench/load.py)
+# LOAD_USERS (10), LOAD_SECONDS (300), LOAD_STEPS (e.g. 10,20,40: user counts stepped first,
+# LOAD_STEP_SECONDS each) are read from the environment; LOAD_DATABASE_URL, LOAD_REDIS_URL.
+.PHONY: load
+load: venv
+	$(VPY) bench/load.py $(BENCH_ARGS)
