@@ -6,6 +6,7 @@ not, suspended or not. A moderator reads the report in the admin and resolves or
 
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -17,8 +18,6 @@ from core.api_errors import error_response
 from core.idempotency import idempotent
 from marketplace import services
 from marketplace.models import Report
-
-REASONS = ", ".join(f"`{value}`" for value in Report.Reason.values)
 
 
 class ReportOutputSerializer(serializers.Serializer):
@@ -48,11 +47,13 @@ class ListingReportCreateView(APIView):
 
     @extend_schema_serializer(component_name="ReportInput")
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(help_text=f"one of {REASONS}")
+        reason = serializers.ChoiceField(choices=Report.Reason.choices)
         details = serializers.CharField(
             required=False,
             allow_blank=True,
             default="",
+            # documents what DRF refuses anyway (null_characters_not_allowed)
+            validators=[RegexValidator(r"^[^\x00]*$", code="null_characters_not_allowed")],
             help_text=f"what is wrong, at most {Report.DETAILS_MAX_LENGTH} characters",
         )
 
@@ -61,9 +62,7 @@ class ListingReportCreateView(APIView):
         responses={
             201: ReportOutputSerializer,
             404: error_response("`not_found`: no such listing."),
-            422: error_response(
-                "`report_reason_unknown`: the reason is not one of the listed codes; `details_too_long`."
-            ),
+            422: error_response("`details_too_long`."),
         },
         summary="Report a listing to the moderators",
         description="Tell Courtier's moderators what is wrong with a listing (inaccurate, suspected "
