@@ -208,7 +208,7 @@ class MarketModel(RuleBasedStateMachine):
     # --- rules --------------------------------------------------------------------------------------
 
     @rule(
-        new_seller=st.booleans(),
+        new_seller=st.integers(min_value=0, max_value=3).map(lambda n: n == 3),
         seller=picks,
         categories=st.sets(st.sampled_from(CATEGORIES), min_size=1),
         auction=st.booleans(),
@@ -223,17 +223,21 @@ class MarketModel(RuleBasedStateMachine):
     @precondition(lambda self: Listing.objects.filter(status=Listing.Status.ACTIVE).exists())
     @rule(listing=picks, buyer=picks, above=st.integers(min_value=-100, max_value=5_000))
     def bid(self, listing, buyer, above):
-        """A sealed bid on an auction (maybe under its floor), or buy now at a fixed price."""
-        chosen = pick(list(Listing.objects.filter(status=Listing.Status.ACTIVE).order_by("pk")), listing)
-        if chosen is None:
+        """A sealed bid on an auction (maybe under its floor), or buy now at a fixed price, by a
+        buyer without an open bid on that listing."""
+        listings = list(Listing.objects.filter(status=Listing.Status.ACTIVE).order_by("pk"))
+        bidding = set(Bid.objects.filter(status=Bid.Status.OPEN).values_list("organisation_id", "listing_id"))
+        pairs = [(o, x) for x in listings for o in self.buyers if (o.pk, x.pk) not in bidding]
+        if not pairs:
             return
+        organisation, chosen = pick(pairs, listing + buyer)
         amount = (
             chosen.floor_price_cents + above if chosen.pricing_mode == Listing.PricingMode.AUCTION else None
         )
         self._attempt(
             "bid" if amount else "buy now",
             lambda: services.bid_place(
-                organisation=pick(self.buyers, buyer), listing_public_id=chosen.public_id, amount_cents=amount
+                organisation=organisation, listing_public_id=chosen.public_id, amount_cents=amount
             ),
         )
 
@@ -261,17 +265,13 @@ class MarketModel(RuleBasedStateMachine):
     )
     @rule(listing=picks)
     def close_auction(self, listing):
-        """An auction's end comes (moved to now); the closing sweep runs."""
-        chosen = pick(
-            list(
-                Listing.objects.filter(
-                    status=Listing.Status.ACTIVE, pricing_mode=Listing.PricingMode.AUCTION
-                ).order_by("pk")
-            ),
-            listing,
-        )
-        if chosen is None:
-            return
+        """An auction's end comes (moved to now; one with bids, when there is one); the closing
+        sweep runs."""
+        auctions = Listing.objects.filter(
+            status=Listing.Status.ACTIVE, pricing_mode=Listing.PricingMode.AUCTION
+        ).order_by("pk")
+        with_bids = auctions.filter(bids__status=Bid.Status.OPEN).distinct()
+        chosen = pick(list(with_bids) or list(auctions), listing)
         Listing.objects.filter(pk=chosen.pk).update(auction_ends_at=timezone.now())
         services.auctions_close_due()
         self._took("close auction")
