@@ -5,17 +5,19 @@ invariants (marketplace.invariants) after every step, and with Stripe reconciled
 
 The steps: a seller lists data (moderation approves), a buyer bids on an auction or buys at a
 fixed price, raises a bid, an auction closes, a seller revokes a consent, a consent expires (its
-window ends now; the expiry sweep runs), a seller is erased, settlement drives a trade as a
-worker would, Stripe's webhooks are delivered (again: a redelivery changes nothing), a buyer is
-refunded, a buyer disputes a charge (and the dispute closes, won or lost), sellers are paid out.
+window ends now; the expiry sweep runs), a seller is erased, renews a consent or consents again,
+settlement drives a trade as a worker would, Stripe's webhooks are delivered (again: a
+redelivery changes nothing), a buyer is refunded, a buyer disputes a charge (and the dispute
+closes, won or lost), sellers are paid out.
 A refused operation (a ServiceError) is a valid outcome: the invariants must hold after it too.
 
 Each example starts from an empty market (every table emptied, both sandboxes reset) with two
 onboarded sellers, an auction, a fixed-price listing and three buyers (one whose card declines).
 Profiles (MARKET_MODEL_PROFILE): `ci` (default; seed 2026, 20 examples of up to 25 steps, no
-shrinking unless MARKET_MODEL_SHRINK=1) and `long` (a new random run each time, 200 examples of
+shrinking unless MARKET_MODEL_SHRINK=1) and `long` (a new random seed each time, 200 examples of
 up to 60 steps, shrinking a failure to its shortest steps; MARKET_MODEL_EXAMPLES and
-MARKET_MODEL_STEPS change its size). With -s the run prints how often each step was taken:
+MARKET_MODEL_STEPS change its size, MARKET_MODEL_SEED replays a run). With -s the run prints its
+seed and how often each step was taken:
 
     MARKET_MODEL_PROFILE=long make test PYTEST_ARGS="tests/integration/test_market_model.py -s"
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 from collections import Counter
 from datetime import timedelta
 
@@ -97,7 +100,10 @@ PROFILES = {
 }
 PROFILE = os.environ.get("MARKET_MODEL_PROFILE", "ci")
 # CI's run is fixed by its seed; the long profile draws a new one unless MARKET_MODEL_SEED is set
-SEED = os.environ.get("MARKET_MODEL_SEED", "2026" if PROFILE == "ci" else "")
+SEED = int(
+    os.environ.get("MARKET_MODEL_SEED")
+    or (2026 if PROFILE == "ci" else random.SystemRandom().randrange(2**32))
+)
 
 picks = st.integers(min_value=0, max_value=10**6)
 
@@ -455,9 +461,9 @@ def test_the_market_keeps_its_invariants_whatever_happens(request, settings, mon
         monkeypatch.setattr(getattr(tasks, name), "delay_on_commit", lambda *args: None)
     MarketModel.sandbox = request.getfixturevalue("stripe_sandbox")
     MarketModel.seen.clear()
-    run = get_state_machine_test(MarketModel, settings=PROFILES[PROFILE])
-    if SEED:
-        run = seed(int(SEED))(run)
-    run()
+    print(f"market model ({PROFILE}): MARKET_MODEL_SEED={SEED}")
+    seed(SEED)(get_state_machine_test(MarketModel, settings=PROFILES[PROFILE]))()
     final = Counter(Trade.objects.values_list("status", flat=True))  # the last example's trades
-    print(f"market model ({PROFILE}): {dict(sorted(MarketModel.seen.items()))}; last trades {dict(final)}")
+    print(
+        f"market model ({PROFILE}, seed {SEED}): {dict(sorted(MarketModel.seen.items()))}; last trades {dict(final)}"
+    )
