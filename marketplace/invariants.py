@@ -9,7 +9,8 @@ The rules:
 - ledger_unbalanced: every ledger transaction sums to zero per currency;
 - payable: each seller's payable is their settlement credits minus their payouts, never
   negative (payments.services.reconciliation.payable_mismatches);
-- settled_twice: no trade entered `settled` twice; charged_twice: no settlement batch has two
+- settled_twice: no trade was settled (delivered → settled) twice; a dispute closed in our
+  favour (disputed → settled) is not a second settlement; charged_twice: no settlement batch has two
   payments;
 - line_without_credit / line_without_grant: every delivered line of a settled trade has its
   seller's settlement share and exactly one access grant;
@@ -107,6 +108,7 @@ def _ledger() -> list[Violation]:
 def _trades_once() -> list[Violation]:
     twice = (
         TradeEvent.objects.filter(to_status=Trade.Status.SETTLED)
+        .exclude(from_status=Trade.Status.DISPUTED)  # a dispute won returns to settled
         .values("trade_id")
         .annotate(n=Count("id"))
         .filter(n__gt=1)

@@ -69,6 +69,20 @@ def test_a_trade_settled_twice_and_work_left_unfinished_are_reported(market):
     assert rules(deadline=timedelta(0)) == ["not_final", "settled_twice"]
 
 
+def test_a_trade_settled_again_when_its_dispute_is_won_is_settled_once(market):
+    """Found by the market model (tests/integration/test_market_model.py): a won dispute moves a
+    trade disputed → settled, which is not a second settlement."""
+    trade = Trade.objects.filter(status=Trade.Status.DELIVERED).first()
+    TradeEvent.objects.bulk_create(
+        TradeEvent(trade=trade, from_status=before, to_status=after)
+        for before, after in (("delivered", "settled"), ("settled", "disputed"), ("disputed", "settled"))
+    )
+    assert "settled_twice" not in rules()
+
+    TradeEvent.objects.create(trade=trade, from_status="delivered", to_status="settled")
+    assert "settled_twice" in rules()
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="DDL in a transaction: PostgreSQL")
 def test_history_without_its_append_only_trigger_is_reported(market):
     with pytest.raises(RuntimeError), transaction.atomic():
