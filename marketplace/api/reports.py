@@ -53,7 +53,7 @@ class ListingReportCreateView(APIView):
             allow_blank=True,
             default="",
             # documents what DRF refuses anyway (null_characters_not_allowed)
-            validators=[RegexValidator(r"^[^\x00]*$", code="null_characters_not_allowed")],
+            validators=[RegexValidator(r"^[^\x00]*$")],
             help_text=f"what is wrong, at most {Report.DETAILS_MAX_LENGTH} characters",
         )
 
