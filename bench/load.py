@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.server import free_port, start_gunicorn, stop  # noqa: E402
+from bench.server import free_port, start_gunicorn, stop, wait_http  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/courtier_load"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/13"
@@ -68,22 +68,6 @@ def start(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
         cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True
     )
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (401 without a key)
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer")
 
 
 # ---------------------------------------------------------------------------------------------

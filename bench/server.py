@@ -25,6 +25,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_http(url: str, timeout: float = 30) -> None:
+    """Until `url` answers at all (any HTTP status), or exit."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers (401 without a key)
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not answer")
+
+
 def start_gunicorn(settings_module: str, env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
     """gunicorn (sync workers) on 127.0.0.1:`port` with these settings and extra environment;
     returns once /healthz answers."""

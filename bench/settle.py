@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -59,28 +58,7 @@ SWEEP_EVERY_S = 30  # as CELERY_BEAT_SCHEDULE["trades-settle-due"]
 GOALS = {"trades_per_s": 200, "p99_ms": 2000, "stripe_calls_per_trade": 0.5}
 
 from bench import pg  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except urllib.error.HTTPError:
-            return  # it answers (401 without a key)
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not answer")
+from bench.server import free_port, wait_http  # noqa: E402
 
 
 def sandbox(base: str, method: str, path: str, data: dict | None = None) -> dict:
